@@ -1,0 +1,289 @@
+"""The turn loop: an `Assistant` holds an engine and tools; a `Conversation` answers turn by turn.
+
+One turn: take the images, decide which images the question is about, plan tools (rules for any
+model, or the model's own JSON function calls), run them concurrently, give their findings
+conversation-stable evidence ids, decide per image how it enters the model (the image planner seam),
+assemble the messages from `prompts/`, generate (streaming), verify each claim against the evidence,
+compose the answer the user sees (the evidence wins over a model that contradicts it), and append the
+turn to the conversation's JSONL trace. `Conversation.stream` yields `TurnEvent`s as this happens;
+`Conversation.ask` runs the same and returns the `TurnResult`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from assistant.trace import BudgetRecord, ClaimRecord, ImageRecord, ToolCallRecord, TraceWriter, TurnTrace
+from tools.errors import UserError
+from tools.evidence import Evidence, EvidenceStore
+from tools.images import ImageRef
+
+
+@dataclass
+class AssistantConfig:
+    """How the assistant runs a turn (the model itself is configured by ModelConfig)."""
+
+    tools: list[str] | None = field(
+        default=None, metadata={"help": "tools to enable (ocr detect zoom color metadata); default: all"}
+    )
+    no_tools: bool = field(
+        default=False, metadata={"help": "run without any tool (answers cannot be grounded)"}
+    )
+    tool_policy: str = field(
+        default="auto",
+        metadata={
+            "help": "who decides tool calls: 'policy' (rules, any model), 'model' (the model's JSON function "
+            "calls), 'auto' (rules, plus model calls for models known to emit them)",
+            "choices": ["auto", "policy", "model"],
+        },
+    )
+    max_tool_steps: int = field(
+        default=3, metadata={"help": "most rounds of model-driven tool calls per turn"}
+    )
+    tool_timeout_s: float = field(default=60.0, metadata={"help": "time limit per tool call, seconds"})
+    max_new_tokens: int = field(default=160, metadata={"help": "most tokens the model generates per answer"})
+    temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy"})
+    grounding: str = field(
+        default="strict",
+        metadata={
+            "help": "'strict': evidence overrides an unsupported answer and flags unverified claims; "
+            "'flag': keep the model's answer, only flag",
+            "choices": ["strict", "flag"],
+        },
+    )
+    trace_dir: str | None = field(
+        default=None, metadata={"help": "where conversation traces (JSONL) go; default: the cache's traces/"}
+    )
+    write_traces: bool = field(default=True, metadata={"help": "write a JSONL trace per conversation"})
+    image_tokens_per_turn: int | None = field(
+        default=None, metadata={"help": "image-token budget per turn (default: the model's own)"}
+    )
+    image_tokens_per_conversation: int | None = field(
+        default=None, metadata={"help": "image-token budget per conversation"}
+    )
+
+
+@dataclass
+class ScopedImage:
+    """An image of the conversation as the image planner sees it."""
+
+    ref: ImageRef
+    index: int  # 1-based among the conversation's images
+    turn: int  # the turn that brought it
+    current: bool  # arrived this turn
+    in_scope: bool  # the question is about it
+
+
+class ImagePlanner(Protocol):
+    """Decides, per turn, how each image enters the model: an ImageInput (full, crop, reduced) or text only.
+
+    The budget planner (image-token budget) implements this; `FullCurrentImages` is the default.
+    Return one (ImageInput | None, BudgetRecord) per image, in the conversation's image order; None
+    means the image is represented by its evidence text only.
+    """
+
+    def plan(
+        self, engine, question: str, images: list[ScopedImage], evidence: list[Evidence]
+    ) -> list[tuple]: ...
+
+
+class FullCurrentImages:
+    """Default planner: every image of this turn in full; older images as text (their evidence stands in)."""
+
+    def plan(self, engine, question, images, evidence):
+        from assistant.core.types import ImageInput
+
+        out = []
+        for im in images:
+            rec = BudgetRecord(image=im.ref.id, image_index=im.index, mode="text")
+            if not getattr(engine, "supports_images", False):
+                rec.reason = "the model takes no images; its evidence stands in"
+                out.append((None, rec))
+            elif im.current:
+                inp = ImageInput(im.ref)
+                rec.mode, rec.reason = "full", "image of this turn"
+                rec.tokens = _safe_count(engine, inp)
+                out.append((inp, rec))
+            else:
+                rec.reason = "earlier image: its evidence stands in"
+                out.append((None, rec))
+        return out
+
+
+def _safe_count(engine, inp) -> int:
+    try:
+        return int(engine.image_token_count(inp))
+    except Exception:  # a cost estimate must never fail a turn
+        return 0
+
+
+@dataclass
+class TurnResult:
+    """The outcome of one turn: the verified answer and everything behind it."""
+
+    answer: str
+    conversation_id: str
+    turn: int
+    citations: list[str] = field(default_factory=list)
+    claims: list[ClaimRecord] = field(default_factory=list)
+    abstained: bool = False
+    trace: str | None = None  # path of the conversation's JSONL trace
+    timings: dict = field(default_factory=dict)
+    model: str = ""
+    evidence: list[dict] = field(default_factory=list)
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    budget: list[BudgetRecord] = field(default_factory=list)
+    tokens: dict = field(default_factory=dict)
+    model_output: str = ""  # the model's own words, before verification
+    composition: str = ""  # "model" | "evidence" | "abstain"
+    note: str = ""  # why the evidence overrode the model, when it did
+    intent: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["claims"] = [asdict(c) for c in self.claims]
+        return d
+
+
+@dataclass
+class TurnEvent:
+    """One step of a turn as it happens.
+
+    type: "tool_start" / "tool_end" (tool: the call), "budget" (budget: the decisions),
+    "token" (text: a chunk of the model's output), "done" (result), "error" (text: one-line message).
+    """
+
+    type: str
+    text: str = ""
+    tool: ToolCallRecord | None = None
+    budget: list[BudgetRecord] | None = None
+    result: TurnResult | None = None
+    error: Exception | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d: dict = {"type": self.type}
+        if self.text:
+            d["text"] = self.text
+        if self.tool is not None:
+            d["tool"] = asdict(self.tool)
+        if self.budget is not None:
+            d["budget"] = [asdict(b) for b in self.budget]
+        if self.result is not None:
+            d["result"] = self.result.to_dict()
+        return d
+
+
+class Assistant:
+    """An engine, optional tools and a config; hands out conversations."""
+
+    def __init__(
+        self, engine, tools=None, config: AssistantConfig | None = None, planner: ImagePlanner | None = None
+    ):
+        self.engine = engine
+        self.tools = tools  # tools.base.ToolRunner or None
+        self.config = config or AssistantConfig()
+        self.planner: ImagePlanner = planner or FullCurrentImages()
+
+    @property
+    def description(self) -> str:
+        return getattr(self.engine, "description", getattr(self.engine, "model_id", "model"))
+
+    def trace_dir(self) -> Path:
+        if self.config.trace_dir:
+            return Path(self.config.trace_dir)
+        from tools.paths import cache_dir
+
+        return cache_dir("traces")
+
+    def tool_names(self) -> list[str]:
+        if self.tools is None or self.config.no_tools:
+            return []
+        names = self.tools.registry.names()
+        return [n for n in names if self.config.tools is None or n in self.config.tools]
+
+    def conversation(self, conversation_id: str | None = None) -> Conversation:
+        return Conversation(self, conversation_id or _new_id())
+
+
+def _new_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+
+
+class Conversation:
+    """One conversation: its images, evidence store, history and trace file."""
+
+    def __init__(self, assistant: Assistant, conversation_id: str):
+        self.assistant = assistant
+        self.id = conversation_id
+        self.images: list[ImageRecord] = []
+        self._refs: dict[str, ImageRef] = {}
+        self.evidence = EvidenceStore()
+        self.history: list[dict] = []  # text-only chat messages of earlier turns (user question, answer)
+        self.turns: list[TurnTrace] = []
+        self.writer = (
+            TraceWriter(assistant.trace_dir(), conversation_id) if assistant.config.write_traces else None
+        )
+
+    @property
+    def trace_path(self) -> str | None:
+        return str(self.writer.path) if self.writer else None
+
+    def image_refs(self) -> list[ImageRef]:
+        return [self._refs[r.id] for r in self.images]
+
+    def ask(self, text: str, images: Sequence = ()) -> TurnResult:
+        """Run one turn to the end; a UserError (bad image, backend failure) is raised."""
+        for ev in self.stream(text, images):
+            if ev.type == "error":
+                if isinstance(ev.error, UserError):
+                    raise ev.error
+                raise RuntimeError(ev.text) from ev.error
+            if ev.type == "done":
+                return ev.result
+        raise RuntimeError(
+            "turn ended without a result"
+        )  # pragma: no cover - stream always ends with done/error
+
+    def stream(self, text: str, images: Sequence = ()) -> Iterator[TurnEvent]:
+        """Run one turn, yielding events; ends with a "done" event or an "error" event."""
+        from assistant.loop import run_turn
+
+        yield from run_turn(self, text, list(images))
+
+    def close(self) -> None:
+        drop = getattr(self.assistant.engine, "drop_session", None)
+        if drop is not None:
+            drop(self.id)
+
+    # ---- used by the turn loop -------------------------------------------------------------------
+
+    def add_images(self, images: list, turn: int) -> list[ImageRecord]:
+        """Decode and register this turn's images (a repeated image keeps its first index)."""
+        refs = [ImageRef.coerce(im) for im in images]
+        new = []
+        for ref in refs:
+            w, h = ref.size  # decodes: a corrupt file fails here, before any tool runs
+            if ref.id in self._refs:
+                new.append(next(r for r in self.images if r.id == ref.id))
+                continue
+            rec = ImageRecord(ref.id, ref.sha256, len(self.images) + 1, turn, ref.source, w, h)
+            self._refs[ref.id] = ref
+            self.images.append(rec)
+            new.append(rec)
+        return new
+
+    def record(self, turn: TurnTrace) -> str | None:
+        self.turns.append(turn)
+        if self.writer is None:
+            return None
+        return str(self.writer.write(turn))
+
+
+def now_s() -> float:
+    return time.perf_counter()
