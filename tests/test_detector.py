@@ -1,0 +1,91 @@
+"""The detector finds real objects: the project's shapes detector on held-out generated images."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools.evidence import iou
+from tools.images import ImageRef
+from tools.shapes import CLASSES, held_out
+
+pytestmark = pytest.mark.slow  # trains the shapes detector the first time (~3 min), then cached
+
+
+def _match(truth, found):
+    """Ground-truth shapes hit by a detection of the right class with IoU >= 0.5 (each detection used once)."""
+    hits, used = 0, set()
+    for s in truth:
+        best = max(
+            ((iou(s.box, f.box), i) for i, f in enumerate(found) if i not in used and f.text == s.name),
+            default=(0.0, None),
+        )
+        if best[0] >= 0.5:
+            hits += 1
+            used.add(best[1])
+    return hits
+
+
+def test_detects_held_out_shapes_with_the_right_class(shapes_detector):
+    samples = held_out(30)
+    truth_n = hit_n = found_n = 0
+    for im, truth in samples:
+        found = shapes_detector(ImageRef.from_pil(im), conf=0.4)
+        assert all(f.kind == "detection" and f.text in CLASSES and 0 < f.confidence <= 1 for f in found)
+        truth_n += len(truth)
+        found_n += len(found)
+        hit_n += _match(truth, found)
+    recall, precision = hit_n / truth_n, hit_n / max(found_n, 1)
+    assert recall >= 0.8, f"recall {hit_n}/{truth_n} = {recall:.2f}"
+    assert precision >= 0.8, f"precision {hit_n}/{found_n} = {precision:.2f}"
+
+
+def test_class_filter_and_region_keep_boxes_in_original_pixels(shapes_detector):
+    im, truth = next((im, t) for im, t in held_out(40) if len({s.name for s in t}) >= 2)
+    ref = ImageRef.from_pil(im)
+    wanted = truth[0].name
+    only = shapes_detector(ref, classes=[wanted], conf=0.4)
+    assert only and {f.text for f in only} == {wanted}
+    # Detecting inside a region around one shape returns that shape in full-image coordinates.
+    x0, y0, x1, y1 = truth[0].box
+    region = (max(0, x0 - 20), max(0, y0 - 20), min(im.width, x1 + 20), min(im.height, y1 + 20))
+    inside = shapes_detector(ref, region=region, conf=0.4)
+    assert any(f.text == wanted and iou(f.box, truth[0].box) >= 0.5 for f in inside)
+
+
+def test_unknown_class_is_a_clear_error(shapes_detector):
+    from tools.errors import BadInputError
+
+    im, _ = held_out(1)[0]
+    with pytest.raises(BadInputError, match="no class"):
+        shapes_detector(ImageRef.from_pil(im), classes=["giraffe"])
+
+
+def test_missing_weights_offline_is_one_clear_line(tmp_path, monkeypatch):
+    from tools.detector import DetectorTool
+    from tools.errors import ModelLoadError
+
+    monkeypatch.setenv("GROUNDED_VLM_HOME", str(tmp_path))  # an empty cache: no weights, no shapes detector
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="detector prepare") as e:
+        DetectorTool().resolve()
+    assert "\n" not in str(e.value)
+    with pytest.raises(ModelLoadError, match="not found"):
+        DetectorTool(weights=tmp_path / "nope" / "w.pt").resolve()
+
+
+def test_offline_default_falls_back_to_the_shapes_detector_and_says_so(
+    shapes_detector_weights, tmp_path, monkeypatch
+):
+    import shutil
+
+    from tools.detector import DetectorTool
+
+    monkeypatch.setenv("GROUNDED_VLM_HOME", str(tmp_path))
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    dst = tmp_path / "detectors" / shapes_detector_weights.parent.name
+    dst.mkdir(parents=True)
+    shutil.copyfile(shapes_detector_weights, dst / "best.pt")
+    tool = DetectorTool()
+    path, _ = tool.resolve()
+    assert path == str(dst / "best.pt")
+    assert "shapes detector" in tool.note and "offline" in tool.note
