@@ -1,0 +1,404 @@
+"""An OpenAI-compatible HTTP API over the assistant: `/v1/chat/completions` (plain and SSE) and `/v1/models`.
+
+Two kinds of model sit behind a name:
+- an `AssistantBackend` answers like the UI does: tools run on the request's images, the answer is
+  verified, and the response carries an extra `grounding` field (citations, claims, abstained, evidence,
+  tool calls, timings, trace path). Earlier messages of the request become the conversation's history;
+  a `conversation_id` field (an extension) continues a conversation kept on the server instead;
+- an `EngineBackend` (`serve --raw`) passes the messages straight to the model, as vLLM would, so another
+  assistant can use this server as its remote back end while keeping tools and verification local.
+
+Generation runs on a worker thread, one request per model at a time (engines are not re-entrant); the
+event loop only moves chunks. A client that goes away stops its generation at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from frontends import openai_format as fmt
+from frontends.openai_format import ChatRequest, RequestLimits
+from tools.errors import BackendError, BadInputError, ModelLoadError, UserError
+
+
+@dataclass
+class Outcome:
+    """What a backend produced for one request."""
+
+    text: str
+    finish_reason: str = "stop"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    grounding: dict | None = None
+
+
+class Cancelled(Exception):
+    """The client went away; raised inside the worker at the next chunk to stop generating."""
+
+
+Emit = Callable[[str], None]
+
+
+class EngineBackend:
+    """The bare model: messages in, generated text out (what `serve --raw` exposes)."""
+
+    def __init__(self, engine, name: str | None = None):
+        self.engine = engine
+        self.name = name or engine.model_id
+        self.description = engine.description
+
+    def run(self, req: ChatRequest, emit: Emit) -> Outcome:
+        from assistant.core.types import GenerationConfig, ImageInput
+
+        messages = []
+        for t in req.turns:
+            content = t.parts if t.images else t.text
+            messages.append({"role": t.role, "content": content})
+        gen = GenerationConfig(
+            max_new_tokens=req.max_tokens or 256,
+            temperature=req.temperature or 0.0,
+            top_p=req.top_p if req.top_p is not None else 1.0,
+            stop=req.stop,
+        )
+        stream = self.engine.stream(messages, [ImageInput(im) for im in req.images], gen)
+        for chunk in stream:
+            emit(chunk)
+        stats = stream.stats
+        finish = "length" if stats.tokens_out >= gen.max_new_tokens else "stop"
+        return Outcome(stream.text, finish, stats.tokens_in, stats.tokens_out)
+
+
+class AssistantBackend:
+    """The grounded assistant: tools, verification, traces; the answer is the verified one."""
+
+    def __init__(self, assistant, name: str | None = None, keep_conversations: int = 64):
+        self.assistant = assistant
+        self.name = name or assistant.engine.model_id
+        self.description = assistant.description
+        self._conversations: OrderedDict[str, object] = OrderedDict()
+        self._keep = keep_conversations
+
+    def _conversation(self, req: ChatRequest):
+        cid = req.conversation_id
+        if cid and cid in self._conversations:
+            self._conversations.move_to_end(cid)
+            return self._conversations[cid], req.question.images
+        conv = self.assistant.conversation(cid)
+        # A stateless request carries its history: earlier turns become the conversation's text history
+        # and every image of the request comes with the question (the tools look at all of them).
+        last = max(i for i, t in enumerate(req.turns) if t.role == "user")
+        conv.history = [
+            {"role": t.role, "content": t.text} for t in req.turns[:last] if t.role in ("user", "assistant")
+        ]
+        if cid:
+            self._conversations[cid] = conv
+            while len(self._conversations) > self._keep:
+                self._conversations.popitem(last=False)[1].close()
+        return conv, req.images
+
+    def run(self, req: ChatRequest, emit: Emit) -> Outcome:
+        conv, images = self._conversation(req)
+        streamed = ""
+        result = None
+        for ev in conv.stream(req.question.text, images):
+            if ev.type == "token":
+                streamed += ev.text
+                emit(ev.text)
+            elif ev.type == "error":
+                raise (
+                    ev.error
+                    if isinstance(ev.error, UserError)
+                    else BackendError(ev.text or "the turn failed")
+                )
+            elif ev.type == "done":
+                result = ev.result
+        if result is None:
+            raise BackendError("the turn ended without an answer")
+        if result.answer.strip() != streamed.strip():
+            # Verification replaced (or amended) what the model streamed: the verified answer follows it.
+            emit(
+                ("\n\n" if streamed else "")
+                + (f"Verified answer: {result.answer}" if streamed else result.answer)
+            )
+        d = result.to_dict()
+        grounding = {
+            k: d.get(k)
+            for k in (
+                "answer",
+                "citations",
+                "claims",
+                "abstained",
+                "evidence",
+                "trace",
+                "timings",
+                "budget",
+                "composition",
+            )
+        }
+        grounding["tool_calls"] = d.get("tool_calls")
+        grounding["conversation_id"] = result.conversation_id
+        grounding["model"] = result.model
+        tokens = result.tokens or {}
+        text = (
+            result.answer
+            if not streamed
+            else streamed
+            + ("" if result.answer.strip() == streamed.strip() else f"\n\nVerified answer: {result.answer}")
+        )
+        return Outcome(text, "stop", int(tokens.get("in", 0)), int(tokens.get("out", 0)), grounding)
+
+
+@dataclass
+class ModelHub:
+    """Named backends, built on first use; `default` names the first."""
+
+    loaders: dict[str, Callable[[], object]] = field(default_factory=dict)
+    _built: dict[str, object] = field(default_factory=dict)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _build_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, loader: Callable[[], object]) -> None:
+        self.loaders[name] = loader
+        self._locks[name] = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(self.loaders)
+
+    def resolve(self, name: str) -> str:
+        if name in ("default", "", None) and self.loaders:
+            return next(iter(self.loaders))
+        if name not in self.loaders:
+            raise UnknownModel(f"model {name!r} is not served here; available: {[*self.loaders, 'default']}")
+        return name
+
+    def get(self, name: str):
+        with self._build_lock:
+            if name not in self._built:
+                self._built[name] = self.loaders[name]()
+            return self._built[name]
+
+    def lock(self, name: str) -> threading.Lock:
+        return self._locks[name]
+
+
+class UnknownModel(BadInputError):
+    pass
+
+
+@dataclass
+class ServeConfig:
+    host: str = "127.0.0.1"  # loopback unless asked: the API runs models and tools for whoever reaches it
+    port: int = 8000
+    api_key: str | None = None  # when set, requests must send `Authorization: Bearer KEY`
+    limits: RequestLimits = field(default_factory=RequestLimits)
+
+
+def _status(e: Exception) -> int:
+    if isinstance(e, UnknownModel):
+        return 404
+    if isinstance(e, ModelLoadError):
+        return 503
+    if isinstance(e, BackendError):
+        return 502
+    return 400 if isinstance(e, UserError) else 500
+
+
+def _message(e: Exception) -> str:
+    if isinstance(e, UserError):
+        return str(e)
+    traceback.print_exception(e, file=sys.stderr)
+    return f"internal error: {type(e).__name__}: {e}"
+
+
+class BodyLimit:
+    """ASGI middleware refusing bodies above a size before they are read whole (Content-Length or streamed)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await _send_json(send, 413, self._too_large())
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return msg
+
+        await self.app(scope, limited, send)  # the route turns _TooLarge into a 413
+
+    def _too_large(self) -> dict:
+        return too_large_body(self.max_bytes)
+
+
+def too_large_body(max_bytes: int) -> dict:
+    return fmt.error_body(
+        f"request body is larger than this server's limit of {max_bytes} bytes", code="too_large"
+    )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_json(send, status: int, body: dict) -> None:
+    import json
+
+    data = json.dumps(body).encode()
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
+    cfg = cfg or ServeConfig()
+    app = FastAPI(title="grounded-vlm", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def err(e: Exception) -> JSONResponse:
+        status = _status(e)
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        return JSONResponse(fmt.error_body(_message(e), kind), status_code=status)
+
+    @app.middleware("http")
+    async def auth(request: Request, call_next):
+        if cfg.api_key and request.headers.get("authorization", "") != f"Bearer {cfg.api_key}":
+            return JSONResponse(
+                fmt.error_body("missing or wrong API key", "authentication_error"), status_code=401
+            )
+        return await call_next(request)
+
+    @app.get("/v1/models")
+    async def models():
+        now = int(time.time())
+        data = [
+            {"id": n, "object": "model", "created": now, "owned_by": "grounded-vlm"}
+            for n in [*hub.names(), "default"]
+        ]
+        return {"object": "list", "data": data}
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        try:
+            req = fmt.parse_request(await request.body(), cfg.limits)
+            name = hub.resolve(req.model)
+        except _TooLarge:
+            return JSONResponse(too_large_body(cfg.limits.max_request_bytes), status_code=413)
+        except Exception as e:
+            return err(e)
+        run = _Run(hub, name, req, asyncio.get_running_loop())
+        run.start()
+        if not req.stream:
+            outcome = await run.result()
+            if isinstance(outcome, Exception):
+                return err(outcome)
+            usage = fmt.usage_dict(outcome.prompt_tokens, outcome.completion_tokens)
+            return fmt.completion_body(
+                run.id, name, outcome.text, outcome.finish_reason, usage, outcome.grounding
+            )
+        return StreamingResponse(
+            run.sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    return BodyLimit(app, cfg.limits.max_request_bytes)
+
+
+class _Run:
+    """One request's generation on a worker thread, feeding an asyncio queue."""
+
+    def __init__(self, hub: ModelHub, name: str, req: ChatRequest, loop: asyncio.AbstractEventLoop):
+        self.hub, self.name, self.req, self.loop = hub, name, req, loop
+        self.id = fmt.new_id()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.cancelled = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._work, name=f"api-{self.id[-6:]}", daemon=True).start()
+
+    def _put(self, item) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    def _emit(self, text: str) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled
+        if text:
+            self._put(("chunk", text))
+
+    def _work(self) -> None:
+        try:
+            backend = self.hub.get(self.name)
+            with self.hub.lock(self.name):
+                if self.cancelled.is_set():
+                    raise Cancelled
+                outcome = backend.run(self.req, self._emit if self.req.stream else (lambda _t: None))
+            self._put(("done", outcome))
+        except Cancelled:
+            self._put(("done", Cancelled()))
+        except Exception as e:  # reported to the client as an OpenAI-style error
+            self._put(("done", e))
+
+    async def result(self):
+        while True:
+            kind, item = await self.queue.get()
+            if kind == "done":
+                return item
+
+    async def sse(self):
+        created = int(time.time())
+        try:
+            yield fmt.sse(fmt.chunk_body(self.id, self.name, created, {"role": "assistant", "content": ""}))
+            while True:
+                kind, item = await self.queue.get()
+                if kind == "chunk":
+                    yield fmt.sse(fmt.chunk_body(self.id, self.name, created, {"content": item}))
+                    continue
+                if isinstance(item, Exception):
+                    status = _status(item)
+                    kind_s = "invalid_request_error" if status < 500 else "server_error"
+                    yield fmt.sse(fmt.error_body(_message(item), kind_s, code=str(status)))
+                else:
+                    extra = {"grounding": item.grounding} if item.grounding is not None else {}
+                    yield fmt.sse(
+                        fmt.chunk_body(self.id, self.name, created, {}, item.finish_reason, **extra)
+                    )
+                    if self.req.include_usage:
+                        usage = fmt.usage_dict(item.prompt_tokens, item.completion_tokens)
+                        body = fmt.chunk_body(self.id, self.name, created, {}, None, usage=usage)
+                        body["choices"] = []
+                        yield fmt.sse(body)
+                yield fmt.sse("[DONE]")
+                return
+        finally:
+            self.cancelled.set()  # the client left (or the stream ended): the worker stops at the next chunk
+
+
+def serve(hub: ModelHub, cfg: ServeConfig) -> None:
+    import uvicorn
+
+    app = create_app(hub, cfg)
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
