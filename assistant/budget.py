@@ -1,0 +1,609 @@
+"""The image-token budget: per turn, decide how each image of the conversation enters the model.
+
+Images are the expensive part of a turn. For every image the planner chooses one of
+- `full`: the whole image at the processor's own resolution;
+- `reduced`: the whole image downscaled (`ImageInput.max_side`), which for AnyRes / tiled processors
+  means fewer tiles and fewer tokens;
+- `crop`: only the region the question is about (`ImageInput.crop`), found from the OCR words or
+  detector boxes that match the question, with a margin; more pixels per token where it matters;
+- `text`: no image tokens; the image's tool evidence stands in for it.
+
+Costs come from the engine (`engine.image_token_count`), so every family (LLaVA's fixed count,
+LLaVA-NeXT / OneVision AnyRes grids, Mllama tiles, text-only engines) is priced by the code that
+knows it. Two budgets apply: image tokens encoded this turn (new and re-admitted images) and image
+tokens held in the conversation's context. When the conversation budget runs out the oldest images
+are demoted to text; a question that refers to one ("the first picture", "that image", "the sign
+again") re-admits it. Admitted images keep their `ImageInput` across turns so the KV cache of the
+conversation prefix stays valid. Every decision carries its token count and reason for the trace.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from assistant.core.types import ImageInput
+from tools.errors import BadInputError
+from tools.evidence import Box, Evidence, clip_box
+from tools.images import ImageRef
+
+CHOICES = ("full", "reduced", "crop", "text")
+STRATEGIES = ("auto", "full", "crop", "text")
+
+
+@dataclass
+class BudgetConfig:
+    """Image-token budgets and how the planner spends them. `None` budgets follow the model (see `resolve`)."""
+
+    image_tokens_per_turn: int | None = field(
+        default=None,
+        metadata={
+            "help": "image tokens that may be encoded in one turn (new and re-admitted images); "
+            "default: two full reference images of the model, capped by the conversation budget"
+        },
+    )
+    image_tokens_per_conversation: int | None = field(
+        default=None,
+        metadata={
+            "help": "image tokens held in the conversation's context; older images beyond it become "
+            "text; default: four full reference images, at most half the context (prefix family)"
+        },
+    )
+    strategy: str = field(
+        default="auto",
+        metadata={
+            "help": "auto: crop to the region a question is about, else full, shrinking to fit; "
+            "full: never crop; crop: crop whenever evidence gives a region; text: never send pixels",
+            "choices": list(STRATEGIES),
+        },
+    )
+    crop_margin: float = field(
+        default=0.25, metadata={"help": "margin added around a crop region, as a fraction of its larger side"}
+    )
+    min_crop_side: int = field(
+        default=96,
+        metadata={"help": "smallest crop side in pixels (a word alone gives the model no context)"},
+    )
+    max_crop_share: float = field(
+        default=0.6, metadata={"help": "a region covering more of the image than this is sent whole instead"}
+    )
+    reduced_sides: list[int] = field(
+        default_factory=lambda: [1344, 1008, 672, 448, 336, 224],
+        metadata={"help": "longer-side caps tried, largest first, when an image must shrink to fit"},
+    )
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise BadInputError(f"budget strategy must be one of {STRATEGIES}, not {self.strategy!r}")
+        for name in ("image_tokens_per_turn", "image_tokens_per_conversation"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise BadInputError(f"{name} must be >= 0, not {value}")
+
+    def resolve(self, engine) -> tuple[int, int]:
+        """(per-turn, per-conversation) budgets for this engine, filling defaults from its costs."""
+        if not getattr(engine, "supports_images", False):
+            return 0, 0
+        ref_cost = engine.image_token_count(ImageInput(_reference_image()))
+        conv = 4 * ref_cost
+        # Prefix-family image tokens live in the text context; cross-attention states do not.
+        if getattr(engine, "family", "") == "prefix":
+            conv = min(conv, max(ref_cost, int(getattr(engine, "max_context", 4096)) // 2))
+        conv = conv if self.image_tokens_per_conversation is None else self.image_tokens_per_conversation
+        turn = min(2 * ref_cost, conv) if self.image_tokens_per_turn is None else self.image_tokens_per_turn
+        return turn, conv
+
+
+@dataclass
+class BudgetDecision:
+    """How one image enters the model this turn, what it costs, and why."""
+
+    image: str  # ImageRef.id
+    choice: str  # "full" | "reduced" | "crop" | "text"
+    tokens: int  # image tokens (or cross-attended states) it costs; 0 for text
+    reason: str  # one sentence with the numbers behind the choice
+    status: str = "new"  # "new" (first seen now) | "kept" (already in context) | "readmitted" | "demoted"
+    full_tokens: int = 0  # what the whole image would cost, for "saved" accounting
+    crop: list[float] | None = None  # region shown (original pixels) when choice is "crop"
+    max_side: int | None = None  # resolution cap when reduced
+    evidence: list[str] = field(default_factory=list)  # evidence ids the crop region came from
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BudgetDecision:
+        return cls(**d)
+
+    def short(self) -> str:
+        return f"{self.image} {self.choice} ({self.status}) {self.tokens} tokens: {self.reason}"
+
+
+@dataclass
+class TurnBudget:
+    """The planner's answer for one turn: a decision per conversation image and the inputs to send."""
+
+    turn: int
+    per_turn: int
+    per_conversation: int
+    decisions: list[BudgetDecision]
+    inputs: dict[str, ImageInput] = field(default_factory=dict)  # image id -> input, images the model sees
+
+    @property
+    def text_only(self) -> list[str]:
+        return [d.image for d in self.decisions if d.choice == "text"]
+
+    @property
+    def tokens(self) -> int:
+        """Image tokens held in context this turn."""
+        return sum(d.tokens for d in self.decisions)
+
+    @property
+    def encoded_tokens(self) -> int:
+        """Image tokens encoded this turn (new and re-admitted images)."""
+        return sum(d.tokens for d in self.decisions if d.status in ("new", "readmitted"))
+
+    def decision(self, image_id: str) -> BudgetDecision:
+        return next(d for d in self.decisions if d.image == image_id)
+
+    def to_dict(self) -> dict:
+        return {
+            "turn": self.turn,
+            "per_turn": self.per_turn,
+            "per_conversation": self.per_conversation,
+            "tokens": self.tokens,
+            "encoded_tokens": self.encoded_tokens,
+            "decisions": [d.to_dict() for d in self.decisions],
+        }
+
+
+@dataclass
+class _Slot:
+    """What the planner remembers about one image of the conversation."""
+
+    ref: ImageRef
+    index: int  # position in the conversation (0 = first image)
+    turn: int  # turn it arrived in
+    words: set[str]  # content words that name it: questions asked about it, labels, its file name
+    input: ImageInput | None = None  # None while it is text only
+    decision: BudgetDecision | None = None
+    since: int = 0  # turn of the latest decision that was not "kept"
+
+
+@dataclass
+class _Option:
+    choice: str
+    input: ImageInput
+    tokens: int
+    reason: str
+    evidence: list[str]
+
+
+class BudgetPlanner:
+    """One per conversation: call `plan_turn` every turn, after the tools ran and before the model."""
+
+    def __init__(self, engine, config: BudgetConfig | None = None):
+        self.engine = engine
+        self.config = config or BudgetConfig()
+        self.per_turn, self.per_conversation = self.config.resolve(engine)
+        self._slots: dict[str, _Slot] = {}
+        self._turn = 0
+        self._costs: dict[str, int] = {}
+
+    def cost(self, image: ImageInput) -> int:
+        key = image.key()
+        if key not in self._costs:
+            self._costs[key] = int(self.engine.image_token_count(image))
+        return self._costs[key]
+
+    def plan_turn(self, question: str, new_images=(), evidence: list[Evidence] = ()) -> TurnBudget:
+        """Decide for every image of the conversation; `evidence` is the conversation's tool evidence."""
+        self._turn += 1
+        new_ids = []
+        for obj in new_images:
+            ref = ImageRef.coerce(obj)
+            if ref.id not in self._slots:
+                self._slots[ref.id] = _Slot(ref, len(self._slots), self._turn, _name_words(ref.source))
+            new_ids.append(ref.id)
+        q_words = _content_words(question)
+        referenced = [i for i in _references(question, q_words, list(self._slots.values()), new_ids)]
+        for i in set(new_ids) | set(referenced):
+            self._slots[i].words |= q_words
+        for e in evidence:  # what an image shows names it: detected classes and the words read in it
+            if e.image in self._slots and e.kind in ("detection", "word", "line"):
+                self._slots[e.image].words |= _content_words(e.text)
+
+        decisions: dict[str, BudgetDecision] = {}
+        if not getattr(self.engine, "supports_images", False):
+            for s in self._slots.values():
+                decisions[s.ref.id] = BudgetDecision(
+                    s.ref.id,
+                    "text",
+                    0,
+                    "the model cannot see images; its tool evidence stands in",
+                    "new" if s.ref.id in new_ids else "kept",
+                )
+            return self._finish(decisions)
+
+        protected = set(new_ids) | set(referenced)
+        to_admit = [i for i in referenced if self._slots[i].input is None and i not in new_ids] + new_ids
+        turn_left = self.per_turn
+        for image_id in to_admit:
+            slot = self._slots[image_id]
+            status = "new" if image_id in new_ids else "readmitted"
+            options = self._options(slot, question, q_words, evidence)
+            full = self.cost(ImageInput(slot.ref))
+            chosen = None
+            for opt in options:
+                if opt.tokens > turn_left:
+                    continue
+                if self._make_room(opt.tokens, protected, decisions):
+                    chosen = opt
+                    break
+            if chosen is None:
+                smallest = min((o.tokens for o in options), default=full)
+                why = (
+                    f"budget: {turn_left} tokens left this turn, {self.per_conversation - self._held()} in the "
+                    f"conversation; the smallest view costs {smallest}; its tool evidence stands in"
+                )
+                if self.config.strategy == "text":
+                    why = "strategy 'text': tool evidence stands in for the pixels"
+                decisions[image_id] = BudgetDecision(image_id, "text", 0, why, status, full)
+                slot.input = None
+                continue
+            turn_left -= chosen.tokens
+            slot.input = chosen.input
+            decisions[image_id] = BudgetDecision(
+                image_id,
+                chosen.choice,
+                chosen.tokens,
+                chosen.reason,
+                status,
+                full,
+                crop=list(chosen.input.crop) if chosen.input.crop else None,
+                max_side=chosen.input.max_side,
+                evidence=chosen.evidence,
+            )
+        for slot in self._slots.values():
+            if slot.ref.id in decisions:
+                continue
+            prev = slot.decision
+            if slot.input is None:
+                decisions[slot.ref.id] = BudgetDecision(
+                    slot.ref.id,
+                    "text",
+                    0,
+                    f"text only since turn {slot.since}; not referenced",
+                    "kept",
+                    prev.full_tokens if prev else 0,
+                )
+            else:
+                decisions[slot.ref.id] = BudgetDecision(
+                    slot.ref.id,
+                    prev.choice,
+                    prev.tokens,
+                    f"in context since turn {slot.since} (its keys/values are reused)",
+                    "kept",
+                    prev.full_tokens,
+                    prev.crop,
+                    prev.max_side,
+                    prev.evidence,
+                )
+        return self._finish(decisions)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _finish(self, decisions: dict[str, BudgetDecision]) -> TurnBudget:
+        ordered = sorted(self._slots.values(), key=lambda s: s.index)
+        for s in ordered:
+            if decisions[s.ref.id].status != "kept" or s.decision is None:
+                s.since = self._turn
+            s.decision = decisions[s.ref.id]
+        return TurnBudget(
+            turn=self._turn,
+            per_turn=self.per_turn,
+            per_conversation=self.per_conversation,
+            decisions=[decisions[s.ref.id] for s in ordered],
+            inputs={s.ref.id: s.input for s in ordered if s.input is not None},
+        )
+
+    def _held(self) -> int:
+        return sum(s.decision.tokens for s in self._slots.values() if s.input is not None and s.decision)
+
+    def _make_room(self, tokens: int, protected: set[str], decisions: dict[str, BudgetDecision]) -> bool:
+        """Demote the oldest unprotected images until `tokens` more fit the conversation; False if they cannot."""
+        held = sum(d.tokens for d in decisions.values()) + sum(
+            s.decision.tokens
+            for s in self._slots.values()
+            if s.input is not None and s.decision and s.ref.id not in decisions
+        )
+        need = held + tokens - self.per_conversation
+        if need <= 0:
+            return True
+        victims = [
+            s
+            for s in sorted(self._slots.values(), key=lambda s: s.index)
+            if s.input is not None and s.ref.id not in protected and s.ref.id not in decisions
+        ]
+        if sum(s.decision.tokens for s in victims) < need:
+            return False
+        for s in victims:
+            if need <= 0:
+                break
+            need -= s.decision.tokens
+            decisions[s.ref.id] = BudgetDecision(
+                s.ref.id,
+                "text",
+                0,
+                f"demoted: the conversation budget of {self.per_conversation} image tokens ran out; "
+                f"oldest image first, its tool evidence stands in (frees {s.decision.tokens})",
+                "demoted",
+                s.decision.full_tokens,
+            )
+            s.input = None
+        return True
+
+    def _options(self, slot: _Slot, question: str, q_words: set[str], evidence) -> list[_Option]:
+        """Ways to show this image, best first."""
+        cfg = self.config
+        if cfg.strategy == "text":
+            return []
+        ref = slot.ref
+        full = ImageInput(ref)
+        full_cost = self.cost(full)
+        options: list[_Option] = []
+        region = None
+        if cfg.strategy != "full":
+            region = _region(question, q_words, ref, evidence, cfg, force=cfg.strategy == "crop")
+        if region is not None:
+            box, ids, why = region
+            crop = ImageInput(ref, crop=box)
+            cost = self.cost(crop)
+            options.append(
+                _Option(
+                    "crop",
+                    crop,
+                    cost,
+                    f"{why}; crop costs {cost} tokens vs {full_cost} for the whole image",
+                    ids,
+                )
+            )
+        options.append(_Option("full", full, full_cost, f"whole image, {full_cost} tokens", []))
+        for base in [o for o in options]:
+            last = base.tokens
+            for side in cfg.reduced_sides:
+                smaller = ImageInput(ref, crop=base.input.crop, max_side=side)
+                cost = self.cost(smaller)
+                if cost < last:
+                    last = cost
+                    options.append(
+                        _Option(
+                            base.choice if base.choice == "crop" else "reduced",
+                            smaller,
+                            cost,
+                            f"{'crop' if base.choice == 'crop' else 'whole image'} shrunk to a longer side of "
+                            f"{side}px to fit the budget: {cost} tokens instead of {base.tokens}",
+                            base.evidence,
+                        )
+                    )
+        # Preferred view first, then the rest from richest to cheapest.
+        return options[:1] + sorted(options[1:], key=lambda o: -o.tokens)
+
+
+# ---- question analysis ----------------------------------------------------------------------------
+
+# Words that make a question a reading question (crop to the text), and words that never name an image.
+READING_WORDS = set(
+    [
+        "read",
+        "say",
+        "says",
+        "said",
+        "written",
+        "write",
+        "text",
+        "word",
+        "words",
+        "sign",
+        "label",
+        "price",
+        "prices",
+        "cost",
+        "costs",
+        "total",
+        "number",
+        "name",
+        "title",
+        "heading",
+        "spell",
+        "letters",
+        "menu",
+        "receipt",
+        "caption",
+        "date",
+        "plate",
+        "amount",
+        "much",
+    ]
+)
+STOPWORDS = set(
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "on",
+        "in",
+        "at",
+        "to",
+        "is",
+        "are",
+        "was",
+        "were",
+        "what",
+        "which",
+        "who",
+        "how",
+        "does",
+        "did",
+        "do",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "again",
+        "about",
+        "with",
+        "for",
+        "from",
+        "me",
+        "you",
+        "can",
+        "could",
+        "please",
+        "tell",
+        "show",
+        "look",
+        "see",
+        "back",
+        "first",
+        "second",
+        "third",
+        "last",
+        "previous",
+        "earlier",
+        "other",
+        "same",
+        "image",
+        "images",
+        "picture",
+        "pictures",
+        "photo",
+        "photos",
+        "pic",
+        "one",
+        "some",
+        "any",
+        "all",
+        "your",
+        "my",
+        "be",
+        "say",
+        "says",
+        "read",
+        "here",
+        "now",
+        "then",
+        "also",
+    ]
+)
+ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2}
+ORDINALS |= {"fourth": 3, "4th": 3, "fifth": 4, "5th": 4, "last": -1}
+_NOUN = r"(?:image|picture|photo|pic|one|screenshot|scan|shot)"
+
+
+def _content_words(text: str) -> set[str]:
+    words = {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) >= 3 and w not in STOPWORDS}
+    return words | {w[:-1] for w in words if w.endswith("s") and len(w) > 3}
+
+
+def _name_words(source: str) -> set[str]:
+    stem = re.split(r"[\\/]", source)[-1].rsplit(".", 1)[0]
+    return {w for w in _content_words(stem.replace("_", " ").replace("-", " ")) if not w.isdigit()}
+
+
+def _references(question: str, q_words: set[str], slots: list[_Slot], new_ids: list[str]) -> list[str]:
+    """Images of the conversation the question points at, by ordinal, demonstrative or what they show."""
+    q = question.lower()
+    older = [s for s in slots if s.ref.id not in new_ids]
+    found: list[str] = []
+    for m in re.finditer(
+        rf"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last)\s+(?:\w+\s+)?{_NOUN}", q
+    ):
+        idx = ORDINALS[m.group(1)]
+        if -len(slots) <= idx < len(slots):
+            found.append(slots[idx].ref.id)
+    for m in re.finditer(rf"\b{_NOUN}\s*#?\s*(\d+)\b", q):
+        idx = int(m.group(1)) - 1
+        if 0 <= idx < len(slots):
+            found.append(slots[idx].ref.id)
+    if older and re.search(rf"\b(that|previous|earlier|other|same|original)\s+(?:\w+\s+)?{_NOUN}", q):
+        found.append(older[-1].ref.id)
+    if not new_ids and older and re.search(rf"\b(this|the)\s+{_NOUN}\b", q):
+        found.append(older[-1].ref.id)
+    # "the sign again": the image whose earlier questions, labels or file name share the question's words.
+    scored = [(len(q_words & s.words), -s.index, s.ref.id) for s in older if q_words & s.words]
+    if scored:
+        best = max(scored)[0]
+        found += [i for n, _, i in sorted(scored, reverse=True) if n == best]
+    return list(dict.fromkeys(found))
+
+
+def _region(question, q_words, ref: ImageRef, evidence, cfg: BudgetConfig, force: bool = False):
+    """(box, evidence ids, why) of the part of the image the question is about, or None for all of it."""
+    ev = [e for e in evidence if e.image == ref.id and e.box is not None]
+    if not ev:
+        return None
+    dets = [e for e in ev if e.kind == "detection" and _content_words(e.text) & q_words]
+    texts = [e for e in ev if e.kind in ("word", "line") and e.tool in ("ocr", "zoom")]
+    lines = [e for e in texts if e.kind == "line"] or texts
+    matched = [e for e in lines if _content_words(e.text) & q_words]
+    reading = bool(READING_WORDS & set(re.findall(r"[a-z]+", question.lower())))
+    if dets:
+        chosen, why = dets + matched, f"the question names {', '.join(sorted({d.text for d in dets}))}"
+    elif matched:
+        chosen, why = matched, "the question's words were read there"
+    elif (reading or force) and texts:
+        chosen = [e for e in lines if e.confidence >= 0.5] or lines
+        why = "a reading question: the region holding the image's text"
+    else:
+        return None
+    x0 = min(e.box[0] for e in chosen)
+    y0 = min(e.box[1] for e in chosen)
+    x1 = max(e.box[2] for e in chosen)
+    y1 = max(e.box[3] for e in chosen)
+    margin = cfg.crop_margin * max(x1 - x0, y1 - y0)
+    x0, y0, x1, y1 = x0 - margin, y0 - margin, x1 + margin, y1 + margin
+    grow_x, grow_y = max(0.0, cfg.min_crop_side - (x1 - x0)) / 2, max(0.0, cfg.min_crop_side - (y1 - y0)) / 2
+    w, h = ref.size
+    box = clip_box((x0 - grow_x, y0 - grow_y, x1 + grow_x, y1 + grow_y), (w, h))
+    share = (box[2] - box[0]) * (box[3] - box[1]) / float(w * h)
+    if share > cfg.max_crop_share and not force:
+        return None
+    box = tuple(round(v, 1) for v in box)
+    return box, [e.id for e in chosen], f"{why} ({share:.0%} of the image)"
+
+
+def _reference_image() -> ImageRef:
+    """A 4:3 photo-sized blank image: what the default budgets are priced on."""
+    from PIL import Image
+
+    global _REFERENCE
+    if _REFERENCE is None:
+        _REFERENCE = ImageRef.from_pil(Image.new("RGB", (1344, 1008), (127, 127, 127)), source="<reference>")
+    return _REFERENCE
+
+
+_REFERENCE: ImageRef | None = None
+
+
+def evidence_stand_in(image_id: str, evidence: list[Evidence], limit: int = 40) -> str:
+    """What stands in for an image sent as text: its evidence, one short line each (untrusted data)."""
+    lines = [e.short() for e in evidence if e.image == image_id and e.kind != "word"][:limit]
+    return "\n".join(lines) if lines else "(no tool evidence for this image)"
+
+
+__all__ = [
+    "BudgetConfig",
+    "BudgetDecision",
+    "BudgetPlanner",
+    "TurnBudget",
+    "Box",
+    "CHOICES",
+    "evidence_stand_in",
+]
