@@ -1,0 +1,68 @@
+"""Serve an OpenAI-compatible HTTP API: `/v1/chat/completions` (plain and streaming) and `/v1/models`.
+
+By default each request runs the grounded assistant (tools on the request's images, verified answer);
+citations, claims, evidence and the trace path come back in an extra `grounding` field. With `--raw`
+the bare model is served instead, as vLLM would serve it, so another assistant can use this server as
+its remote back end (`--model http://HOST:PORT`) and keep tools and verification local.
+Images are sent as data URLs; remote image URLs are refused unless `--allow-remote-images`.
+Binds to 127.0.0.1 unless --host says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from frontends.assistant_args import add_assistant_args
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--name", default=None, help="the model's name in /v1/models (default: the --model value)")
+    p.add_argument(
+        "--raw", action="store_true", help="serve the bare model (no tools, no verification), like vLLM would"
+    )
+    p.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` on every request")
+    p.add_argument(
+        "--allow-remote-images",
+        action="store_true",
+        help="fetch http(s) image URLs named in requests (off by default)",
+    )
+    p.add_argument(
+        "--max-request-mb", type=float, default=32.0, help="largest request body, MiB (default: 32)"
+    )
+    p.add_argument("--max-images", type=int, default=8, help="most images per request (default: 8)")
+    add_assistant_args(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from frontends.api import AssistantBackend, EngineBackend, ModelHub, ServeConfig, serve
+    from frontends.assistant_args import build_assistant_from_args, configs_from_args
+    from frontends.runtime import eprint
+
+    model_cfg, _ = configs_from_args(args)
+    name = args.name or model_cfg.model
+    cfg = ServeConfig(host=args.host, port=args.port, api_key=args.api_key)
+    cfg.limits.allow_remote_images = args.allow_remote_images
+    cfg.limits.max_request_bytes = int(args.max_request_mb * 1024 * 1024)
+    cfg.limits.max_images = args.max_images
+    hub = ModelHub()
+    if args.raw:
+        from assistant.core import load_engine
+
+        hub.add(name, lambda: EngineBackend(load_engine(model_cfg), name))
+    else:
+        hub.add(name, lambda: AssistantBackend(build_assistant_from_args(args), name))
+    backend = hub.get(name)  # load now: a missing model fails at start, not on the first request
+    eprint(f"serving {backend.description}")
+    eprint(
+        f"as model {name!r} (and 'default') on http://{args.host}:{args.port}/v1 {'(raw)' if args.raw else ''}"
+    )
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+        eprint(
+            "warning: listening beyond this machine without --api-key; anyone who reaches it can run the model"
+        )
+    serve(hub, cfg)
+    return 0
