@@ -125,12 +125,17 @@ class AssistantBackend:
                 result = ev.result
         if result is None:
             raise BackendError("the turn ended without an answer")
-        if result.answer.strip() != streamed.strip():
-            # Verification replaced (or amended) what the model streamed: the verified answer follows it.
-            emit(
-                ("\n\n" if streamed else "")
-                + (f"Verified answer: {result.answer}" if streamed else result.answer)
-            )
+        text = result.answer
+        if req.stream:
+            # Deltas already sent cannot be taken back: when verification replaced or amended what the
+            # model streamed, the verified answer follows it (and is in `grounding.answer` alone).
+            if not streamed.strip():
+                emit(result.answer)
+            elif streamed.strip() != result.answer.strip():
+                emit(f"\n\nVerified answer: {result.answer}")
+                text = f"{streamed}\n\nVerified answer: {result.answer}"
+            else:
+                text = streamed
         d = result.to_dict()
         grounding = {
             k: d.get(k)
@@ -150,13 +155,9 @@ class AssistantBackend:
         grounding["conversation_id"] = result.conversation_id
         grounding["model"] = result.model
         tokens = result.tokens or {}
-        text = (
-            result.answer
-            if not streamed
-            else streamed
-            + ("" if result.answer.strip() == streamed.strip() else f"\n\nVerified answer: {result.answer}")
+        return Outcome(
+            text, "stop", int(tokens.get("tokens_in", 0)), int(tokens.get("tokens_out", 0)), grounding
         )
-        return Outcome(text, "stop", int(tokens.get("in", 0)), int(tokens.get("out", 0)), grounding)
 
 
 @dataclass

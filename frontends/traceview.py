@@ -82,9 +82,14 @@ def show_turn(t: TurnTrace, full: bool = False) -> list[str]:
         )
     if t.tokens:
         tk = t.tokens
+
+        def n(*names):
+            return next((tk[k] for k in names if k in tk), 0)
+
         out.append(
-            f"  tokens: in {tk.get('in', 0)} (image {tk.get('image', 0)}, kv reused {tk.get('kv_reused', 0)}), out {tk.get('out', 0)}"
-            + (f", embed cache hits {tk['embed_cache_hits']}" if "embed_cache_hits" in tk else "")
+            f"  tokens: in {n('tokens_in', 'in')} (image {n('image_tokens', 'image')}, kv reused "
+            f"{n('kv_reused_tokens', 'kv_reused')}), out {n('tokens_out', 'out')}, "
+            f"embedding cache {n('embed_cache_hits')} hit(s) / {n('embed_cache_misses')} miss(es)"
         )
     if t.timings:
         out.append(

@@ -1,0 +1,354 @@
+"""The Gradio chat UI: chat with images, watch the tools work, see the evidence behind the answer.
+
+Layout: the chat (several images per message and across the conversation; answers stream; each tool
+call is a nested, collapsible message with its arguments, result and duration) beside the evidence
+view (the turn's images with OCR and detector boxes labelled by id, the boxes the answer cites
+highlighted), the claims (verified or flagged), the turn's figures and a trace download. Settings pick
+the model, the tools and the image-token budget.
+
+Each browser tab has its own conversation (`gr.State`); turns go through Gradio's queue with a
+concurrency limit, so users wait their turn instead of sharing a model mid-generation. Reloading a tab
+with `?c=CONVERSATION_ID` reopens a conversation this server holds. Nothing comes from a CDN: the
+theme uses system fonts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from frontends import ui_render as R
+
+OFFLINE_ALIASES = ["smollm2-llava", "smollm2", "tiny-llava", "tiny-mllama"]
+CSS = """
+.banner-offline {background:#fff4ce;border:1px solid #e0b400;border-radius:6px;padding:6px 12px}
+.banner-online {background:#e8f4ea;border:1px solid #5aa469;border-radius:6px;padding:6px 12px}
+"""
+
+
+@dataclass
+class UIConfig:
+    host: str = "127.0.0.1"  # loopback unless asked: the UI runs models and tools for whoever reaches it
+    port: int = 7860
+    concurrency: int = 1  # turns running at once; one model generates one answer at a time
+    max_sessions: int = 200  # conversations kept for `?c=` reattachment (least recently used dropped)
+    model_choices: list[str] = field(default_factory=list)  # extra entries for the model dropdown
+
+
+@dataclass
+class Session:
+    """One browser tab's conversation and what the UI needs to redraw it."""
+
+    conversation: object
+    model: str
+    messages: list[dict] = field(default_factory=list)  # the chatbot's messages
+    images: dict[str, object] = field(default_factory=dict)  # image id -> PIL image (for the evidence view)
+    last: dict | None = None  # last TurnResult.to_dict()
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def id(self) -> str:
+        return self.conversation.id
+
+
+class AssistantPool:
+    """One loaded assistant per model, shared by all sessions; per-session settings are cheap copies."""
+
+    def __init__(self, build: Callable[[str], object], default_model: str):
+        self._build = build
+        self.default_model = default_model
+        self._loaded: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def base(self, model: str):
+        with self._lock:
+            if model not in self._loaded:
+                self._loaded[model] = self._build(model)
+            return self._loaded[model]
+
+    def for_settings(self, model: str, tools: list[str] | None, budget: int | None):
+        """An assistant sharing the loaded engine and tool runner, with these tools and budget."""
+        from assistant.session import Assistant
+
+        base = self.base(model)
+        cfg = base.config
+        if tools is not None:
+            cfg = dataclasses.replace(cfg, tools=list(tools), no_tools=not tools)
+        if budget:
+            cfg = dataclasses.replace(cfg, image_tokens_per_turn=int(budget))
+        return Assistant(base.engine, base.tools, cfg, planner_factory=getattr(base, "planner_factory", None))
+
+
+class SessionStore:
+    def __init__(self, capacity: int):
+        self._items: OrderedDict[str, Session] = OrderedDict()
+        self._cap = capacity
+        self._lock = threading.Lock()
+
+    def put(self, s: Session) -> None:
+        with self._lock:
+            self._items[s.id] = s
+            self._items.move_to_end(s.id)
+            while len(self._items) > self._cap:
+                self._items.popitem(last=False)[1].conversation.close()
+
+    def get(self, cid: str) -> Session | None:
+        with self._lock:
+            return self._items.get(cid)
+
+
+def _trace_copy(session: Session) -> str | None:
+    """A copy of the conversation's trace that Gradio may serve (its own temp folder, not the trace dir)."""
+    path = session.conversation.trace_path
+    if not path or not Path(path).is_file():
+        return None
+    out = Path(tempfile.mkdtemp(prefix="trace-")) / f"conversation-{session.id}.jsonl"
+    shutil.copyfile(path, out)
+    return str(out)
+
+
+def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
+    """The Gradio Blocks app (not launched)."""
+    import gradio as gr
+
+    cfg = cfg or UIConfig()
+    store = SessionStore(cfg.max_sessions)
+    base = pool.base(pool.default_model)
+    all_tools = base.tools.registry.names() if base.tools is not None else []
+    on_tools = [t for t in all_tools if base.config.tools is None or t in base.config.tools]
+    if base.config.no_tools:
+        on_tools = []
+    models = list(dict.fromkeys([pool.default_model, *cfg.model_choices, *OFFLINE_ALIASES]))
+
+    def banner(model: str) -> str:
+        desc = pool.base(model).description
+        return f"**Model:** {desc}" if not R.is_offline(desc) else f"⚠️ **Offline stand-in model:** {desc}"
+
+    def new_session(model, tools, budget) -> Session:
+        conv = pool.for_settings(model, tools, budget).conversation()
+        s = Session(conversation=conv, model=model)
+        store.put(s)
+        return s
+
+    def side_panels(s: Session):
+        if s.last is None:
+            return None, "_Ask a question about an image to see the evidence._", "", None
+        pic = R.evidence_picture(s.last, s.images)
+        return pic, R.claims_markdown(s.last), R.figures_markdown(s.last), _trace_copy(s)
+
+    def respond(message, state, model, tools, budget):
+        s: Session = (
+            state
+            if isinstance(state, Session) and state.model == model
+            else new_session(model, tools, budget)
+        )
+        # Settings changed mid-conversation apply from the next turn: same conversation, new config.
+        s.conversation.assistant = pool.for_settings(model, tools, budget)
+        text = (message or {}).get("text", "").strip()
+        files = [f if isinstance(f, str) else f.get("path") for f in (message or {}).get("files", [])]
+        if not text and not files:
+            yield s.messages, gr.MultimodalTextbox(value=None), *side_panels(s), s, _cid(s)
+            return
+        from tools.images import ImageRef
+
+        with s.lock:
+            refs = []
+            for path in files:
+                s.messages.append({"role": "user", "content": {"path": path}})
+                try:
+                    ref = ImageRef.from_path(path)
+                    s.images[ref.id] = ref.image
+                    refs.append(ref)
+                except Exception as e:  # shown in the chat; the turn goes on without that image
+                    s.messages.append({"role": "assistant", "content": f"⚠️ {e}"})
+            s.messages.append({"role": "user", "content": text or "(image)"})
+            yield s.messages, gr.MultimodalTextbox(value=None, interactive=False), *side_panels(s), s, _cid(s)
+            yield from _run_turn(s, text or "Describe this image.", refs)
+
+    def _run_turn(s: Session, text: str, refs: list):
+        turn = len(s.conversation.turns) + 1
+        msgs = s.messages
+        parent = None
+        calls: list[tuple[object, int]] = []  # (record, index in msgs) of calls still running
+        answer = {"role": "assistant", "content": ""}
+        answer_at = None
+        last_yield = 0.0
+        result = None
+        for ev in s.conversation.stream(text, refs):
+            if ev.type == "tool_start":
+                if parent is None:
+                    parent = R.tools_parent(turn)
+                    msgs.append(parent)
+                msgs.append(R.tool_message(ev.tool, turn, len(calls) + 1, done=False))
+                calls.append((ev.tool, len(msgs) - 1))
+            elif ev.type == "tool_end":
+                i = _match(calls, ev.tool)
+                if i is None:  # a call reported only when it ended
+                    if parent is None:
+                        parent = R.tools_parent(turn)
+                        msgs.append(parent)
+                    msgs.append(R.tool_message(ev.tool, turn, len(calls) + 1, done=True))
+                    calls.append((None, len(msgs) - 1))
+                else:
+                    at = calls[i][1]
+                    msgs[at] = R.tool_message(ev.tool, turn, i + 1, done=True)
+                    calls[i] = (None, at)
+            elif ev.type == "budget":
+                msgs.append(R.budget_message(ev.budget, turn))
+            elif ev.type == "token":
+                if answer_at is None:
+                    msgs.append(answer)
+                    answer_at = len(msgs) - 1
+                answer["content"] += ev.text
+                if time.perf_counter() - last_yield < 0.05:
+                    continue  # a redraw per token is wasted work; 20 a second reads as smooth
+            elif ev.type == "error":
+                msgs.append({"role": "assistant", "content": f"⚠️ {ev.text or ev.error}"})
+            elif ev.type == "done":
+                result = ev.result
+            last_yield = time.perf_counter()
+            yield msgs, gr.MultimodalTextbox(value=None, interactive=False), *side_panels(s), s, _cid(s)
+        if parent is not None:
+            parent["metadata"] = {**parent["metadata"], "status": "done"}
+            parent["content"] = (
+                f"{sum(1 for m in msgs if m.get('metadata', {}).get('parent_id') == f'tools-{turn}')} call(s)"
+            )
+        if result is not None:
+            d = result.to_dict()
+            s.last = d
+            if d.get("model_output", "").strip() and d["model_output"].strip() != d["answer"].strip():
+                msgs.insert(
+                    answer_at if answer_at is not None else len(msgs),
+                    R.draft_message(d["model_output"], d.get("note", ""), turn),
+                )
+                answer_at = None if answer_at is None else answer_at + 1
+            answer["content"] = d["answer"] + ("  \n_(abstained)_" if d.get("abstained") else "")
+            if answer_at is None:
+                msgs.append(answer)
+        yield msgs, gr.MultimodalTextbox(value=None, interactive=True), *side_panels(s), s, _cid(s)
+
+    def reset(model, tools, budget):
+        s = new_session(model, tools, budget)
+        return [], *side_panels(s), s, _cid(s), banner(model)
+
+    def reopen(state, request: gr.Request):
+        cid = (request.query_params.get("c") or "") if request else ""
+        s = store.get(cid) if re.fullmatch(r"[\w.-]{1,128}", cid) else None
+        if s is None:
+            return (
+                state,
+                [],
+                None,
+                "_Ask a question about an image to see the evidence._",
+                "",
+                None,
+                "",
+                gr.update(),
+            )
+        return s, s.messages, *side_panels(s), _cid(s), gr.update(value=s.model)
+
+    theme = gr.themes.Default(
+        font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+    )
+    with gr.Blocks(title="Grounded VLM assistant") as demo:
+        demo.theme_args = (theme, CSS)  # read by launch_ui (Gradio 6 takes theme and css at launch)
+        state = gr.State(None)
+        offline = R.is_offline(base.description)
+        banner_md = gr.Markdown(
+            banner(pool.default_model), elem_classes=["banner-offline" if offline else "banner-online"]
+        )
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="Conversation", height=620, group_consecutive_messages=False)
+                box = gr.MultimodalTextbox(
+                    placeholder="Ask about an image (attach one or more)…",
+                    file_types=["image"],
+                    file_count="multiple",
+                    sources=["upload"],
+                    show_label=False,
+                )
+            with gr.Column(scale=2):
+                evidence = gr.Image(
+                    label="Evidence (cited boxes in red)", type="pil", interactive=False, height=360
+                )
+                claims = gr.Markdown("_Ask a question about an image to see the evidence._")
+                figures = gr.Markdown("")
+                with gr.Row():
+                    download = gr.DownloadButton("Download trace", value=None, size="sm")
+                    new = gr.Button("New conversation", size="sm")
+                cid_md = gr.Markdown("", elem_id="conversation-id")
+                with gr.Accordion("Settings", open=False):
+                    model_dd = gr.Dropdown(
+                        models, value=pool.default_model, label="Model", allow_custom_value=True
+                    )
+                    tools_cb = gr.CheckboxGroup(all_tools, value=on_tools, label="Tools (none = tools off)")
+                    budget_sl = gr.Slider(
+                        0,
+                        8192,
+                        value=base.config.image_tokens_per_turn or 0,
+                        step=64,
+                        label="Image-token budget per turn (0 = the model's default; applies to new conversations)",
+                    )
+        outputs = [chat, box, evidence, claims, figures, download, state, cid_md]
+        box.submit(respond, [box, state, model_dd, tools_cb, budget_sl], outputs, api_name="chat")
+        new.click(
+            reset,
+            [model_dd, tools_cb, budget_sl],
+            [chat, evidence, claims, figures, download, state, cid_md, banner_md],
+            api_name="new_conversation",
+        )
+        model_dd.change(
+            reset,
+            [model_dd, tools_cb, budget_sl],
+            [chat, evidence, claims, figures, download, state, cid_md, banner_md],
+            api_name=False,
+        )
+        demo.load(
+            reopen,
+            [state],
+            [state, chat, evidence, claims, figures, download, cid_md, model_dd],
+            api_name=False,
+        )
+    demo.queue(default_concurrency_limit=cfg.concurrency)
+    return demo
+
+
+def _cid(s: Session) -> str:
+    return f"conversation `{s.id}` · reopen with `?c={s.id}`"
+
+
+def _match(calls: list, rec) -> int | None:
+    """The running call a tool_end event finishes: same tool, image and arguments, first still open."""
+    for i, (open_rec, _) in enumerate(calls):
+        if (
+            open_rec is not None
+            and open_rec.tool == rec.tool
+            and open_rec.image == rec.image
+            and open_rec.args == rec.args
+        ):
+            return i
+    return next((i for i, (o, _) in enumerate(calls) if o is not None and o.tool == rec.tool), None)
+
+
+def launch_ui(demo, cfg: UIConfig, block: bool = True):
+    theme, css = getattr(demo, "theme_args", (None, None))
+    return demo.launch(
+        server_name=cfg.host,
+        server_port=cfg.port,
+        theme=theme,
+        css=css,
+        ssr_mode=False,
+        share=False,
+        show_error=True,
+        footer_links=[],
+        prevent_thread_lock=not block,
+        quiet=not block,
+    )
