@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from tools.errors import BadInputError, ToolError
+from tools.errors import BadInputError, ToolError, UserError
 from tools.evidence import Finding
 from tools.images import ImageRef
 
@@ -71,7 +71,9 @@ class Tool:
         """Check arguments against the schema and fill defaults; raises BadInputError with the reason."""
         unknown = set(args) - set(self.inputs)
         if unknown:
-            raise BadInputError(f"tool {self.name}: unknown argument(s) {sorted(unknown)}; takes {sorted(self.inputs)}")
+            raise BadInputError(
+                f"tool {self.name}: unknown argument(s) {sorted(unknown)}; takes {sorted(self.inputs)}"
+            )
         out = {}
         for pname, spec in self.inputs.items():
             if pname in args and args[pname] is not None:
@@ -337,6 +339,8 @@ class ToolRunner:
                 res.error = f"timed out after {limit:g} s"
             except ToolError as e:
                 res.error = e.reason
+            except UserError as e:  # e.g. an argument only the loaded model can check (an unknown class)
+                res.error = str(e)
             except Exception as e:  # a tool's failure is an observation, not a crash
                 res.error = f"{type(e).__name__}: {e}"
             res.duration_s = time.perf_counter() - t0

@@ -15,7 +15,7 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tools.errors import BadInputError
@@ -28,12 +28,20 @@ SHAPES_DIR_PREFIX = "shapes-"
 class TrainConfig:
     """How to train a detector."""
 
-    model: str = "yolov8n.yaml"  # architecture (.yaml, from scratch) or weights (.pt) to fine-tune
-    epochs: int = 60  # passes over the training set
-    imgsz: int = 160  # training image side in pixels
-    batch: int = 16  # images per step
-    seed: int = 0  # ultralytics' seed: same data + same seed trains the same model
-    device: str = "cpu"  # "cpu", "0" for the first GPU
+    # architecture (.yaml: from scratch) or weights (.pt: fine-tune)
+    model: str = field(
+        default="yolov8n.yaml", metadata={"help": "Architecture .yaml or weights .pt to start from."}
+    )
+    # passes over the training set
+    epochs: int = field(default=60, metadata={"help": "Training epochs."})
+    # training image side in pixels
+    imgsz: int = field(default=160, metadata={"help": "Training image size in pixels."})
+    # images per optimisation step; small batches give a small data set more steps per epoch
+    batch: int = field(default=8, metadata={"help": "Images per batch."})
+    # ultralytics' seed: same data + same seed trains the same model
+    seed: int = field(default=0, metadata={"help": "Random seed."})
+    # "cpu", or "0" for the first GPU
+    device: str = field(default="cpu", metadata={"help": "cpu, or a CUDA device index such as 0."})
 
 
 @dataclass
@@ -161,3 +169,32 @@ def prepare_shapes(shapes_cfg=None, train_cfg: TrainConfig | None = None, log=pr
         .replace(str(tmp.resolve()), str(weights.parent.resolve()))
     )
     return TrainResult(weights, result.seconds, result.metrics)
+
+
+def shapes_hit_rate(weights: str | Path, n: int = 30, conf: float = 0.4, shapes_cfg=None) -> dict:
+    """Recall and precision at IoU >= 0.5 with the right class, on n held-out generated images."""
+    from tools.detector import DetectorTool
+    from tools.evidence import iou
+    from tools.images import ImageRef
+    from tools.shapes import held_out
+
+    tool = DetectorTool(weights=weights)
+    truth_n = found_n = hits = 0
+    for im, truth in held_out(n, shapes_cfg):
+        found = tool(ImageRef.from_pil(im), conf=conf)
+        truth_n, found_n = truth_n + len(truth), found_n + len(found)
+        used: set[int] = set()
+        for s in truth:
+            scored = [
+                (iou(s.box, f.box), i) for i, f in enumerate(found) if i not in used and f.text == s.name
+            ]
+            best = max(scored, default=(0.0, -1))
+            if best[0] >= 0.5:
+                hits += 1
+                used.add(best[1])
+    return {
+        "images": n,
+        "objects": truth_n,
+        "recall": round(hits / max(truth_n, 1), 4),
+        "precision": round(hits / max(found_n, 1), 4),
+    }
