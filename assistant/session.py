@@ -83,9 +83,11 @@ class ScopedImage:
 class ImagePlanner(Protocol):
     """Decides, per turn, how each image enters the model: an ImageInput (full, crop, reduced) or text only.
 
-    The budget planner (image-token budget) implements this; `FullCurrentImages` is the default.
-    Return one (ImageInput | None, BudgetRecord) per image, in the conversation's image order; None
-    means the image is represented by its evidence text only.
+    One planner per conversation (it may keep state across turns), made by
+    `Assistant.planner_factory(engine, config)`; the image-token budget planner plugs in there, and
+    `FullCurrentImages` is the default. `plan` is called every turn after the tools ran and before the
+    model; it returns one (ImageInput | None, BudgetRecord) per image of the conversation, in the
+    conversation's order; None means the image enters as text only (its evidence stands in).
     """
 
     def plan(
@@ -101,13 +103,14 @@ class FullCurrentImages:
 
         out = []
         for im in images:
-            rec = BudgetRecord(image=im.ref.id, image_index=im.index, mode="text")
+            rec = BudgetRecord(image=im.ref.id, image_index=im.index, choice="text")
             if not getattr(engine, "supports_images", False):
                 rec.reason = "the model takes no images; its evidence stands in"
                 out.append((None, rec))
             elif im.current:
                 inp = ImageInput(im.ref)
-                rec.mode, rec.reason = "full", "image of this turn"
+                rec.choice, rec.reason = "full", "image of this turn"
+                rec.status = "new" if im.current else "kept"
                 rec.tokens = _safe_count(engine, inp)
                 out.append((inp, rec))
             else:
@@ -182,13 +185,12 @@ class TurnEvent:
 class Assistant:
     """An engine, optional tools and a config; hands out conversations."""
 
-    def __init__(
-        self, engine, tools=None, config: AssistantConfig | None = None, planner: ImagePlanner | None = None
-    ):
+    def __init__(self, engine, tools=None, config: AssistantConfig | None = None, planner_factory=None):
         self.engine = engine
         self.tools = tools  # tools.base.ToolRunner or None
         self.config = config or AssistantConfig()
-        self.planner: ImagePlanner = planner or FullCurrentImages()
+        # (engine, config) -> ImagePlanner, one per conversation; default: this turn's images in full
+        self.planner_factory = planner_factory or (lambda engine, config: FullCurrentImages())
 
     @property
     def description(self) -> str:
@@ -226,6 +228,7 @@ class Conversation:
         self.evidence = EvidenceStore()
         self.history: list[dict] = []  # text-only chat messages of earlier turns (user question, answer)
         self.turns: list[TurnTrace] = []
+        self.planner: ImagePlanner = assistant.planner_factory(assistant.engine, assistant.config)
         self.writer = (
             TraceWriter(assistant.trace_dir(), conversation_id) if assistant.config.write_traces else None
         )

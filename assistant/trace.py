@@ -71,11 +71,14 @@ class BudgetRecord:
 
     image: str  # image id
     image_index: int
-    mode: str  # "full" | "crop" | "reduced" | "text"
+    choice: str  # "full" | "crop" | "reduced" | "text"
     tokens: int = 0  # image tokens spent on it (0 for text)
     reason: str = ""
-    crop: list[float] | None = None
-    max_side: int | None = None
+    status: str = "new"  # "new" | "kept" (already in context) | "readmitted" | "demoted"
+    full_tokens: int = 0  # what the whole image would cost, for "saved" accounting
+    crop: list[float] | None = None  # region shown, original pixels, when choice is "crop"
+    max_side: int | None = None  # resolution cap when reduced
+    evidence: list[str] = field(default_factory=list)  # evidence ids a crop region came from
 
 
 @dataclass
@@ -102,6 +105,9 @@ class TurnTrace:
     images: list[ImageRecord] = field(default_factory=list)  # images that arrived this turn
     in_scope: list[str] = field(default_factory=list)  # ids of the images this question is about
     intent: str = ""  # the policy's reading of the question ("read", "total", "count", ...)
+    intent_detail: dict = field(default_factory=dict)  # {"target", "field", "inherited"}
+    image_sizes: dict = field(default_factory=dict)  # image id -> [width, height], images in scope
+    grounding: str = "strict"  # AssistantConfig.grounding when the turn ran
     tool_policy: str = ""  # "policy" | "model" | "auto->policy" ...
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     budget: list[BudgetRecord] = field(default_factory=list)
@@ -219,11 +225,20 @@ class ReplayResult:
 def replay_turn(turn: TurnTrace) -> ReplayResult:
     """Re-run the turn's verification and answer composition from its recorded evidence and model output."""
     from assistant.answer import compose_answer
+    from assistant.policy import Intent
     from tools.evidence import Evidence
 
     evidence = [Evidence.from_dict(d) for d in turn.evidence]
+    intent = Intent(turn.intent or "other", **turn.intent_detail)
     composed = compose_answer(
-        turn.question, turn.intent, evidence, turn.model_output, tool_errors=_errors(turn)
+        turn.question,
+        intent,
+        evidence,
+        turn.model_output,
+        tool_errors=_errors(turn),
+        sizes=turn.image_sizes,
+        grounding=turn.grounding,
+        image_order=turn.in_scope,
     )
     diffs = []
     if composed.answer != turn.answer:

@@ -1,0 +1,295 @@
+"""One turn of a conversation, step by step (called by `Conversation.stream`).
+
+images -> scope and intent (policy) -> tools (policy plan, follow-ups, model-driven calls) -> image
+planner -> messages (context) -> generation (streamed) -> verification and composition (answer) ->
+trace. Every step is recorded in a `TurnTrace`; a user error ends the turn with an "error" event and
+is recorded too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+from assistant import context, policy
+from assistant.answer import compose_answer
+from assistant.session import Conversation, ScopedImage, TurnEvent, TurnResult
+from assistant.toolcalls import model_calls_tools, parse_tool_calls, strip_tool_calls
+from assistant.trace import ToolCallRecord, TurnTrace
+from tools.errors import BadInputError, UserError
+from tools.evidence import Evidence
+
+
+def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]:
+    a, cfg = conv.assistant, conv.assistant.config
+    t0 = time.perf_counter()
+    turn_no = len(conv.turns) + 1
+    trace = TurnTrace(
+        conversation_id=conv.id,
+        turn=turn_no,
+        question=text,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        grounding=cfg.grounding,
+        model=model_info(a.engine),
+        prompt_versions=context.prompt_versions(),
+    )
+    try:
+        if not isinstance(text, str) or not text.strip():
+            raise BadInputError("the question is empty")
+        arrived = conv.add_images(images, turn_no)
+        trace.images = [r for r in arrived if r.turn == turn_no]
+        previous = conv.turns[-1] if conv.turns else None
+        prev_intent = (
+            policy.Intent(previous.intent, **previous.intent_detail) if previous and previous.intent else None
+        )
+        prev_scope = [r.index for r in conv.images if previous and r.id in previous.in_scope]
+        intent = policy.classify(text, prev_intent)
+        scope = policy.resolve_scope(text, len(conv.images), [r.index for r in arrived], prev_scope)
+        refs = conv.image_refs()
+        trace.intent = intent.name
+        trace.intent_detail = {"target": intent.target, "field": intent.field, "inherited": intent.inherited}
+        trace.in_scope = [refs[i - 1].id for i in scope]
+        trace.image_sizes = {
+            conv.images[i - 1].id: [conv.images[i - 1].width, conv.images[i - 1].height] for i in scope
+        }
+
+        # Tools: the policy's plan, its follow-ups, then (for models that can) the model's own calls.
+        available = set(a.tool_names())
+        model_driven = cfg.tool_policy == "model" or (
+            cfg.tool_policy == "auto" and model_calls_tools(a.engine)
+        )
+        trace.tool_policy = cfg.tool_policy + ("+model" if model_driven and cfg.tool_policy == "auto" else "")
+        t_tools = time.perf_counter()
+        if available and cfg.tool_policy != "model":
+            yield from _run(conv, trace, policy.plan(intent, scope, available), "policy", 0)
+            extra = []
+            for i in scope:
+                ev = [e for e in conv.evidence.all(refs[i - 1].id)]
+                extra += policy.follow_ups(intent, i, ev, available, refs[i - 1].size)
+            yield from _run(conv, trace, extra, "policy", 0)
+        tools_s = time.perf_counter() - t_tools
+
+        scoped = [
+            ScopedImage(refs[r.index - 1], r.index, r.turn, r.id in {x.id for x in arrived}, r.index in scope)
+            for r in conv.images
+        ]
+        decisions = conv.planner.plan(a.engine, text, scoped, _evidence(conv, trace))
+        inputs = [inp for inp, _ in decisions if inp is not None]
+        parts = [rec.image_index for inp, rec in decisions if inp is not None]
+        trace.budget = [rec for _, rec in decisions]
+        yield TurnEvent("budget", budget=trace.budget)
+        index_of = {r.id: r.index for r in conv.images}
+        text_only = [i for i in scope if i not in parts]
+
+        # Generation: model-driven tool steps first when enabled, then the answer (streamed).
+        specs = [
+            s for s in (a.tools.registry.specs() if a.tools else []) if s["function"]["name"] in available
+        ]
+        stats_all, ttft, output = [], None, ""
+        t_gen = time.perf_counter()
+        steps = cfg.max_tool_steps if (model_driven and specs and a.engine is not None) else 0
+        for step in range(1, steps + 1):
+            messages = context.build_messages(
+                text, _evidence(conv, trace), index_of, conv.history, parts, text_only, specs
+            )
+            trace.messages = messages
+            out, stats = _generate(a, conv, messages, inputs)
+            stats_all.append(stats)
+            calls = parse_tool_calls(out, known=available)
+            if not calls:
+                output = out
+                break
+            planned = [_from_model_call(c, scope, len(refs), step) for c in calls]
+            t1 = time.perf_counter()
+            yield from _run(conv, trace, planned, "model", step)
+            tools_s += time.perf_counter() - t1
+        else:
+            output = None  # no model step answered: generate the answer below, streamed
+        if output:
+            ttft = time.perf_counter() - t0
+            yield TurnEvent("token", text=strip_tool_calls(output))
+        elif a.engine is not None:
+            messages = context.build_messages(
+                text, _evidence(conv, trace), index_of, conv.history, parts, text_only
+            )
+            trace.messages = messages
+            stream = a.engine.stream(messages, inputs, _gen_config(cfg), session_id=conv.id)
+            for chunk in stream:
+                if ttft is None:
+                    ttft = time.perf_counter() - t0
+                yield TurnEvent("token", text=chunk)
+            output = stream.text
+            stats_all.append(stream.stats)
+        if not trace.messages:
+            trace.messages = context.build_messages(
+                text, _evidence(conv, trace), index_of, conv.history, parts, text_only
+            )
+        gen_s = time.perf_counter() - t_gen
+
+        # Verification and composition.
+        t_ver = time.perf_counter()
+        # Composition reads the evidence as the trace stores it (rounded boxes), so a replay is exact.
+        trace.evidence = [e.to_dict() for e in _evidence(conv, trace)]
+        evidence = [Evidence.from_dict(d) for d in trace.evidence]
+        trace.model_output = output or ""
+        errors = {c.tool: c.error for c in trace.tool_calls if c.error}
+        composed = compose_answer(
+            text,
+            intent,
+            evidence,
+            trace.model_output,
+            errors,
+            trace.image_sizes,
+            cfg.grounding,
+            trace.in_scope,
+        )
+        verify_s = time.perf_counter() - t_ver
+        trace.answer, trace.abstained, trace.citations = (
+            composed.answer,
+            composed.abstained,
+            composed.citations,
+        )
+        trace.claims, trace.composition, trace.note = composed.claims, composed.composition, composed.note
+        trace.tokens = _tokens(stats_all)
+        trace.timings = {
+            "tools_s": round(tools_s, 4),
+            "ttft_s": round(ttft, 4) if ttft is not None else None,
+            "model_ttft_s": round(stats_all[-1].ttft_s, 4) if stats_all else None,
+            "generate_s": round(gen_s, 4),
+            "verify_s": round(verify_s, 4),
+            "total_s": round(time.perf_counter() - t0, 4),
+        }
+        path = conv.record(trace)
+        conv.history += [
+            {"role": "user", "content": _history_question(text, [r.index for r in trace.images])},
+            {"role": "assistant", "content": composed.answer},
+        ]
+        yield TurnEvent("done", result=_result(trace, path))
+    except UserError as e:
+        trace.error = str(e)
+        trace.timings = {"total_s": round(time.perf_counter() - t0, 4)}
+        conv.record(trace)
+        yield TurnEvent("error", text=str(e), error=e)
+
+
+def model_info(engine) -> dict:
+    if engine is None:
+        return {"id": "none", "revision": "", "family": "none", "device": ""}
+    return {
+        "id": str(getattr(engine, "model_id", "")),
+        "revision": str(getattr(engine, "revision", "")),
+        "family": str(getattr(engine, "family", "")),
+        "device": str(getattr(engine, "device", "")),
+    }
+
+
+def _evidence(conv: Conversation, trace: TurnTrace):
+    scope = set(trace.in_scope)
+    return [e for e in conv.evidence.all() if e.image in scope]
+
+
+def _gen_config(cfg):
+    from assistant.core.types import GenerationConfig
+
+    return GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+
+
+def _generate(a, conv, messages, inputs) -> tuple[str, object]:
+    stream = a.engine.stream(messages, inputs, _gen_config(a.config), session_id=conv.id)
+    for _ in stream:
+        pass
+    return stream.text, stream.stats
+
+
+def _from_model_call(call, scope: list[int], n_images: int, step: int) -> policy.PlannedCall:
+    args = dict(call.arguments)
+    image = args.pop("image", None)
+    index = image if isinstance(image, int) and 1 <= image <= n_images else (scope[0] if scope else 1)
+    return policy.PlannedCall(call.name, index, args, f"the model asked for it (step {step})")
+
+
+def _run(conv: Conversation, trace: TurnTrace, planned: list, source: str, step: int) -> Iterator[TurnEvent]:
+    """Run planned calls concurrently; each becomes a ToolCallRecord with the evidence ids it produced."""
+    from tools.base import ToolCall
+
+    a = conv.assistant
+    if not planned or a.tools is None:
+        return
+    refs = conv.image_refs()
+    registry = a.tools.registry
+    records, calls = [], []
+    for p in planned:
+        args = dict(p.args)
+        if source == "policy" and p.tool in registry:  # rules never pass an argument the tool does not take
+            args = {k: v for k, v in args.items() if k in registry.get(p.tool).inputs}
+        rec = ToolCallRecord(p.tool, refs[p.image_index - 1].id, p.image_index, args, source, p.reason, step)
+        records.append(rec)
+        calls.append(ToolCall(p.tool, refs[p.image_index - 1], args))
+        yield TurnEvent("tool_start", tool=rec)
+    results = a.tools.run(calls, timeout_s=a.config.tool_timeout_s)
+    for rec, res in zip(records, results, strict=True):
+        rec.args, rec.ok, rec.error = res.args, res.ok, res.error
+        rec.duration_s, rec.cache_hit = round(res.duration_s, 4), res.cache_hit
+        if res.ok:
+            prefix = registry.get(res.tool).evidence_prefix if res.tool in registry else None
+            evs = conv.evidence.add(res.tool, res.image, res.findings, res.call_key, prefix or None)
+            rec.evidence_ids = [e.id for e in evs]
+            rec.summary = _summary(evs)
+        else:
+            rec.summary = f"error: {res.error}"
+        trace.tool_calls.append(rec)
+        yield TurnEvent("tool_end", tool=rec)
+
+
+def _summary(evs) -> str:
+    if not evs:
+        return "nothing found"
+    kinds: dict[str, int] = {}
+    for e in evs:
+        kinds[e.kind] = kinds.get(e.kind, 0) + 1
+    shown = [e for e in evs if e.kind in ("line", "detection", "color", "metadata")][:4] or evs[:4]
+    texts = " ".join(repr(e.text[:40]) for e in shown)
+    return ", ".join(f"{n} {k}" for k, n in kinds.items()) + (f": {texts}" if texts else "")
+
+
+def _tokens(stats_all) -> dict:
+    keys = (
+        "tokens_in",
+        "tokens_out",
+        "image_tokens",
+        "kv_reused_tokens",
+        "embed_cache_hits",
+        "embed_cache_misses",
+    )
+    return {k: sum(int(getattr(s, k, 0) or 0) for s in stats_all) for k in keys} | {
+        "generations": len(stats_all)
+    }
+
+
+def _history_question(text: str, new_indices: list[int]) -> str:
+    if not new_indices:
+        return text
+    return f"[image {', '.join(str(i) for i in new_indices)} attached] {text}"
+
+
+def _result(trace: TurnTrace, path: str | None) -> TurnResult:
+    return TurnResult(
+        answer=trace.answer,
+        conversation_id=trace.conversation_id,
+        turn=trace.turn,
+        citations=trace.citations,
+        claims=trace.claims,
+        abstained=trace.abstained,
+        trace=path,
+        timings=trace.timings,
+        model=trace.model.get("id", ""),
+        evidence=trace.evidence,
+        tool_calls=trace.tool_calls,
+        budget=trace.budget,
+        tokens=trace.tokens,
+        model_output=trace.model_output,
+        composition=trace.composition,
+        note=trace.note,
+        intent=trace.intent,
+    )

@@ -1,0 +1,308 @@
+"""The tool policy: question -> intent -> which tools to run on which images. Works with any model.
+
+Rules, not a model: reading questions lead to OCR (and zoom when the text read is small), counting,
+presence and where-questions to the detector, colour questions to the colour tool, questions about when
+or with what a photo was taken to metadata, open questions to several tools. A follow-up without an
+intent of its own ("and the first picture?") inherits the previous turn's intent. Which images a
+question is about is resolved here too (ordinals, "both", "the previous one").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+# Intents whose answer is text read from the image.
+READING_INTENTS = {"read", "total", "price", "field"}
+# Intents answered from the detector's boxes.
+OBJECT_INTENTS = {"count", "presence", "where"}
+
+# Fields a question may ask for, with the regular expression that finds one in OCR text.
+FIELDS = {
+    "phone": (r"\b(phone|telephone|tel|mobile|cell|fax)\b", r"\+?\d[\d\s().-]{6,}\d"),
+    "email": (r"\b(e-?mail|email address)\b", r"[\w.+-]+@[\w-]+\.[\w.]+"),
+    "url": (
+        r"\b(website|web site|url|web address|site)\b",
+        r"(https?://\S+|www\.\S+|\b[\w-]+\.(com|org|net|io)\b)",
+    ),
+    "date": (
+        r"\b(date|day|when was (it|this) (bought|paid|issued))\b",
+        r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b",
+    ),
+    "time": (r"\b(what time|opening hours|hours)\b", r"\b\d{1,2}[:.]\d{2}\s*(am|pm)?\b"),
+}
+
+_INTENT_RULES: list[tuple[str, str]] = [
+    # order matters: the first rule that matches wins
+    (
+        "metadata",
+        r"\b(when was (this|the|it) (photo|picture|image)?\s*taken|what camera|which camera|taken with|exif|"
+        r"gps|resolution|dimensions|how (big|large) is (this|the) (image|photo|picture)|image size|file format)\b",
+    ),
+    ("field", r"\b(phone|telephone|tel\.?|fax|e-?mail|website|web address|url)\b"),
+    (
+        "total",
+        r"\b(total|grand total|amount due|balance due|how much (did|do|was|is) (i|we|it|the bill|the receipt)"
+        r"( \w+)? ?(pay|paid|owe|cost)?|what did (i|we) pay|bill come to)\b",
+    ),
+    ("price", r"\b(price of|how much (is|was|does|did) (the |a |an )?\w+|cost of)\b"),
+    ("count", r"\b(how many|count|number of)\b"),
+    ("color", r"\b(colou?rs?|what shade|which shade)\b"),
+    ("where", r"\b(where|which side|what side|locat(ed|ion) of|position of)\b"),
+    (
+        "presence",
+        r"^\s*(is|are|was|were|do|does|can you see|could you see)\b.*\b(there|any|see|contain|show|visible)\b",
+    ),
+    (
+        "read",
+        r"\b(say|says|said|written|write|writing|text|word|words|read|reads|transcribe|letters|sign|label|"
+        r"caption|title|headline|spell|menu|what does it say)\b",
+    ),
+    (
+        "describe",
+        r"\b(describe|what is (in|on|shown)|what's (in|on)|what do you see|what can you see|what is this|"
+        r"what's this|what is happening|tell me about|caption)\b",
+    ),
+]
+
+_ORDINALS = {
+    "first": 1,
+    "1st": 1,
+    "second": 2,
+    "2nd": 2,
+    "third": 3,
+    "3rd": 3,
+    "fourth": 4,
+    "4th": 4,
+    "fifth": 5,
+}
+_STOP = {
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "these",
+    "those",
+    "in",
+    "on",
+    "of",
+    "image",
+    "picture",
+    "photo",
+    "there",
+}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a question asks for."""
+
+    name: str  # "read" | "total" | "price" | "field" | "count" | "presence" | "where" | "color" | "metadata" | "describe" | "other"
+    target: str = ""  # the object or item asked about ("dog", "coffee"), singular
+    field: str = ""  # for "field": "phone" | "email" | "url" | "date" | "time"
+    inherited: bool = False  # taken from the previous turn (a follow-up like "and the first one?")
+
+
+@dataclass
+class PlannedCall:
+    """A tool call the policy wants, before it runs."""
+
+    tool: str
+    image_index: int  # 1-based among the conversation's images
+    args: dict = field(default_factory=dict)
+    reason: str = ""
+
+
+def classify(question: str, previous: Intent | None = None) -> Intent:
+    """The intent of a question; a short follow-up without one inherits `previous`."""
+    q = question.lower().strip()
+    for name, pattern in _INTENT_RULES:
+        if re.search(pattern, q):
+            return Intent(name, target=_target(name, q), field=_field(q) if name == "field" else "")
+    if previous is not None and previous.name != "other" and _is_follow_up(q):
+        return replace(previous, inherited=True)
+    return Intent("other")
+
+
+def _is_follow_up(q: str) -> bool:
+    words = re.findall(r"[a-z0-9']+", q)
+    return len(words) <= 8 or q.startswith(("and ", "what about", "how about", "same for", "and what"))
+
+
+def _field(q: str) -> str:
+    for name, (ask, _) in FIELDS.items():
+        if re.search(ask, q):
+            return name
+    return ""
+
+
+def _target(name: str, q: str) -> str:
+    """The thing a count/where/presence/price question is about, singularised."""
+    patterns = {
+        "count": [
+            r"how many ([a-z][a-z ]*?)(?: are| is| do| can| in| on| there|\?|$)",
+            r"count (?:the )?([a-z ]+?)(?: in|\?|$)",
+            r"number of ([a-z ]+?)(?: in| on|\?|$)",
+        ],
+        "where": [
+            r"where (?:is|are) (?:the |a |an )?([a-z ]+?)(?:\?| in| on|$)",
+            r"(?:location|position) of (?:the )?([a-z ]+?)(?:\?|$)",
+        ],
+        "presence": [
+            r"(?:is|are) there (?:a |an |any |some )?([a-z ]+?)(?: in| on|\?|$)",
+            r"see (?:a |an |any )?([a-z ]+?)(?: in|\?|$)",
+        ],
+        "price": [
+            r"price of (?:the |a )?([a-z ]+?)(?:\?| on|$)",
+            r"how much (?:is|was|does|did) (?:the |a |an )?([a-z ]+?)(?: cost|\?|$)",
+            r"cost of (?:the |a )?([a-z ]+?)(?:\?|$)",
+        ],
+        "color": [r"(?:colou?r) (?:is|are) (?:the |a |an )?([a-z ]+?)(?:\?|$)"],
+    }
+    for pat in patterns.get(name, []):
+        m = re.search(pat, q)
+        if m:
+            words = [w for w in m.group(1).split() if w not in _STOP]
+            if words:
+                return singular(" ".join(words[-2:]))
+    return ""
+
+
+def singular(word: str) -> str:
+    parts = word.split()
+    w = parts[-1]
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith(("ses", "xes", "ches", "shes")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+        w = w[:-1]
+    return " ".join([*parts[:-1], w])
+
+
+def resolve_scope(question: str, n_images: int, current: list[int], previous: list[int]) -> list[int]:
+    """Which images (1-based) a question is about.
+
+    `current`: indices of images that arrived this turn; `previous`: the last turn's scope.
+    Ordinals ("the first picture", "image 2", "the last one") win; "both"/"all" mean every image;
+    otherwise this turn's images, else the previous scope, else the latest image.
+    """
+    if n_images == 0:
+        return []
+    q = question.lower()
+    picked: list[int] = []
+    for word, n in _ORDINALS.items():
+        if re.search(rf"\b{word}\b", q) and n <= n_images:
+            picked.append(n)
+    for m in re.finditer(r"\b(?:image|picture|photo|pic|img)\s*#?\s*(\d+)\b", q):
+        n = int(m.group(1))
+        if 1 <= n <= n_images:
+            picked.append(n)
+    if re.search(r"\b(last|latest|previous|earlier|other) (image|picture|photo|one|pic)\b", q):
+        candidates = [i for i in range(1, n_images + 1) if i not in current] or [n_images]
+        picked.append(candidates[-1] if "last" in q or "latest" in q or "previous" in q else candidates[0])
+    if picked:
+        return sorted(set(picked))
+    if re.search(r"\b(both|all|each|every|these) (images|pictures|photos|of them)\b|\bboth\b", q):
+        return list(range(1, n_images + 1))
+    if current:
+        return list(current)
+    if previous:
+        return list(previous)
+    return [n_images]
+
+
+def plan(intent: Intent, images: list[int], available: set[str]) -> list[PlannedCall]:
+    """First-round tool calls for an intent on the images in scope (only tools that are available)."""
+    wanted: list[tuple[str, dict, str]] = []
+    if intent.name in READING_INTENTS:
+        mode = "document" if intent.name in ("total", "price") else "auto"
+        wanted.append(("ocr", {"mode": mode}, f"{intent.name} question: read the text"))
+    elif intent.name in OBJECT_INTENTS:
+        wanted.append(("detect", {}, f"{intent.name} question: find objects"))
+    elif intent.name == "color":
+        wanted.append(("color", {}, "colour question: dominant colours"))
+        if intent.target in TEXT_OBJECTS:
+            wanted.append(("ocr", {"mode": "auto"}, f"colour of the {intent.target}: find its text first"))
+        elif intent.target:
+            wanted.append(("detect", {}, f"colour of {intent.target!r}: find it first"))
+    elif intent.name == "metadata":
+        wanted.append(("metadata", {}, "question about the file or the camera"))
+    else:
+        wanted += [
+            ("detect", {}, "open question: objects"),
+            ("ocr", {"mode": "auto"}, "open question: any text"),
+            ("color", {}, "open question: colours"),
+        ]
+    calls = []
+    for idx in images:
+        for tool, args, reason in wanted:
+            if tool in available:
+                calls.append(PlannedCall(tool, idx, dict(args), reason))
+    return calls
+
+
+# Things whose place in the image is where its text was read.
+TEXT_OBJECTS = {
+    "sign",
+    "text",
+    "letter",
+    "writing",
+    "plate",
+    "label",
+    "word",
+    "font",
+    "board",
+    "banner",
+    "note",
+}
+
+# Words shorter than this (pixels) are small enough that a zoomed re-read helps.
+SMALL_TEXT_PX = 16
+
+
+def follow_ups(
+    intent: Intent, image_index: int, evidence: list, available: set[str], image_size
+) -> list[PlannedCall]:
+    """Second-round calls after the first results: zoom on small text, colour of a found target."""
+    calls: list[PlannedCall] = []
+    words = [e for e in evidence if e.kind == "word" and e.box is not None]
+    if intent.name in READING_INTENTS and "zoom" in available and words:
+        heights = sorted(e.box[3] - e.box[1] for e in words)
+        if heights[len(heights) // 2] < SMALL_TEXT_PX:
+            x0 = min(e.box[0] for e in words)
+            y0 = min(e.box[1] for e in words)
+            x1 = max(e.box[2] for e in words)
+            y1 = max(e.box[3] for e in words)
+            if x1 > x0 and y1 > y0:
+                calls.append(
+                    PlannedCall(
+                        "zoom", image_index, {"box": [x0, y0, x1, y1]}, "small text: zoom in and re-read"
+                    )
+                )
+    if intent.name == "color" and intent.target in TEXT_OBJECTS and "color" in available:
+        lines = [e for e in evidence if e.kind == "line" and e.box is not None and e.confidence >= 0.6]
+        if lines:
+            h = max(e.box[3] - e.box[1] for e in lines)
+            w, hh = image_size
+            box = [max(0.0, min(e.box[0] for e in lines) - h), max(0.0, min(e.box[1] for e in lines) - h),
+                   min(float(w), max(e.box[2] for e in lines) + h), min(float(hh), max(e.box[3] for e in lines) + h)]  # fmt: skip
+            calls.append(
+                PlannedCall(
+                    "color", image_index, {"region": box}, f"colour around the text of the {intent.target}"
+                )
+            )
+    elif intent.name == "color" and intent.target and "color" in available:
+        for e in evidence:
+            if e.kind == "detection" and e.box is not None and _label_matches(e.text, intent.target):
+                calls.append(
+                    PlannedCall("color", image_index, {"region": list(e.box)}, f"colour of {e.id} ({e.text})")
+                )
+                break
+    return calls
+
+
+def _label_matches(label: str, target: str) -> bool:
+    a, b = singular(label.lower()), singular(target.lower())
+    return a == b or a in b.split() or b in a.split()

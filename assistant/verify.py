@@ -1,0 +1,262 @@
+"""Claim verification: split an answer into claims and check each one against the evidence.
+
+What is checked, per claim:
+- quoted (or "says ...") text against the OCR words, tolerant of case, spacing, punctuation and small
+  OCR errors (difflib ratio over word windows, so "0PEN DA1LY" still matches "OPEN DAILY");
+- numbers against numbers read by OCR (prices: "41.30" matches OCR's "41 30"), and counts ("3 cars")
+  against the detections of that class;
+- colour words against the colour tool's findings;
+- positions ("on the left", "top right") of a detected object against its box;
+- cited ids must exist.
+A claim with nothing checkable in it is not supported: the verifier cannot vouch for it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from assistant.trace import ClaimRecord
+from tools.evidence import Evidence
+
+COLOURS = (
+    "red", "green", "blue", "yellow", "orange", "purple", "violet", "pink", "brown", "black", "white",
+    "gray", "grey", "cyan", "teal", "magenta", "beige", "navy", "maroon", "olive", "gold", "silver",
+)  # fmt: skip
+POSITIONS = {"left", "right", "top", "bottom", "center", "centre", "middle", "upper", "lower"}
+_CITE = re.compile(r"\[\s*((?:[a-z]+:\d+)(?:\s*,\s*[a-z]+:\d+)*)\s*\]")
+_QUOTE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|«([^»]+)»|(?<![\w])'([^']{2,}?)'(?![\w])")
+_SAYS = re.compile(r"\b(?:says|reads|read|written|text is|words are|printed)\s*:?\s+(.+)$", re.I)
+_NUMBER = re.compile(r"(?<![\w:])[$€£]?\s?(\d+(?:[.,]\d+)?)(?![\w:])")
+QUOTE_MATCH = 0.8  # difflib ratio above which quoted text counts as read
+
+
+@dataclass
+class TextMatch:
+    score: float
+    ids: list[str]
+    text: str
+
+
+def norm(s: str) -> str:
+    """Lower case, letters and digits only, single spaces: what text comparison looks at."""
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", s.lower()).split())
+
+
+def split_claims(text: str) -> list[tuple[str, list[str]]]:
+    """(claim text without citation marks, ids it cites) per sentence or bullet."""
+    out = []
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|\n+\s*(?:[-*•]|\d+[.)])?\s*", text.strip())
+    for p in parts:
+        if not p or not p.strip():
+            continue
+        cites = [i.strip() for m in _CITE.finditer(p) for i in m.group(1).split(",")]
+        clean = _CITE.sub("", p).strip()
+        clean = re.sub(r"\s+([.,;:!?])", r"\1", clean)
+        if re.search(r"[A-Za-z0-9]", clean):
+            out.append((clean, cites))
+    return out
+
+
+def text_words(evidence: list[Evidence]) -> dict[str, list[Evidence]]:
+    """OCR and zoom words per image, in reading order (line by line, left to right)."""
+    by_image: dict[str, list[Evidence]] = {}
+    for e in evidence:
+        if e.kind == "word" and e.tool in ("ocr", "zoom"):
+            by_image.setdefault(f"{e.image}|{e.tool}", []).append(e)
+    for words in by_image.values():
+        words.sort(
+            key=lambda e: (e.extra.get("block_id", 0), e.extra.get("line_id", 0), e.box[0] if e.box else 0)
+        )
+    return by_image
+
+
+def find_text(quote: str, evidence: list[Evidence]) -> TextMatch:
+    """Best fuzzy match of `quote` among windows of OCR words (and OCR lines)."""
+    q = norm(quote).replace(" ", "")
+    best = TextMatch(0.0, [], "")
+    if not q:
+        return best
+    n_words = max(1, len(norm(quote).split()))
+    for words in text_words(evidence).values():
+        toks = [norm(w.text) for w in words]
+        for size in {max(1, n_words - 1), n_words, n_words + 1}:
+            for i in range(0, max(1, len(toks) - size + 1)):
+                window = "".join(toks[i : i + size])
+                if not window:
+                    continue
+                score = difflib.SequenceMatcher(None, q, window, autojunk=False).ratio()
+                if score > best.score:
+                    best = TextMatch(
+                        score,
+                        [w.id for w in words[i : i + size]],
+                        " ".join(w.text for w in words[i : i + size]),
+                    )
+    for e in evidence:  # lines too: they exist even where a tool reports no words
+        if e.kind == "line" and e.tool in ("ocr", "zoom"):
+            score = difflib.SequenceMatcher(None, q, norm(e.text).replace(" ", ""), autojunk=False).ratio()
+            if score > best.score:
+                best = TextMatch(score, [e.id], e.text)
+    if len(q) <= 3 and best.score < 1.0:  # "A" vs "4": short text must match exactly
+        best.score = 0.0
+    return best
+
+
+def ocr_numbers(evidence: list[Evidence]) -> list[tuple[float, str]]:
+    """(value, evidence id) for every number OCR read, joining "41 30" into 41.30."""
+    out = []
+    for e in evidence:
+        if e.tool not in ("ocr", "zoom") or e.kind not in ("line", "word"):
+            continue
+        text = re.sub(r"(\d) (\d{2})\b(?!\s*\d)", r"\1.\2", e.text) if e.kind == "line" else e.text
+        for m in re.finditer(r"\d+(?:[.,]\d+)?", text):
+            out.append((parse_number(m.group(0)), e.id))
+    return out
+
+
+def parse_number(s: str) -> float:
+    s = s.replace(" ", "")
+    if "," in s and "." not in s and len(s.split(",")[-1]) == 2:
+        s = s.replace(",", ".")
+    return float(s.replace(",", ""))
+
+
+def _count_of(label: str, evidence: list[Evidence]) -> list[Evidence]:
+    from assistant.policy import singular
+
+    want = singular(label.lower())
+    return [e for e in evidence if e.kind == "detection" and singular(e.text.lower()) == want]
+
+
+def _position_of(box, size) -> set[str]:
+    w, h = size
+    cx, cy = (box[0] + box[2]) / 2 / w, (box[1] + box[3]) / 2 / h
+    out = set()
+    out |= {"left"} if cx < 0.4 else {"right"} if cx > 0.6 else {"center", "centre", "middle"}
+    out |= (
+        {"top", "upper"} if cy < 0.4 else {"bottom", "lower"} if cy > 0.6 else {"center", "centre", "middle"}
+    )
+    return out
+
+
+def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: dict | None = None,
+                 suspicious: set[str] = frozenset()) -> ClaimRecord:  # fmt: skip
+    """Check one claim; `suspicious` are ids of OCR text that reads like an instruction."""
+    by_id = {e.id: e for e in evidence}
+    missing = [c for c in cites if c not in by_id]
+    if missing:
+        return ClaimRecord(
+            text, False, cites, f"cites {', '.join(missing)}, which is not in the evidence", "general"
+        )
+    checks: list[tuple[bool, list[str], str, str]] = []  # (ok, ids, reason, kind)
+    quotes = [next(g for g in m.groups() if g) for m in _QUOTE.finditer(text)]
+    if not quotes:
+        m = _SAYS.search(text)
+        if m:
+            quotes = [m.group(1).strip(" .!")]
+    for q in quotes:
+        tm = find_text(q, evidence)
+        if tm.score >= QUOTE_MATCH:
+            bad = [i for i in tm.ids if i in suspicious]
+            checks.append((True, tm.ids, f"text {q!r} matches OCR {tm.text!r} ({tm.score:.2f})", "quote"))
+            if bad:
+                checks[-1] = (
+                    True,
+                    tm.ids,
+                    checks[-1][2] + "; it is text on the image, reported, not obeyed",
+                    "quote",
+                )
+        else:
+            near = f" (closest read: {tm.text!r}, {tm.score:.2f})" if tm.text else ""
+            checks.append((False, tm.ids, f"text {q!r} was not read in the image{near}", "quote"))
+    rest = _QUOTE.sub(" ", text)
+    rest = re.sub(r"\b(image|picture|photo)\s*#?\d+\b", " ", rest, flags=re.I)
+    words = re.findall(r"[a-z]+", rest.lower())
+    labels = {e.text.lower() for e in evidence if e.kind == "detection"}
+    numbers = [parse_number(m.group(1)) for m in _NUMBER.finditer(rest)]
+    ocr_nums = ocr_numbers(evidence)
+    for value in numbers:
+        label = next((w for w in words if _count_of(w, evidence) or w.rstrip("s") in labels), None)
+        if label is not None and value == int(value):
+            dets = _count_of(label, evidence)
+            ok = len(dets) == int(value)
+            checks.append(
+                (
+                    ok,
+                    [d.id for d in dets],
+                    f"{len(dets)} {label} detected" + ("" if ok else f", not {int(value)}"),
+                    "count",
+                )
+            )
+            continue
+        hits = [i for v, i in ocr_nums if abs(v - value) < 1e-6]
+        checks.append(
+            (
+                bool(hits),
+                hits[:3],
+                f"number {value:g} " + ("read by OCR" if hits else "not found in the evidence"),
+                "number",
+            )
+        )
+    colour_ev = [e for e in evidence if e.kind == "color"]
+    for c in [w for w in words if w in COLOURS]:
+        hits = [
+            e.id
+            for e in colour_ev
+            if c in e.text.lower() or (c in ("gray", "grey") and ("gray" in e.text or "grey" in e.text))
+        ]
+        why = (
+            "found by the colour tool"
+            if hits
+            else ("no colour finding says so" if colour_ev else "no colour evidence")
+        )
+        checks.append((bool(hits), hits, f"colour {c!r} {why}", "colour"))
+    pos = [w for w in words if w in POSITIONS]
+    if pos and sizes:
+        dets = [e for w in words for e in _count_of(w, evidence)]
+        for d in dets[:1]:
+            where = _position_of(d.box, sizes.get(d.image, (1, 1)))
+            ok = all(p in where for p in pos)
+            checks.append((ok, [d.id], f"{d.text} {d.id} is at {'/'.join(sorted(where))}", "position"))
+    if not checks:
+        dets = [e for w in set(words) for e in _count_of(w, evidence)]
+        if dets:  # "there is a bus": the label was detected
+            return ClaimRecord(text, True, [d.id for d in dets][:5], f"{dets[0].text} detected", "presence")
+        if cites and all(c in by_id for c in cites) and _mentions_cited(words, [by_id[c] for c in cites]):
+            return ClaimRecord(text, True, cites, "matches the cited evidence", "general")
+        return ClaimRecord(text, False, cites, "nothing in the evidence supports this", "general")
+    ok = all(c[0] for c in checks)
+    ids = [i for c in checks for i in c[1]]
+    reasons = "; ".join(c[2] for c in checks if c[0] != ok) or "; ".join(c[2] for c in checks)
+    kind = next((c[3] for c in checks if c[0] != ok), checks[0][3])
+    return ClaimRecord(text, ok, list(dict.fromkeys(ids)), reasons, kind)
+
+
+def _mentions_cited(words: list[str], cited: list[Evidence]) -> bool:
+    """A claim that repeats a content word of what it cites (a label, a colour, a metadata value)."""
+    vocab = {w for e in cited for w in re.findall(r"[a-z0-9]+", e.text.lower()) if len(w) > 2}
+    return bool(vocab & set(words))
+
+
+_ABSTAIN = re.compile(
+    r"\b(can ?not|can't|cannot|unable to|not able to) (tell|determine|see|read|say)\b|\bno (text|evidence)\b",
+    re.I,
+)
+_FILLER = re.compile(r"^(sure|okay|ok|yes|no|certainly|of course|here is|here's|answer|the answer)\W*$", re.I)
+
+
+def is_abstention(text: str) -> bool:
+    return bool(_ABSTAIN.search(text))
+
+
+def verify_answer(
+    answer: str, evidence: list[Evidence], sizes: dict | None = None, suspicious: set[str] = frozenset()
+) -> list[ClaimRecord]:
+    """Every claim of a model's answer, checked. Abstentions and filler are not claims."""
+    out = []
+    for text, cites in split_claims(answer):
+        if _FILLER.match(text.strip()) or (is_abstention(text) and not _QUOTE.search(text)):
+            continue
+        out.append(verify_claim(text, cites, evidence, sizes, suspicious))
+    return out
