@@ -1,0 +1,200 @@
+"""The local engine: one prefill + decode loop over any supported family, with both caches inside.
+
+A turn: the family adapter renders the chat and gets image features (embedding cache first); the KV
+cache of the session's previous turn is cropped to the longest common prefix of per-position keys;
+only the rest is prefilled; then tokens are decoded one at a time into a transformers DynamicCache
+and streamed as text. Greedy decoding is deterministic. What it cost lands in `GenerationStats`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+
+import torch
+
+from assistant.core.cache import FORMAT_VERSION, EmbeddingCache, KVSessionCache
+from assistant.core.config import ModelConfig
+from assistant.core.families import ADAPTERS, Prompt
+from assistant.core.loader import LoadedModel
+from assistant.core.types import GenerationConfig, GenerationStats, ImageInput, Message
+from tools.paths import cache_dir
+
+
+class LocalStream:
+    """Iterate for text chunks; afterwards `text` is the whole answer and `stats` complete."""
+
+    def __init__(self, chunks: Iterator[str], stats: GenerationStats):
+        self._chunks = chunks
+        self.stats = stats
+        self.text = ""
+        self.token_ids: list[int] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self._chunks:
+            self.text += chunk
+            yield chunk
+
+    def consume(self) -> str:
+        for _ in self:
+            pass
+        return self.text
+
+
+class LocalEngine:
+    """`Engine` over an in-process Hugging Face model (see assistant/core/types.py for the contract)."""
+
+    def __init__(self, loaded: LoadedModel, cfg: ModelConfig | None = None):
+        cfg = cfg or ModelConfig()
+        self.loaded = loaded
+        self.model = loaded.model
+        self.processor = loaded.processor
+        self.model_id = loaded.model_id
+        self.revision = loaded.revision
+        self.family = loaded.family
+        self.device = loaded.device
+        quant = "" if loaded.quantization == "none" else f", {loaded.quantization}"
+        self.description = f"{loaded.model_id} ({loaded.family}, {loaded.device}, {loaded.dtype}{quant})"
+        if loaded.note:
+            self.description += f" - {loaded.note}"
+        settings = self._settings_hash()
+        self.embed_cache = None
+        if cfg.embed_cache_mb > 0:
+            disk = cache_dir("embeddings") if cfg.embed_cache_disk else None
+            self.embed_cache = EmbeddingCache(cfg.embed_cache_mb * 1024**2, disk_dir=disk)
+        self.kv_cache = KVSessionCache(
+            max_sessions=cfg.kv_cache_sessions, max_bytes=cfg.kv_cache_mb * 1024**2
+        )
+        prefix = f"{self.model_id}|{self.revision}|{settings}|v{FORMAT_VERSION}"
+        self.adapter = ADAPTERS[loaded.family](self.model, self.processor, self.embed_cache, prefix)
+        tok = self.adapter.tokenizer
+        eos = self.model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
+        self.eos_ids = {e for e in [*eos, tok.eos_token_id] if e is not None}
+        self._lock = threading.Lock()  # one generation at a time: the model and caches are shared
+
+    def _settings_hash(self) -> str:
+        ip = getattr(self.processor, "image_processor", None)
+        blob = (
+            ip.to_json_string() if ip is not None else ""
+        ) + f"|{self.loaded.dtype}|{self.loaded.quantization}"
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def supports_images(self) -> bool:
+        return self.family != "text"
+
+    def image_token_count(self, image: ImageInput) -> int:
+        return self.adapter.image_token_count(image)
+
+    def drop_session(self, session_id: str) -> None:
+        self.kv_cache.drop(session_id)
+
+    def stream(
+        self,
+        messages: list[Message],
+        images: list[ImageInput],
+        gen: GenerationConfig | None = None,
+        session_id: str | None = None,
+    ) -> LocalStream:
+        stats = GenerationStats()
+        stream = LocalStream(iter(()), stats)
+        stream._chunks = self._run(messages, list(images), gen or GenerationConfig(), session_id, stream)
+        return stream
+
+    def generate(self, messages, images=(), gen=None, session_id=None) -> LocalStream:
+        """Run to the end and return the finished stream (`.text`, `.stats`, `.token_ids`)."""
+        s = self.stream(messages, list(images), gen, session_id)
+        s.consume()
+        return s
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def _run(self, messages, images, gen: GenerationConfig, session_id, stream: LocalStream) -> Iterator[str]:
+        stats = stream.stats
+        with self._lock:
+            t0 = time.perf_counter()
+            prompt = self.adapter.prepare(messages, images, stats)
+            stats.tokens_in = len(prompt.ids)
+            stats.image_tokens = prompt.image_tokens
+            cache, start = self._reuse(prompt, session_id)
+            stats.kv_reused_tokens = start
+            t_prefill = time.perf_counter()
+            with torch.inference_mode():
+                logits = self.adapter.prefill(prompt, start, cache)
+            stats.prefill_s = time.perf_counter() - t_prefill
+            fed: list[int] = []  # generated tokens whose keys/values are in the cache
+            generated: list[int] = []
+            emitted = ""
+            holdback = max((len(s) for s in gen.stop), default=1) - 1
+            t_first = None
+            try:
+                while True:
+                    token = self._pick(logits, gen)
+                    if t_first is None:
+                        t_first = time.perf_counter()
+                        stats.ttft_s = t_first - t0
+                    if token in self.eos_ids:
+                        break
+                    generated.append(token)
+                    stream.token_ids = generated
+                    stats.tokens_out = len(generated)
+                    text = self.adapter.tokenizer.decode(generated, skip_special_tokens=True)
+                    cut = _first_stop(text, gen.stop)
+                    if cut is not None:
+                        text = text[:cut]
+                    # Hold back a partial multi-byte character and anything that may start a stop string.
+                    ready = text if cut is not None else text[: len(text) - holdback] if holdback else text
+                    if ready.endswith("\ufffd"):
+                        ready = ready.rstrip("\ufffd")
+                    if len(ready) > len(emitted) and ready.startswith(emitted):
+                        yield ready[len(emitted) :]
+                        emitted = ready
+                    if cut is not None or len(generated) >= gen.max_new_tokens:
+                        break
+                    with torch.inference_mode():
+                        logits = self.adapter.step(token, prompt, cache)
+                    fed.append(token)
+                final = self.adapter.tokenizer.decode(generated, skip_special_tokens=True)
+                cut = _first_stop(final, gen.stop)
+                final = final[:cut] if cut is not None else final
+                if final.startswith(emitted) and len(final) > len(emitted):
+                    yield final[len(emitted) :]
+            finally:
+                t_end = time.perf_counter()
+                stats.total_s = t_end - t0
+                if t_first is not None and len(generated) > 1:
+                    stats.decode_tps = (len(generated) - 1) / max(t_end - t_first, 1e-9)
+                if session_id is not None:
+                    keys = prompt.keys + fed
+                    if self.adapter.seq_len(cache) == len(keys):
+                        self.kv_cache.store(session_id, keys, cache)
+
+    def _reuse(self, prompt: Prompt, session_id: str | None):
+        """(cache, start): the session's cache cropped to the common prefix, or a fresh one and 0."""
+        if session_id is not None:
+            cache, n = self.kv_cache.lookup(session_id, prompt.keys)
+            n = min(n, len(prompt.ids) - 1)  # at least one position must run to give logits
+            if cache is not None and n > 0 and self.adapter.crop(cache, n):
+                return cache, n
+        return self.adapter.new_cache(), 0
+
+    @torch.inference_mode()
+    def _pick(self, logits: torch.Tensor, gen: GenerationConfig) -> int:
+        logits = logits[0].float()
+        if self.adapter.image_token_id is not None and self.adapter.image_token_id < logits.shape[-1]:
+            logits[self.adapter.image_token_id] = float("-inf")  # the model must never write an image slot
+        if gen.temperature <= 0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits / gen.temperature, dim=-1)
+        if gen.top_p < 1.0:
+            sorted_p, order = torch.sort(probs, descending=True)
+            keep = torch.cumsum(sorted_p, dim=-1) - sorted_p < gen.top_p
+            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+        return int(torch.multinomial(probs / probs.sum(), 1))
+
+
+def _first_stop(text: str, stops: list[str]) -> int | None:
+    found = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(found) if found else None
