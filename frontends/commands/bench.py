@@ -1,0 +1,59 @@
+"""Benchmarks that print figures and write them to JSON.
+
+    python launch.py bench tools [--json OUT]   # per-tool latency p50/p95, cache-hit speedup
+    python launch.py bench cache [...]          # embedding and KV cache savings in the model core
+
+Each benchmark is a module in bench/ with `add_arguments(parser)` and `run(args)`, imported only
+when its flags or its run are needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# benchmark name -> (module, one-line help)
+BENCHMARKS = {
+    "tools": (
+        "bench.tools_bench",
+        "Per-tool latency p50/p95 on generated images, and the cache-hit speedup.",
+    ),
+    "cache": (
+        "bench.cache_bench",
+        "Embedding-cache and KV-cache savings across turns, against plain transformers.",
+    ),
+}
+
+
+def _load(name: str):
+    from tools.errors import UserError
+
+    module = BENCHMARKS[name][0]
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        raise UserError(
+            f"benchmark {name!r} is not available: {module.replace('.', '/')}.py is missing"
+        ) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench_name", metavar="BENCHMARK", required=True)
+    for name, (_, help_text) in BENCHMARKS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        try:
+            mod = _load(name)
+        except Exception as e:  # the others stay usable; running this one says what is missing
+            p.set_defaults(bench_missing=str(e))
+            continue
+        mod.add_arguments(p)
+
+
+def run(args) -> int:
+    from tools.errors import UserError
+
+    if getattr(args, "bench_missing", None):
+        raise UserError(args.bench_missing)
+    return _load(args.bench_name).run(args)
