@@ -1,0 +1,190 @@
+"""Layout for OCR: plausibility filtering, merging words from several passes, lines and blocks.
+
+Pure geometry on word boxes in original-image pixels, no Tesseract here, so it is cheap to test.
+Lines are built from the words' vertical overlap (not Tesseract's block order), so a receipt's
+right-aligned price lands on the line of its item even when Tesseract reads prices as a separate column.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+Box = tuple[float, float, float, float]
+
+# Characters Tesseract likes to read from borders, poles and shadows around real words.
+EDGE_JUNK = "|[]{}()<>~`'\"“”‘’_=\\/!;:,.*^°«»—–-"
+
+
+@dataclass
+class OcrWord:
+    """A word read by one pass, already mapped to original-image pixels."""
+
+    text: str
+    conf: float  # 0..1
+    box: Box
+    source: str  # the pass that read it, e.g. "page", "sparse", "region:3"
+
+
+@dataclass
+class Line:
+    words: list[OcrWord] = field(default_factory=list)
+
+    @property
+    def box(self) -> Box:
+        return union([w.box for w in self.words])
+
+    @property
+    def height(self) -> float:
+        hs = sorted(w.box[3] - w.box[1] for w in self.words)
+        return hs[len(hs) // 2]
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+    @property
+    def conf(self) -> float:
+        return sum(w.conf for w in self.words) / len(self.words)
+
+
+def union(boxes: list[Box]) -> Box:
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def area(b: Box) -> float:
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
+def overlap_of_smaller(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area: 1.0 when one box lies inside the other."""
+    inter = area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+    small = min(area(a), area(b))
+    return inter / small if small > 0 else 0.0
+
+
+def clean_text(text: str) -> str:
+    """Strip the border junk Tesseract glues to words; inner punctuation (12.50, e-mail) stays."""
+    return text.strip().strip(EDGE_JUNK).strip()
+
+
+def plausible(word: OcrWord, min_conf: float, min_height: float = 4.0, min_len: int = 1) -> bool:
+    """Is this a word rather than noise? Mostly letters/digits, confident enough, not a speck."""
+    t = word.text
+    if not t or word.conf < min_conf:
+        return False
+    alnum = sum(c.isalnum() for c in t)
+    if alnum == 0 or alnum / len(t) < 0.6:
+        return False
+    if word.box[3] - word.box[1] < min_height or word.box[2] - word.box[0] < 2:
+        return False
+    if len(t) < min_len and not t.isdigit():
+        return False
+    # A lone letter is the commonest hallucination on textures; keep it only when Tesseract is sure.
+    return not (len(t) == 1 and word.conf < max(min_conf, 0.8))
+
+
+def merge(words: list[OcrWord], same: float = 0.5, bonus: dict[str, float] | None = None) -> list[OcrWord]:
+    """De-duplicate the passes' readings: where boxes overlap, the more confident reading wins.
+
+    `bonus` adds to the confidence of a pass (by the part of `source` before ":") when ranking, so
+    near ties go to the pass that sees more context (a page pass keeps "13.38" whole where the
+    sparse pass splits it).
+    """
+    bonus = bonus or {}
+    kept: list[OcrWord] = []
+
+    def rank(w: OcrWord):
+        return (-(w.conf + bonus.get(w.source.split(":")[0].split("@")[0], 0.0)), -len(w.text))
+
+    for w in sorted(words, key=rank):
+        if all(overlap_of_smaller(w.box, k.box) < same for k in kept):
+            kept.append(w)
+    return kept
+
+
+def group_lines(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Line]:
+    """Words -> lines by vertical overlap and similar height, each line's words left to right."""
+    lines: list[Line] = []
+    for w in sorted(words, key=lambda w: ((w.box[1] + w.box[3]) / 2, w.box[0])):
+        wh = w.box[3] - w.box[1]
+        best, best_ov = None, 0.0
+        for line in lines:
+            lb, lh = line.box, line.height
+            ov = min(w.box[3], lb[3]) - max(w.box[1], lb[1])
+            if ov < 0.5 * min(wh, lh) or not (0.5 <= wh / lh <= 2.0):
+                continue
+            gap = min(abs(w.box[0] - o.box[2]) for o in line.words)
+            gap = min(gap, *(abs(o.box[0] - w.box[2]) for o in line.words))
+            if gap > max_gap_heights * lh:
+                continue
+            if ov / min(wh, lh) > best_ov:
+                best, best_ov = line, ov / min(wh, lh)
+        if best is None:
+            lines.append(Line([w]))
+        else:
+            best.words.append(w)
+            best.words.sort(key=lambda o: o.box[0])
+    return sorted(lines, key=lambda li: (li.box[1], li.box[0]))
+
+
+def group_blocks(lines: list[Line]) -> list[list[Line]]:
+    """Lines -> blocks: consecutive lines close below each other, overlapping horizontally, of similar size."""
+    blocks: list[list[Line]] = []
+    for line in lines:
+        lb, lh = line.box, line.height
+        home = None
+        for block in blocks:
+            last = block[-1]
+            bb = union([li.box for li in block])
+            gap = lb[1] - last.box[3]
+            if (
+                -0.5 * lh <= gap <= 1.5 * max(lh, last.height)
+                and min(lb[2], bb[2]) > max(lb[0], bb[0])
+                and 0.6 <= lh / last.height <= 1.7
+            ):
+                home = block
+                break
+        if home is None:
+            blocks.append([line])
+        else:
+            home.append(line)
+    return blocks
+
+
+def covered(region: Box, words: list[OcrWord], max_gap_heights: float = 1.0) -> bool:
+    """Do the words read so far span `region` with no gap wide enough to hide another word?"""
+    h = region[3] - region[1]
+    spans = sorted(
+        (max(w.box[0], region[0]), min(w.box[2], region[2]))
+        for w in words
+        if overlap_of_smaller(w.box, region) > 0.5
+    )
+    x = region[0]
+    for x0, x1 in spans:
+        if x0 - x > max_gap_heights * h:
+            return False
+        x = max(x, x1)
+    return bool(spans) and region[2] - x <= max_gap_heights * h
+
+
+def rotate_box(box: Box, angle: float, src_size: tuple[int, int], dst_size: tuple[int, int]) -> Box:
+    """Where a box lands after PIL's `rotate(angle, expand=True)` (degrees counter-clockwise, about the centre).
+
+    `src_size` is the size before rotating, `dst_size` after. The inverse is
+    `rotate_box(box, -angle, dst_size, src_size)`.
+    """
+    a = math.radians(angle)
+    cos, sin = math.cos(a), math.sin(a)
+    cx, cy = src_size[0] / 2, src_size[1] / 2
+    dx, dy = dst_size[0] / 2, dst_size[1] / 2
+    pts = [(box[0], box[1]), (box[2], box[1]), (box[0], box[3]), (box[2], box[3])]
+    # Image y points down, so a counter-clockwise turn on screen is (x, y) -> (x cos + y sin, -x sin + y cos).
+    out = [((x - cx) * cos + (y - cy) * sin + dx, -(x - cx) * sin + (y - cy) * cos + dy) for x, y in pts]
+    xs, ys = [p[0] for p in out], [p[1] for p in out]
+    return (min(xs), min(ys), max(xs), max(ys))
