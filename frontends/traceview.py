@@ -27,6 +27,12 @@ def _q(text, limit: int = 200) -> str:
     return json.dumps(text if len(text) <= limit else text[: limit - 1] + "…", ensure_ascii=False)
 
 
+def _choice(b) -> str:
+    choice = getattr(b, "choice", None) or getattr(b, "mode", "?")
+    status = getattr(b, "status", "new")
+    return choice if status in ("", "new") else f"{choice} [{status}]"
+
+
 # ---- show --------------------------------------------------------------------------------------------
 
 
@@ -78,7 +84,7 @@ def show_turn(t: TurnTrace, full: bool = False) -> list[str]:
         extra = f" crop={b.crop}" if b.crop else ""
         extra += f" max_side={b.max_side}" if b.max_side else ""
         out.append(
-            f"  budget: image {b.image_index} -> {b.mode}, {b.tokens} image tokens{extra}  ({b.reason})"
+            f"  budget: image {b.image_index} -> {_choice(b)}, {b.tokens} image tokens{extra}  ({b.reason})"
         )
     if t.tokens:
         tk = t.tokens

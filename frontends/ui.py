@@ -12,8 +12,6 @@ with `?c=CONVERSATION_ID` reopens a conversation this server holds. Nothing come
 theme uses system fonts.
 """
 
-from __future__ import annotations
-
 import dataclasses
 import re
 import shutil
@@ -130,7 +128,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
 
     def banner(model: str) -> str:
         desc = pool.base(model).description
-        return f"**Model:** {desc}" if not R.is_offline(desc) else f"⚠️ **Offline stand-in model:** {desc}"
+        return f"**Model:** {desc}" if not R.is_offline(desc) else f"⚠ **Offline stand-in model:** {desc}"
 
     def new_session(model, tools, budget) -> Session:
         conv = pool.for_settings(model, tools, budget).conversation()
@@ -168,7 +166,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
                     s.images[ref.id] = ref.image
                     refs.append(ref)
                 except Exception as e:  # shown in the chat; the turn goes on without that image
-                    s.messages.append({"role": "assistant", "content": f"⚠️ {e}"})
+                    s.messages.append({"role": "assistant", "content": f"⚠ {e}"})
             s.messages.append({"role": "user", "content": text or "(image)"})
             yield s.messages, gr.MultimodalTextbox(value=None, interactive=False), *side_panels(s), s, _cid(s)
             yield from _run_turn(s, text or "Describe this image.", refs)
@@ -211,7 +209,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
                 if time.perf_counter() - last_yield < 0.05:
                     continue  # a redraw per token is wasted work; 20 a second reads as smooth
             elif ev.type == "error":
-                msgs.append({"role": "assistant", "content": f"⚠️ {ev.text or ev.error}"})
+                msgs.append({"role": "assistant", "content": f"⚠ {ev.text or ev.error}"})
             elif ev.type == "done":
                 result = ev.result
             last_yield = time.perf_counter()
@@ -305,7 +303,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
             [chat, evidence, claims, figures, download, state, cid_md, banner_md],
             api_name="new_conversation",
         )
-        model_dd.change(
+        model_dd.input(  # user changes only: reopening a conversation sets the value too
             reset,
             [model_dd, tools_cb, budget_sl],
             [chat, evidence, claims, figures, download, state, cid_md, banner_md],
@@ -316,6 +314,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
             [state],
             [state, chat, evidence, claims, figures, download, cid_md, model_dd],
             api_name=False,
+            queue=False,  # a page load should not wait behind other users' turns
         )
     demo.queue(default_concurrency_limit=cfg.concurrency)
     return demo

@@ -14,12 +14,19 @@ def _args(args: dict) -> str:
     return ", ".join(f"{k}={json.dumps(v, default=list)}" for k, v in args.items()) or "defaults"
 
 
+def _choice(b) -> str:
+    """A budget decision's choice (full / reduced / crop / text), from a record or its dict."""
+    if isinstance(b, dict):
+        return b.get("choice") or b.get("mode") or "?"
+    return getattr(b, "choice", None) or getattr(b, "mode", "?")
+
+
 def tools_parent(turn: int) -> dict:
     """The collapsible "Tools" message of a turn; each tool call nests under it."""
     return {
         "role": "assistant",
         "content": "",
-        "metadata": {"title": "🔧 Tools", "id": f"tools-{turn}", "status": "pending"},
+        "metadata": {"title": "Tools", "id": f"tools-{turn}", "status": "pending"},
     }
 
 
@@ -54,12 +61,15 @@ def budget_message(budget, turn: int) -> dict:
     for b in budget:
         extra = f", crop {[round(v) for v in b.crop]}" if b.crop else ""
         extra += f", longer side ≤ {b.max_side}px" if b.max_side else ""
-        lines.append(f"- image {b.image_index}: **{b.mode}**, {b.tokens} image tokens{extra} — {b.reason}")
+        status = f" ({b.status})" if getattr(b, "status", "new") not in ("", "new") else ""
+        lines.append(
+            f"- image {b.image_index}: **{_choice(b)}**{status}, {b.tokens} image tokens{extra} — {b.reason}"
+        )
     spent = sum(b.tokens for b in budget)
     return {
         "role": "assistant",
         "content": "\n".join(lines) or "no images",
-        "metadata": {"title": f"🖼 Image budget: {spent} tokens", "id": f"budget-{turn}", "status": "done"},
+        "metadata": {"title": f"Image budget: {spent} tokens", "id": f"budget-{turn}", "status": "done"},
     }
 
 
@@ -72,7 +82,7 @@ def draft_message(model_output: str, note: str, turn: int) -> dict:
         "role": "assistant",
         "content": body,
         "metadata": {
-            "title": "📝 Model's draft (before verification)",
+            "title": "Model's draft (before verification)",
             "id": f"draft-{turn}",
             "status": "done",
         },
@@ -89,7 +99,7 @@ def claims_markdown(result: dict) -> str:
         out.append("_No checkable claims in this answer._")
     for c in claims:
         ev = f" — {', '.join(f'`{e}`' for e in c.get('evidence') or [])}" if c.get("evidence") else ""
-        mark = "✅ verified" if c.get("supported") else "⚠️ flagged"
+        mark = "✓ verified" if c.get("supported") else "⚠ flagged"
         reason = f" <small>({c['reason']})</small>" if c.get("reason") else ""
         out.append(f"- {mark}: {c.get('text', '')}{ev}{reason}")
     if result.get("citations"):
@@ -113,7 +123,7 @@ def figures_markdown(result: dict) -> str:
     budget = result.get("budget") or []
     calls = result.get("tool_calls") or []
     decisions = (
-        "; ".join(f"img {b['image_index']}: {b['mode']} ({b['tokens']})" for b in budget) or "no images"
+        "; ".join(f"img {b['image_index']}: {_choice(b)} ({b['tokens']})" for b in budget) or "no images"
     )
     hits = sum(1 for c in calls if c.get("cache_hit"))
     image_tokens = _tok(tokens, "image_tokens", "image")
