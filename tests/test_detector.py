@@ -8,7 +8,7 @@ from tools.evidence import iou
 from tools.images import ImageRef
 from tools.shapes import CLASSES, held_out
 
-pytestmark = pytest.mark.slow  # trains the shapes detector the first time (~3 min), then cached
+# Tests marked slow use the shapes detector, trained the first time (~3 min on 2 cores), then cached.
 
 
 def _match(truth, found):
@@ -25,6 +25,7 @@ def _match(truth, found):
     return hits
 
 
+@pytest.mark.slow
 def test_detects_held_out_shapes_with_the_right_class(shapes_detector):
     samples = held_out(30)
     truth_n = hit_n = found_n = 0
@@ -39,6 +40,7 @@ def test_detects_held_out_shapes_with_the_right_class(shapes_detector):
     assert precision >= 0.8, f"precision {hit_n}/{found_n} = {precision:.2f}"
 
 
+@pytest.mark.slow
 def test_class_filter_and_region_keep_boxes_in_original_pixels(shapes_detector):
     im, truth = next((im, t) for im, t in held_out(40) if len({s.name for s in t}) >= 2)
     ref = ImageRef.from_pil(im)
@@ -52,6 +54,7 @@ def test_class_filter_and_region_keep_boxes_in_original_pixels(shapes_detector):
     assert any(f.text == wanted and iou(f.box, truth[0].box) >= 0.5 for f in inside)
 
 
+@pytest.mark.slow
 def test_unknown_class_is_a_clear_error(shapes_detector):
     from tools.errors import BadInputError
 
@@ -73,6 +76,7 @@ def test_missing_weights_offline_is_one_clear_line(tmp_path, monkeypatch):
         DetectorTool(weights=tmp_path / "nope" / "w.pt").resolve()
 
 
+@pytest.mark.slow
 def test_offline_default_falls_back_to_the_shapes_detector_and_says_so(
     shapes_detector_weights, tmp_path, monkeypatch
 ):
@@ -89,3 +93,57 @@ def test_offline_default_falls_back_to_the_shapes_detector_and_says_so(
     path, _ = tool.resolve()
     assert path == str(dst / "best.pt")
     assert "shapes detector" in tool.note and "offline" in tool.note
+
+
+def test_a_missing_detector_is_an_error_observation_not_a_crash(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from tools.base import ToolRunner
+    from tools.registry import default_registry
+
+    monkeypatch.setenv("GROUNDED_VLM_HOME", str(tmp_path))
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    runner = ToolRunner(default_registry(enabled=["detect"]))
+    res = runner.run_one("detect", ImageRef.from_pil(Image.new("RGB", (64, 64))))
+    assert not res.ok and "detector weights unavailable" in res.error
+
+
+def test_ultralytics_environment_is_offline_safe(tmp_path, monkeypatch):
+    import json
+    import os
+
+    import torch
+
+    from tools.yolo_env import import_ultralytics
+
+    ul = import_ultralytics()
+    cfg = __import__("pathlib").Path(os.environ["YOLO_CONFIG_DIR"]) / "Ultralytics"
+    assert (cfg / "Arial.ttf").stat().st_size > 100_000 and (cfg / "Arial.Unicode.ttf").exists()
+    assert json.loads((cfg / "settings.json").read_text())["sync"] is False
+    assert os.environ["YOLO_AUTOINSTALL"] == "0"
+    assert os.cpu_count() == ul.utils.torch_utils.NUM_THREADS
+    assert torch.get_num_threads() == os.cpu_count()
+
+
+@pytest.mark.slow
+def test_detector_train_command_trains_on_yolo_data(tmp_path):
+    """`launch.py detector train DATA.yaml` on a tiny generated data set writes usable weights."""
+    import argparse
+
+    from frontends import runtime
+    from frontends.commands import detector as cmd
+    from tools.detector import DetectorTool
+    from tools.shapes import ShapesConfig, write_dataset
+
+    data = write_dataset(tmp_path / "data", ShapesConfig(train_images=8, val_images=4, seed=7))
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    args = parser.parse_args(
+        ["train", str(data), "--epochs", "1", "--batch", "4", "--out", str(tmp_path / "out")]
+    )
+    assert runtime.run_command(cmd.run, args) == 0
+    weights = tmp_path / "out" / "best.pt"
+    tool = DetectorTool(weights=weights)
+    im, _ = held_out(1)[0]
+    assert isinstance(tool(ImageRef.from_pil(im)), list)  # loads and predicts (one epoch finds little)
+    assert tool.class_names == list(CLASSES)

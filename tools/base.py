@@ -311,11 +311,11 @@ class ToolRunner:
             try:
                 tool = self.registry.get(c.tool)
                 args = tool.validate(c.args)
-            except BadInputError as e:
+                ckey = call_key(tool, args)  # a tool's version may depend on weights that are missing
+            except UserError as e:
                 prepared.append(ToolResult(c.tool, c.image.id, dict(c.args), error=str(e)))
                 futures.append(None)
                 continue
-            ckey = call_key(tool, args)
             res = ToolResult(tool.name, c.image.id, args, call_key=ckey)
             hit = self.cache.get(ToolCache.key(c.image.sha256, ckey))
             if hit is not None:
