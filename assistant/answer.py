@@ -489,7 +489,7 @@ def _from_evidence(ex: Extract, claims, model_text: str, model_said: bool, lead:
     bad = [c for c in claims if not c.supported]
     note = ""
     if model_said:
-        why = bad[0].reason if bad else "it does not state what the evidence says"
+        why = bad[0].reason if bad else f"it does not state what the evidence says ({ex.key!r})"
         note = f'The model answered "{_short(model_text)}", which the evidence does not support: {why}.'
         answer += f"\n({note})"
     return Composed(answer, False, list(dict.fromkeys(ex.ids[:4])), [own, *bad], "evidence", note)
