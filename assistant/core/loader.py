@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,15 +152,20 @@ def quantization_config(quantization: str, compute_dtype: str):
     import torch
     from transformers import BitsAndBytesConfig
 
+    # transformers matches these from the start of the module path, so let them match at any depth.
+    skip = [f".*{name}" for name in memory.SKIP_QUANT_MODULES]
+
     if quantization == "4bit":
         return BitsAndBytesConfig(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=getattr(torch, compute_dtype),
-            llm_int8_skip_modules=memory.SKIP_QUANT_MODULES,
+            llm_int8_skip_modules=skip,
         )
-    return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=memory.SKIP_QUANT_MODULES)
+    # bitsandbytes warns on every 8-bit matmul that it casts fp32 inputs to fp16; once is plenty.
+    warnings.filterwarnings("once", message=".*MatMul8bitLt.*")
+    return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
 
 
 def load_model(cfg: ModelConfig) -> LoadedModel:
