@@ -189,6 +189,17 @@ class ModelHub:
                 self._built[name] = self.loaders[name]()
             return self._built[name]
 
+    def capabilities(self, name: str) -> dict:
+        """Extension fields of a /v1/models entry, for a model already loaded: whether it takes images."""
+        backend = self._built.get(self.resolve(name)) if self.loaders else None
+        if backend is None:
+            return {}
+        engine = getattr(backend, "engine", None)
+        takes = (
+            True if isinstance(backend, AssistantBackend) else bool(getattr(engine, "supports_images", True))
+        )
+        return {"supports_images": takes}
+
     def lock(self, name: str) -> threading.Lock:
         return self._locks[name]
 
@@ -293,7 +304,7 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
     async def models():
         now = int(time.time())
         data = [
-            {"id": n, "object": "model", "created": now, "owned_by": "grounded-vlm"}
+            {"id": n, "object": "model", "created": now, "owned_by": "grounded-vlm", **hub.capabilities(n)}
             for n in [*hub.names(), "default"]
         ]
         return {"object": "list", "data": data}

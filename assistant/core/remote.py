@@ -131,7 +131,7 @@ class RemoteEngine:
         api_key: str | None = None,
         timeout_s: float = 600.0,
         image_tokens: int = DEFAULT_IMAGE_TOKENS,
-        supports_images: bool = True,
+        supports_images: bool | None = None,
     ):
         import openai
 
@@ -142,7 +142,9 @@ class RemoteEngine:
         )
         self._model = model if model not in (None, "", "auto") else None
         self._image_tokens = image_tokens
+        # None: ask the server; this project's `serve` says per model, others (vLLM) are assumed to take images.
         self._supports_images = supports_images
+        self._listed: dict[str, dict] | None = None
 
     @property
     def model_id(self) -> str:
@@ -156,17 +158,28 @@ class RemoteEngine:
 
     @property
     def supports_images(self) -> bool:
+        if self._supports_images is None:
+            entry = self._models().get(self.model_id, {})
+            self._supports_images = bool(entry.get("supports_images", True))
         return self._supports_images
 
-    def list_models(self) -> list[str]:
+    def _models(self) -> dict[str, dict]:
+        """{model id: its /v1/models entry}, asked once."""
         import openai
 
-        try:
-            return [m.id for m in self._client.models.list()]
-        except openai.APIConnectionError:
-            raise BackendError(f"cannot reach the model server at {self.base_url}") from None
-        except openai.APIError as e:
-            raise BackendError(f"model server at {self.base_url} refused to list models: {e}") from None
+        if self._listed is None:
+            try:
+                self._listed = {
+                    m.id: {**(m.model_extra or {}), "id": m.id} for m in self._client.models.list()
+                }
+            except openai.APIConnectionError:
+                raise BackendError(f"cannot reach the model server at {self.base_url}") from None
+            except openai.APIError as e:
+                raise BackendError(f"model server at {self.base_url} refused to list models: {e}") from None
+        return self._listed
+
+    def list_models(self) -> list[str]:
+        return list(self._models())
 
     def _first_model(self) -> str:
         models = self.list_models()
@@ -187,7 +200,7 @@ class RemoteEngine:
         import openai
 
         gen = gen or GenerationConfig()
-        if images and not self._supports_images:
+        if images and not self.supports_images:
             raise BadInputError(f"the remote model {self.model_id} takes no images")
         payload = to_openai_messages(messages, images)
         kwargs = {"max_tokens": gen.max_new_tokens, "temperature": gen.temperature}

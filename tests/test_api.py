@@ -1,0 +1,212 @@
+"""The OpenAI-compatible API: request checking without a server, then the official `openai` client
+against a real uvicorn server on loopback running the real assistant (SmolLM2, real OCR)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from PIL import Image
+
+from frontends.api import AssistantBackend, EngineBackend, ModelHub, ServeConfig, create_app
+from frontends.openai_format import RequestLimits, parse_request
+from tests.frontends_util import ServerThread, assistant, data_url, engine, sign_png
+from tools.errors import BadInputError
+
+
+def _png_url(size=(8, 8), colour="red") -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _user(*parts) -> dict:
+    return {"model": "default", "messages": [{"role": "user", "content": list(parts)}]}
+
+
+# ---- request parsing (no server) -------------------------------------------------------------------
+
+
+def test_parse_text_and_images_in_order():
+    req = parse_request(
+        _user(
+            {"type": "text", "text": "compare "},
+            {"type": "image_url", "image_url": {"url": _png_url((8, 8))}},
+            {"type": "text", "text": "and"},
+            {"type": "image_url", "image_url": _png_url((16, 4))},  # bare-string form some clients send
+        ),
+        RequestLimits(),
+    )
+    q = req.question
+    assert q.text == "compare and"
+    assert [im.size for im in q.images] == [(8, 8), (16, 4)]
+    assert [p["type"] for p in q.parts] == ["text", "image", "text", "image"]
+
+
+def test_parse_keeps_history_and_options():
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "developer", "content": "be brief"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "and now?"},
+        ],
+        "max_tokens": 20,
+        "temperature": 0.5,
+        "stop": "END",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "conversation_id": "abc",
+    }
+    req = parse_request(json.dumps(body).encode(), RequestLimits())
+    assert [t.role for t in req.turns] == ["system", "user", "assistant", "user"]
+    assert req.question.text == "and now?"
+    assert (req.max_tokens, req.temperature, req.stop, req.stream, req.include_usage) == (
+        20,
+        0.5,
+        ["END"],
+        True,
+        True,
+    )
+    assert req.conversation_id == "abc"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            _user({"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}),
+            "remote image URLs are refused",
+        ),
+        (
+            _user({"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}),
+            "unsupported image URL scheme",
+        ),
+        (_user({"type": "image_url", "image_url": {"url": "data:text/plain;base64,aGk="}}), "not an image"),
+        (_user({"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}), "not valid base64"),
+        (
+            _user({"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}),
+            "not an image",
+        ),
+        (_user({"type": "input_audio", "input_audio": {}}), "messages.0.content"),
+        ({"messages": []}, "messages"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "no user message"),
+        ({"messages": [{"role": "user", "content": "x"}], "max_tokens": 10**6}, "limit"),
+        ({"messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
+    ],
+)
+def test_parse_refuses_bad_requests_with_a_reason(body, message):
+    with pytest.raises(BadInputError, match=message):
+        parse_request(body, RequestLimits())
+
+
+def test_parse_limits_images_and_bytes():
+    many = _user(*[{"type": "image_url", "image_url": {"url": _png_url()}} for _ in range(3)])
+    with pytest.raises(BadInputError, match="too many images"):
+        parse_request(many, RequestLimits(max_images=2))
+    with pytest.raises(BadInputError, match="limit"):
+        parse_request(json.dumps(many).encode(), RequestLimits(max_request_bytes=100))
+
+
+# ---- the real server --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    traces = tmp_path_factory.mktemp("api-traces")
+    hub = ModelHub()
+    hub.add("smollm2", lambda: AssistantBackend(assistant("smollm2", traces), "smollm2"))
+    hub.add("smollm2-raw", lambda: EngineBackend(engine("smollm2"), "smollm2-raw"))
+    cfg = ServeConfig()
+    cfg.limits.max_request_bytes = 2_000_000
+    with ServerThread(create_app(hub, cfg)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def sign(tmp_path_factory) -> Path:
+    return sign_png(tmp_path_factory.mktemp("api-img"), text="OPEN DAILY")
+
+
+def _ask(sign: Path, text="What does the sign say?") -> list[dict]:
+    return [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": text},
+                {"type": "image_url", "image_url": {"url": data_url(sign)}},
+            ],
+        }
+    ]
+
+
+def test_models_lists_served_models_and_default(client):
+    assert [m.id for m in client.models.list()] == ["smollm2", "smollm2-raw", "default"]
+
+
+def test_grounded_completion_carries_citations_claims_and_trace(client, sign):
+    r = client.chat.completions.create(model="default", messages=_ask(sign))
+    g = r.model_extra["grounding"]
+    text = r.choices[0].message.content
+    assert text == g["answer"] and "OPEN DAILY" in text.upper()
+    assert g["citations"] and all(c.startswith("ocr:") for c in g["citations"])
+    assert any(c["supported"] for c in g["claims"])
+    cited = {e["id"]: e for e in g["evidence"] if e["id"] in g["citations"]}
+    assert cited and all(e["box"] for e in cited.values())
+    assert [c["tool"] for c in g["tool_calls"]] == ["ocr"]
+    assert (
+        Path(g["trace"]).is_file() and json.loads(Path(g["trace"]).read_text().splitlines()[-1])["turn"] == 1
+    )
+    assert r.model == "smollm2" and r.usage.completion_tokens > 0
+
+
+def test_streaming_sends_deltas_then_grounding_and_usage(client, sign):
+    stream = client.chat.completions.create(
+        model="smollm2", messages=_ask(sign), stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    final = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(final) == 1 and final[0].model_extra["grounding"]["citations"]
+    assert (
+        final[0].model_extra["grounding"]["answer"] in text
+    )  # the verified answer is what the client reads last
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1  # really streamed
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_raw_model_answers_without_tools(client):
+    r = client.chat.completions.create(
+        model="smollm2-raw",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=12,
+    )
+    assert "paris" in r.choices[0].message.content.lower()
+    assert "grounding" not in (r.model_extra or {})
+    assert 0 < r.usage.completion_tokens <= 12
+
+
+def test_errors_come_back_as_openai_errors(client, server, sign):
+    with pytest.raises(openai.NotFoundError, match="not served here"):
+        client.chat.completions.create(model="gpt-9", messages=_ask(sign))
+    remote = [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://127.0.0.1:1/x.png"}}]}
+    ]
+    with pytest.raises(openai.BadRequestError, match="--allow-remote-images"):
+        client.chat.completions.create(model="default", messages=remote)
+    big = {"model": "default", "messages": [{"role": "user", "content": "x" * 2_100_000}]}
+    r = httpx.post(server.url + "/v1/chat/completions", json=big, timeout=30)
+    assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
+    r = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", timeout=30)
+    assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
