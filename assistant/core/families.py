@@ -80,6 +80,8 @@ class Adapter:
 
     # --- prompt -------------------------------------------------------------------------------
     def render(self, messages: list[dict]) -> list[int]:
+        if self.family == "text":  # text-only chat templates expect string contents
+            messages = _text_only(messages)
         text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         bos = self.tokenizer.bos_token
         # Chat templates that already write BOS must not get a second one.
@@ -89,7 +91,7 @@ class Adapter:
     def prepare(self, messages: list[dict], images: list[ImageInput], stats: GenerationStats) -> Prompt:
         if images:
             raise BadInputError("this model is text-only; it cannot take images")
-        ids = self.render(_text_only(messages))
+        ids = self.render(messages)
         return Prompt(ids=ids, keys=list(ids))
 
     def image_token_count(self, image: ImageInput) -> int:
