@@ -116,7 +116,7 @@ class DetectorTool(Tool):
         self.note = (
             f"{why}; using the project's shapes detector {found.parent.name} (circle, square, triangle)"
         )
-        log.warning("detector: %s", self.note)
+        log.info("detector: %s", self.note)  # front ends show `note` themselves
         return str(found), _label(found)
 
     @property

@@ -35,7 +35,7 @@ class TrainConfig:
     # passes over the training set
     epochs: int = field(default=60, metadata={"help": "Training epochs."})
     # training image side in pixels
-    imgsz: int = field(default=160, metadata={"help": "Training image size in pixels."})
+    imgsz: int = field(default=128, metadata={"help": "Training image size in pixels."})
     # images per optimisation step; small batches give a small data set more steps per epoch
     batch: int = field(default=8, metadata={"help": "Images per batch."})
     # ultralytics' seed: same data + same seed trains the same model

@@ -25,12 +25,12 @@ SHAPE_COLORS = [(220, 30, 30), (30, 160, 40), (30, 60, 220), (240, 200, 20), (15
 class ShapesConfig:
     """How much data to draw and how it looks."""
 
-    train_images: int = 64  # images in the training split
-    val_images: int = 24  # held-out images (different seeds from training)
-    size: int = 160  # square image side in pixels
+    train_images: int = 96  # images in the training split
+    val_images: int = 16  # validation images (different seeds from training)
+    size: int = 128  # square image side in pixels
     max_shapes: int = 3  # shapes per image: 1..max_shapes
-    min_side: int = 24  # smallest shape extent in pixels
-    max_side: int = 64  # largest shape extent in pixels
+    min_side: int = 20  # smallest shape extent in pixels
+    max_side: int = 52  # largest shape extent in pixels
     seed: int = 0  # base seed; split s, image i uses seed (seed, s, i)
 
 

@@ -74,16 +74,22 @@ def import_ultralytics():
             if SETTINGS.get("sync"):
                 SETTINGS.update(sync=False)
             # ultralytics uses cpu_count - 1 threads (1 on 2 cores) when it selects the CPU device.
-            torch_utils.NUM_THREADS = os.cpu_count() or 1
+            torch_utils.NUM_THREADS = torch_threads()
             _done = True
         restore_threads()
         return ultralytics
+
+
+def torch_threads() -> int:
+    """Every core, unless GROUNDED_VLM_TORCH_THREADS says otherwise (on a machine shared with other jobs,
+    one thread that is not preempted mid-barrier can beat two that are)."""
+    return int(os.environ.get("GROUNDED_VLM_TORCH_THREADS") or os.cpu_count() or 1)
 
 
 def restore_threads() -> None:
     """Undo ultralytics' one-thread setting (it calls torch.set_num_threads when it picks the CPU)."""
     import torch
 
-    n = os.cpu_count() or 1
+    n = torch_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
