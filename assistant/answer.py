@@ -302,10 +302,7 @@ def contains_fuzzy(haystack: str, needle: str, threshold: float = 0.8) -> bool:
     if n in h:
         return True
     size = len(n)
-    for i in range(0, max(1, len(h) - size + 1)):
-        if verify.difflib.SequenceMatcher(None, n, h[i : i + size], autojunk=False).ratio() >= threshold:
-            return True
-    return False
+    return any(verify.similarity(n, h[i : i + size]) >= threshold for i in range(max(1, len(h) - size + 1)))
 
 
 def suspicious_ids(evidence: list[Evidence]) -> set[str]:
@@ -351,17 +348,17 @@ def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict) -> s
     if tool in errors:
         return f"the {tool} tool failed ({errors[tool]})"
     has_text = any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence)
-    if intent.name in ("read",) or (intent.name in policy.READING_INTENTS and not has_text):
+    if intent.name == "field":
+        what = {"phone": "phone number", "url": "web address"}.get(
+            intent.field, intent.field or "such detail"
+        )
+        return f"no {what} was read in the image" + ("." if has_text else " (no text was read at all).")
+    if intent.name == "read" or (intent.name in policy.READING_INTENTS and not has_text):
         return "no text was read in the image."
     if intent.name == "total":
         return "no total was found in the text read from the image."
     if intent.name == "price":
         return f"no price for {intent.target or 'that item'!r} was read in the image."
-    if intent.name == "field":
-        what = {"phone": "phone number", "url": "web address"}.get(
-            intent.field, intent.field or "such detail"
-        )
-        return f"no {what} was read in the image."
     if intent.name in policy.OBJECT_INTENTS:
         seen = sorted({e.text for e in evidence if e.kind == "detection"})
         found = f" (it found: {', '.join(seen)})" if seen else ""

@@ -44,6 +44,21 @@ def norm(s: str) -> str:
     return " ".join(re.sub(r"[^0-9a-z]+", " ", s.lower()).split())
 
 
+# Characters OCR confuses; folded on both sides before comparing text.
+_FOLD = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "8": "b", "6": "b", "2": "z"})
+
+
+def similarity(a: str, b: str) -> float:
+    """difflib ratio of two normalised strings, also tried with OCR-confusable characters folded."""
+    plain = difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+    if plain == 1.0:
+        return plain
+    return max(
+        plain,
+        0.95 * difflib.SequenceMatcher(None, a.translate(_FOLD), b.translate(_FOLD), autojunk=False).ratio(),
+    )
+
+
 def split_claims(text: str) -> list[tuple[str, list[str]]]:
     """(claim text without citation marks, ids it cites) per sentence or bullet."""
     out = []
@@ -86,7 +101,7 @@ def find_text(quote: str, evidence: list[Evidence]) -> TextMatch:
                 window = "".join(toks[i : i + size])
                 if not window:
                     continue
-                score = difflib.SequenceMatcher(None, q, window, autojunk=False).ratio()
+                score = similarity(q, window)
                 if score > best.score:
                     best = TextMatch(
                         score,
@@ -95,7 +110,7 @@ def find_text(quote: str, evidence: list[Evidence]) -> TextMatch:
                     )
     for e in evidence:  # lines too: they exist even where a tool reports no words
         if e.kind == "line" and e.tool in ("ocr", "zoom"):
-            score = difflib.SequenceMatcher(None, q, norm(e.text).replace(" ", ""), autojunk=False).ratio()
+            score = similarity(q, norm(e.text).replace(" ", ""))
             if score > best.score:
                 best = TextMatch(score, [e.id], e.text)
     if len(q) <= 3 and best.score < 1.0:  # "A" vs "4": short text must match exactly
