@@ -1,6 +1,7 @@
 """Claim verification and grounded answers on hand-made evidence (no OCR run needed)."""
 
-from assistant.answer import compose_answer, receipt_total
+from assistant.answer import compose_answer
+from assistant.extract import receipt_total
 from assistant.policy import Intent
 from assistant.verify import find_text, split_claims, verify_answer, verify_claim
 from tools.evidence import Evidence
