@@ -180,9 +180,8 @@ def compose_answer(
     model_text = strip_tool_calls(model_output or "").strip()
     claims = verify.verify_answer(model_text, evidence, sizes, suspicious)
     if intent.name not in policy.READING_INTENTS:
-        for (
-            c
-        ) in claims:  # an answer that repeats an injected instruction is not grounded, whatever it matches
+        # An answer that repeats an injected instruction is not grounded, whatever it matches.
+        for c in claims:
             if c.supported and c.evidence and set(c.evidence) <= suspicious:
                 c.supported = False
                 c.reason = "it only repeats text on the image that reads like an instruction; that text is data, not an answer"
@@ -191,6 +190,11 @@ def compose_answer(
     unsupported = [c for c in claims if not c.supported]
     model_said = model_text and not verify.is_abstention(model_text)
 
+    if not order and intent.name not in NEEDS_EVIDENCE:
+        # No image in the conversation: nothing to check a general answer against; it is kept, unflagged.
+        for c in claims:
+            c.supported, c.reason = False, "no image evidence to check it against"
+        return Composed(model_text, False, [], claims, "model", "no image: the answer is the model's own")
     ex = _per_image(intent, question, evidence, sizes, order) if intent.name in NEEDS_EVIDENCE else None
     if ex is None and intent.name not in NEEDS_EVIDENCE:
         if claims and not unsupported or (claims and grounding == "flag"):
@@ -207,7 +211,7 @@ def compose_answer(
                 lead="I can't verify the model's answer. " if model_said else "",
             )
     if ex is None:
-        reason = _why_not(intent, evidence, tool_errors or {})
+        reason = _why_not(intent, evidence, tool_errors or {}) if order else "no image was given."
         answer = abstain_text(reason)
         note = ""
         if model_said and claims:

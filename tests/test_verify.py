@@ -143,5 +143,15 @@ def test_abstains_when_evidence_cannot_answer():
 
 
 def test_abstains_when_no_text_was_read():
-    out = compose_answer("What does the sign say?", Intent("read"), [], "")
+    out = compose_answer("What does the sign say?", Intent("read"), [], "", image_order=["im"])
     assert out.abstained and "no text was read" in out.answer
+    out = compose_answer("What does the sign say?", Intent("read"), [], "")
+    assert out.abstained and "no image was given" in out.answer
+
+
+def test_without_images_a_general_answer_is_the_models_own():
+    out = compose_answer(
+        "What is the capital of France?", Intent("other"), [], "The capital of France is Paris."
+    )
+    assert out.answer == "The capital of France is Paris." and not out.abstained
+    assert out.claims and not out.claims[0].supported  # recorded as unchecked, not presented as verified
