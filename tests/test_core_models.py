@@ -150,3 +150,24 @@ def test_auto_prefers_cached_real_model(monkeypatch, tmp_path):
     )
     path, note = resolve_model(ModelConfig(device="cpu"))
     assert path == str(tmp_path) and loader.DEFAULT_CPU_MODEL in note
+
+
+@pytest.mark.parametrize("size", [(100, 60), (40, 130)])
+def test_onevision_anyres_tokens_match_processor_and_generate(make_engine, size):
+    """LLaVA-OneVision (the family of the real defaults): AnyRes tiles + newline tokens, per aspect ratio."""
+    engine = make_engine("tiny-llava-onevision")
+    img = image(size=size)
+    msgs = ask("What is this?", 1)
+    saved, engine.eos_ids = engine.eos_ids, set()
+    try:
+        out = engine.generate(msgs, [img], GenerationConfig(max_new_tokens=4))
+    finally:
+        engine.eos_ids = saved
+    proc = engine.processor
+    text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    inputs = proc(text=text, images=[img.ref.image], return_tensors="pt")
+    n_proc = int((inputs["input_ids"] == engine.model.config.image_token_id).sum())
+    assert out.stats.image_tokens == n_proc == engine.image_token_count(img)
+    with torch.inference_mode():
+        ref = engine.model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
+    assert ref[0, inputs["input_ids"].shape[1] :].tolist() == out.token_ids

@@ -69,7 +69,7 @@ VITB16_VISION = VisionSpec(
 class LocalModel:
     name: str
     description: str
-    kind: str  # "smollm2" | "llava" | "mllama"
+    kind: str  # "smollm2" | "llava" | "llava_onevision" | "mllama"
     graft_smollm2: bool = False  # LLaVA language model = SmolLM2's weights
     vision: VisionSpec = field(default=SMALL_VISION)
 
@@ -92,6 +92,14 @@ LOCAL_MODELS = {
             vision=VITB16_VISION,
         ),
         LocalModel("tiny-llava", "tiny random LLaVA (prefix fusion), for tests", "llava", vision=TINY_VISION),
+        LocalModel(
+            "tiny-llava-onevision",
+            "tiny random LLaVA-OneVision (prefix fusion, AnyRes tiles), for tests",
+            "llava_onevision",
+            vision=VisionSpec(
+                image_size=32, patch_size=8, hidden_size=32, layers=2, heads=2, intermediate_size=64
+            ),
+        ),
         LocalModel("tiny-mllama", "tiny random Mllama (cross-attention fusion), for tests", "mllama"),
     ]
 }
@@ -127,6 +135,8 @@ def ensure(name: str, force: bool = False) -> Path:
         _build_smollm2(tmp)
     elif spec.kind == "llava":
         _build_llava(tmp, spec)
+    elif spec.kind == "llava_onevision":
+        _build_llava_onevision(tmp, spec)
     else:
         _build_mllama(tmp)
     stamp = {"name": name, "build_version": BUILD_VERSION, "build_s": round(time.perf_counter() - t0, 2)}
@@ -208,18 +218,7 @@ def _build_llava(out: Path, spec: LocalModel) -> None:
         text_config = LlamaConfig(**text_config)
     else:
         lm = None
-        text_config = LlamaConfig(
-            vocab_size=vocab,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
-            tie_word_embeddings=True,
-            bos_token_id=tok.bos_token_id,
-            eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-        )
+        text_config = _tiny_llama_config(tok)
     v = spec.vision
     vision_config = CLIPVisionConfig(
         image_size=v.image_size,
@@ -278,6 +277,76 @@ def _graft(model, lm) -> None:
         if model.lm_head.weight.data_ptr() != dst.embed_tokens.weight.data_ptr():
             model.lm_head.weight.zero_()
             model.lm_head.weight[:n] = lm.lm_head.weight
+
+
+def _tiny_llama_config(tok):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
+    )
+
+
+def _build_llava_onevision(out: Path, spec: LocalModel) -> None:
+    """LLaVA-OneVision's AnyRes path (base image + a grid of tiles, newline tokens) at toy size."""
+    import torch
+    from transformers import (
+        CLIPVisionConfig,
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+    )
+
+    torch.manual_seed(0)
+    tok = _tokenizer_with(IMAGE_TOKEN)
+    v = spec.vision
+    side = v.image_size
+    pins = [[side * i, side * j] for i in range(1, 4) for j in range(1, 4)]
+    vision_config = CLIPVisionConfig(
+        image_size=side,
+        patch_size=v.patch_size,
+        hidden_size=v.hidden_size,
+        num_hidden_layers=v.layers,
+        num_attention_heads=v.heads,
+        intermediate_size=v.intermediate_size,
+        projection_dim=v.hidden_size,
+    )
+    config = LlavaOnevisionConfig(
+        vision_config=vision_config,
+        text_config=_tiny_llama_config(tok),
+        image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
+        image_grid_pinpoints=pins,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",  # CLIP has a CLS token; "default" drops it
+        vision_aspect_ratio="anyres_max_9",
+        tie_word_embeddings=True,
+    )
+    model = LlavaOnevisionForConditionalGeneration(config).eval()
+    model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
+    model.generation_config.do_sample = False
+    size = {"height": side, "width": side}
+    processor = LlavaOnevisionProcessor(
+        image_processor=LlavaOnevisionImageProcessor(size=size, image_grid_pinpoints=pins),
+        video_processor=LlavaOnevisionVideoProcessor(size=size),
+        tokenizer=tok,
+        num_image_tokens=(side // v.patch_size) ** 2 + 1,  # what the tower returns, CLS included
+        vision_feature_select_strategy="default",
+        chat_template=_CHAT_TEMPLATE.replace("IMAGE_TOKEN", IMAGE_TOKEN),
+        image_token=IMAGE_TOKEN,
+    )
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
 
 
 def _build_mllama(out: Path) -> None:
