@@ -38,7 +38,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
         if not isinstance(text, str) or not text.strip():
             raise BadInputError("the question is empty")
         arrived = conv.add_images(images, turn_no)
-        trace.images = [r for r in arrived if r.turn == turn_no]
+        trace.images = list(arrived)  # this turn's inputs; a repeated image keeps its first index and turn
         previous = conv.turns[-1] if conv.turns else None
         prev_intent = (
             policy.Intent(previous.intent, **previous.intent_detail) if previous and previous.intent else None
@@ -65,7 +65,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             yield from _run(conv, trace, policy.plan(intent, scope, available), "policy", 0)
             extra = []
             for i in scope:
-                ev = [e for e in conv.evidence.all(refs[i - 1].id)]
+                ev = conv.evidence.all(refs[i - 1].id)
                 extra += policy.follow_ups(intent, i, ev, available, refs[i - 1].size)
             yield from _run(conv, trace, extra, "policy", 0)
         tools_s = time.perf_counter() - t_tools

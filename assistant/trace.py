@@ -102,7 +102,7 @@ class TurnTrace:
     question: str
     created: str = ""  # ISO 8601 UTC
     format: int = TRACE_FORMAT
-    images: list[ImageRecord] = field(default_factory=list)  # images that arrived this turn
+    images: list[ImageRecord] = field(default_factory=list)  # images given with this turn's question
     in_scope: list[str] = field(default_factory=list)  # ids of the images this question is about
     intent: str = ""  # the policy's reading of the question ("read", "total", "count", ...)
     intent_detail: dict = field(default_factory=dict)  # {"target", "field", "inherited"}
