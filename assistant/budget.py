@@ -58,7 +58,10 @@ class BudgetConfig:
         },
     )
     crop_margin: float = field(
-        default=0.25, metadata={"help": "margin added around a crop region, as a fraction of its larger side"}
+        default=0.25,
+        metadata={
+            "help": "margin added around a crop region, as a fraction of its size (geometric mean of the sides)"
+        },
     )
     min_crop_side: int = field(
         default=96,
@@ -359,6 +362,11 @@ class BudgetPlanner:
             box, ids, why = region
             crop = ImageInput(ref, crop=box)
             cost = self.cost(crop)
+            # Square views (LLaVA's fixed grid, centre-cropping processors) cut a wide crop's ends off;
+            # where a squarer crop costs no more tokens, it keeps the ends and some context.
+            square = ImageInput(ref, crop=_squared(box, ref.size))
+            if square.crop != box and self.cost(square) <= cost:
+                crop, cost = square, self.cost(square)
             options.append(
                 _Option(
                     "crop",
@@ -567,7 +575,7 @@ def _region(question, q_words, ref: ImageRef, evidence, cfg: BudgetConfig, force
     y0 = min(e.box[1] for e in chosen)
     x1 = max(e.box[2] for e in chosen)
     y1 = max(e.box[3] for e in chosen)
-    margin = cfg.crop_margin * max(x1 - x0, y1 - y0)
+    margin = cfg.crop_margin * ((x1 - x0) * (y1 - y0)) ** 0.5  # geometric mean: thin lines get a thin margin
     x0, y0, x1, y1 = x0 - margin, y0 - margin, x1 + margin, y1 + margin
     grow_x, grow_y = max(0.0, cfg.min_crop_side - (x1 - x0)) / 2, max(0.0, cfg.min_crop_side - (y1 - y0)) / 2
     w, h = ref.size
@@ -577,6 +585,17 @@ def _region(question, q_words, ref: ImageRef, evidence, cfg: BudgetConfig, force
         return None
     box = tuple(round(v, 1) for v in box)
     return box, [e.id for e in chosen], f"{why} ({share:.0%} of the image)"
+
+
+def _squared(box: Box, size: tuple[int, int]) -> Box:
+    """`box` grown along its shorter side to a square (as far as the image allows), kept inside the image."""
+    x0, y0, x1, y1 = box
+    w, h = size
+    side = min(max(x1 - x0, y1 - y0), w, h)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    nx0 = min(max(0.0, min(x0, cx - side / 2)), w - max(side, x1 - x0))
+    ny0 = min(max(0.0, min(y0, cy - side / 2)), h - max(side, y1 - y0))
+    return tuple(round(v, 1) for v in (nx0, ny0, nx0 + max(side, x1 - x0), ny0 + max(side, y1 - y0)))
 
 
 def _reference_image() -> ImageRef:
