@@ -126,6 +126,7 @@ def _render(claims: list[ClaimRecord]) -> str:
     out = []
     for c in claims:
         text = c.text.rstrip()
+        text = text[:1].upper() + text[1:]  # a clause split off a sentence starts one of its own
         end = text[-1] if text[-1:] in ".!?" else "."
         body = text[:-1] if text[-1:] in ".!?" else text
         if c.supported:

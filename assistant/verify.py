@@ -59,10 +59,31 @@ def similarity(a: str, b: str) -> float:
     )
 
 
+# A new clause with its own subject inside a sentence ("..., and it is a ...") is a claim of its own.
+_CLAUSE = re.compile(
+    r"\s*(?:;|,?\s+(?:and|but|while|which|so|whereas)\s+(?=(?:it|this|that|the|there|they|he|she|its|a|an|is|was)\b))",
+    re.I,
+)
+
+
+def _clauses(sentence: str) -> list[str]:
+    """Split at clause boundaries that lie outside quoted text."""
+    quoted = [m.span() for m in _QUOTE.finditer(sentence)]
+    out, start = [], 0
+    for m in _CLAUSE.finditer(sentence):
+        if any(a <= m.start() < b for a, b in quoted):
+            continue
+        out.append(sentence[start : m.start()])
+        start = m.end()
+    out.append(sentence[start:])
+    return [c for c in out if c.strip()]
+
+
 def split_claims(text: str) -> list[tuple[str, list[str]]]:
-    """(claim text without citation marks, ids it cites) per sentence or bullet."""
+    """(claim text without citation marks, ids it cites) per sentence, clause or bullet."""
     out = []
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|\n+\s*(?:[-*•]|\d+[.)])?\s*", text.strip())
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(])|\n+\s*(?:[-*•]|\d+[.)])?\s*", text.strip())
+    parts = [c for s in sentences if s for c in _clauses(s)]
     for p in parts:
         if not p or not p.strip():
             continue

@@ -155,3 +155,13 @@ def test_without_images_a_general_answer_is_the_models_own():
     )
     assert out.answer == "The capital of France is Paris." and not out.abstained
     assert out.claims and not out.claims[0].supported  # recorded as unchecked, not presented as verified
+
+
+def test_a_true_quote_does_not_carry_an_invented_clause():
+    got = split_claims('The sign says "FISH AND THE CHIPS" and it is a famous restaurant.')
+    assert [t for t, _ in got] == ['The sign says "FISH AND THE CHIPS"', "it is a famous restaurant."]
+    out = compose_answer(
+        "What does the sign say?", Intent("read"), SIGN, 'The sign says "OPEN DAILY" and it is a bakery.'
+    )
+    assert out.composition == "evidence"  # half true is not an agreeing answer
+    assert any(not c.supported and "bakery" in c.text for c in out.claims)
