@@ -63,7 +63,10 @@ def estimate(config, family: str, quantization: str, dtype_bytes: int, context_t
     auto = AutoModelForCausalLM if family == "text" else AutoModelForImageTextToText
     with init_empty_weights(include_buffers=False):
         model = auto.from_config(config)
+    # Outside the context: inside it, registering the tied parameter would make a new meta tensor.
+    model.tie_weights()  # tied input/output embeddings are one tensor, counted once
     weights = 0.0
+    seen: set[int] = set()
     for name, module in model.named_modules():
         quantizable = (
             quantization in _BYTES_PER_WEIGHT
@@ -71,6 +74,9 @@ def estimate(config, family: str, quantization: str, dtype_bytes: int, context_t
             and not any(skip in name for skip in SKIP_QUANT_MODULES)
         )
         for pname, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
             if quantizable and pname == "weight":
                 weights += p.numel() * _BYTES_PER_WEIGHT[quantization]
             else:
