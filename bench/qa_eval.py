@@ -141,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
             from assistant.verify import is_abstention
 
             alone = is_abstention(r.model_output)
-        per_set.setdefault(item.set, []).append((ok, alone, wall))
+        read = " ".join(e["text"] for e in r.evidence if e["kind"] == "line")
+        ocr_has = bool(item.expect) and (
+            norm(item.expect) in norm(read) or norm(item.expect).replace(".", " ") in norm(read)
+        )
+        per_set.setdefault(item.set, []).append((ok, alone, wall, ocr_has))
         rows.append(
             {
                 "set": item.set,
@@ -154,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
                 "citations": r.citations,
                 "composition": r.composition,
                 "correct": ok,
+                "ocr_has_answer": ocr_has,
                 "model_alone_correct": alone,
                 "seconds": round(wall, 2),
                 "timings": r.timings,
@@ -170,10 +175,17 @@ def run(args: argparse.Namespace) -> int:
     for key, label in names.items():
         res = per_set.get(key, [])
         if res:
-            summary[label] = round(sum(ok for ok, _, _ in res) / len(res), 3)
-            summary[label + "_model_alone"] = round(sum(a for _, a, _ in res) / len(res), 3)
+            summary[label] = round(sum(ok for ok, _, _, _ in res) / len(res), 3)
+            summary[label + "_model_alone"] = round(sum(a for _, a, _, _ in res) / len(res), 3)
             summary[f"{key}_items"] = len(res)
-    walls = [w for res in per_set.values() for _, _, w in res]
+            if key in ("sign", "receipt"):
+                # Separates the loop from the OCR: of the items whose answer OCR did read, how many came out right.
+                readable = [ok for ok, _, _, has in res if has]
+                summary[f"{key}_ocr_read_answer"] = round(len(readable) / len(res), 3)
+                summary[label + "_when_ocr_read_it"] = (
+                    round(sum(readable) / len(readable), 3) if readable else None
+                )
+    walls = [w for res in per_set.values() for _, _, w, _ in res]
     summary["seconds_per_turn_p50"] = round(statistics.median(walls), 2)
     summary["model"] = assistant.description
     summary["load_s"] = round(load_s, 1)
