@@ -265,7 +265,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
         )
         with gr.Row():
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", height=620, group_consecutive_messages=False)
+                chat = gr.Chatbot(label="Conversation", height=720, group_consecutive_messages=False)
                 box = gr.MultimodalTextbox(
                     placeholder="Ask about an image (attach one or more)…",
                     file_types=["image"],
