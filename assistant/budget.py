@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 
 from assistant.core.types import ImageInput
 from tools.errors import BadInputError
@@ -199,8 +200,11 @@ class BudgetPlanner:
             self._costs[key] = int(self.engine.image_token_count(image))
         return self._costs[key]
 
-    def plan_turn(self, question: str, new_images=(), evidence: list[Evidence] = ()) -> TurnBudget:
-        """Decide for every image of the conversation; `evidence` is the conversation's tool evidence."""
+    def plan_turn(
+        self, question: str, new_images=(), evidence: list[Evidence] = (), referenced: list[str] = ()
+    ) -> TurnBudget:
+        """Decide for every image of the conversation; `evidence` is the conversation's tool evidence,
+        `referenced` ids of older images the caller already knows the question is about."""
         self._turn += 1
         new_ids = []
         for obj in new_images:
@@ -209,7 +213,10 @@ class BudgetPlanner:
                 self._slots[ref.id] = _Slot(ref, len(self._slots), self._turn, _name_words(ref.source))
             new_ids.append(ref.id)
         q_words = _content_words(question)
-        referenced = [i for i in _references(question, q_words, list(self._slots.values()), new_ids)]
+        found = _references(question, q_words, list(self._slots.values()), new_ids)
+        referenced = list(
+            dict.fromkeys([i for i in referenced if i in self._slots and i not in new_ids] + found)
+        )
         for i in set(new_ids) | set(referenced):
             self._slots[i].words |= q_words
         for e in evidence:  # what an image shows names it: detected classes and the words read in it
@@ -285,7 +292,7 @@ class BudgetPlanner:
                     slot.ref.id,
                     prev.choice,
                     prev.tokens,
-                    f"in context since turn {slot.since} (its keys/values are reused)",
+                    f"in context since turn {slot.since}; nothing new to encode",
                     "kept",
                     prev.full_tokens,
                     prev.crop,
@@ -617,6 +624,36 @@ def evidence_stand_in(image_id: str, evidence: list[Evidence], limit: int = 40) 
     return "\n".join(lines) if lines else "(no tool evidence for this image)"
 
 
+class LoopPlanner:
+    """The budget planner behind the assistant loop's image-planner seam (`assistant.session.ImagePlanner`)."""
+
+    def __init__(self, engine, config: BudgetConfig):
+        self.planner = BudgetPlanner(engine, config)
+
+    def plan(self, engine, question: str, images, evidence) -> list[tuple]:
+        """One (ImageInput | None, BudgetRecord) per conversation image, in the conversation's order."""
+        from assistant.trace import BudgetRecord
+
+        new = [im.ref for im in images if im.current or im.ref.id not in self.planner._slots]
+        in_scope = [im.ref.id for im in images if im.in_scope and not im.current]
+        plan = self.planner.plan_turn(question, new, evidence, referenced=in_scope)
+        out = []
+        for im in images:
+            d = plan.decision(im.ref.id)
+            fields = {k: v for k, v in d.to_dict().items() if k != "image"}
+            out.append(
+                (plan.inputs.get(im.ref.id), BudgetRecord(image=d.image, image_index=im.index, **fields))
+            )
+        return out
+
+
+def planner_factory(engine, assistant_config) -> LoopPlanner:
+    """What `assistant.factory` plugs into every conversation: budgets from the assistant's config."""
+    names = [f.name for f in dataclass_fields(BudgetConfig)]
+    given = {n: getattr(assistant_config, n) for n in names if getattr(assistant_config, n, None) is not None}
+    return LoopPlanner(engine, BudgetConfig(**given))
+
+
 __all__ = [
     "BudgetConfig",
     "BudgetDecision",
@@ -625,4 +662,6 @@ __all__ = [
     "Box",
     "CHOICES",
     "evidence_stand_in",
+    "LoopPlanner",
+    "planner_factory",
 ]

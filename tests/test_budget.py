@@ -292,3 +292,26 @@ def _build_tiny_llava_next(out):
         num_additional_image_tokens=1,
     ).save_pretrained(out)
     return out
+
+
+def test_assistant_loop_uses_the_planner(llava):
+    """The planner sits behind the loop's image-planner seam: its decisions are the turn's budget records."""
+    from assistant.factory import build_assistant
+    from assistant.session import AssistantConfig
+
+    cost = llava.image_token_count(ImageInput(_photo((0, 0, 0))))
+    cfg = AssistantConfig(
+        no_tools=True, write_traces=False, max_new_tokens=2, image_tokens_per_conversation=2 * cost
+    )
+    conv = build_assistant(engine=llava, runner=None, assistant_cfg=cfg).conversation()
+    photos = [Image.new("RGB", (300, 200), (60 * i, 0, 0)) for i in range(3)]
+    for i, photo in enumerate(photos):
+        budget = conv.ask(f"What is in picture {i + 1}?", images=[photo]).to_dict()["budget"]
+    assert [(b["choice"], b["status"]) for b in budget] == [
+        ("text", "demoted"),
+        ("full", "kept"),
+        ("full", "new"),
+    ]
+    budget = conv.ask("Back to the first picture: what colour is it?").to_dict()["budget"]
+    assert [b["status"] for b in budget] == ["readmitted", "demoted", "kept"]
+    assert sum(b["tokens"] for b in budget) <= 2 * cost
