@@ -21,6 +21,7 @@ from frontends.assistant_args import add_assistant_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the docstring's layout
     p.add_argument("questions", nargs="?", help="JSONL or CSV of questions (id, image, question)")
     p.add_argument("--images", required=True, help="folder the `image` column is relative to")
     p.add_argument("--out", required=True, help="output JSONL, one row per question; appended to on resume")

@@ -13,6 +13,7 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the docstring's layout
     sub = p.add_subparsers(dest="trace_command", metavar="ACTION", required=True)
     s = sub.add_parser("show", help="print a conversation's timeline")
     s.add_argument("file", help="a trace (JSONL) written by the assistant")
