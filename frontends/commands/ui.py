@@ -38,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from assistant.factory import build_assistant
-
     from frontends.assistant_args import configs_from_args
     from frontends.runtime import eprint
     from frontends.ui import AssistantPool, UIConfig, build_ui, launch_ui
