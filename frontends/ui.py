@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from frontends import ui_render as R
+from tools.errors import UserError
 
 OFFLINE_ALIASES = ["smollm2-llava", "smollm2", "tiny-llava", "tiny-mllama"]
 CSS = """
@@ -127,11 +128,17 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
     models = list(dict.fromkeys([pool.default_model, *cfg.model_choices, *OFFLINE_ALIASES]))
 
     def banner(model: str) -> str:
-        desc = pool.base(model).description
+        try:
+            desc = pool.base(model).description
+        except UserError as e:
+            raise gr.Error(str(e)) from None
         return f"**Model:** {desc}" if not R.is_offline(desc) else f"⚠ **Offline stand-in model:** {desc}"
 
     def new_session(model, tools, budget) -> Session:
-        conv = pool.for_settings(model, tools, budget).conversation()
+        try:
+            conv = pool.for_settings(model, tools, budget).conversation()
+        except UserError as e:  # e.g. a model that cannot be loaded: say so in the page, keep the app up
+            raise gr.Error(str(e)) from None
         s = Session(conversation=conv, model=model)
         store.put(s)
         return s
@@ -169,7 +176,19 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
                     s.messages.append({"role": "assistant", "content": f"⚠ {e}"})
             s.messages.append({"role": "user", "content": text or "(image)"})
             yield s.messages, gr.MultimodalTextbox(value=None, interactive=False), *side_panels(s), s, _cid(s)
-            yield from _run_turn(s, text or "Describe this image.", refs)
+            try:
+                yield from _run_turn(s, text or "Describe this image.", refs)
+            except Exception as e:  # a bug must not leave the textbox disabled; show it and carry on
+                s.messages.append(
+                    {"role": "assistant", "content": f"⚠ internal error: {type(e).__name__}: {e}"}
+                )
+                yield (
+                    s.messages,
+                    gr.MultimodalTextbox(value=None, interactive=True),
+                    *side_panels(s),
+                    s,
+                    _cid(s),
+                )
 
     def _run_turn(s: Session, text: str, refs: list):
         turn = len(s.conversation.turns) + 1

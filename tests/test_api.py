@@ -114,6 +114,35 @@ def test_parse_limits_images_and_bytes():
         parse_request(json.dumps(many).encode(), RequestLimits(max_request_bytes=100))
 
 
+def test_remote_image_urls_are_fetched_only_when_allowed(tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    Image.new("RGB", (12, 7), "green").save(tmp_path / "g.png")
+    (tmp_path / "big.png").write_bytes(b"x" * 5000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        body = _user({"type": "image_url", "image_url": {"url": base + "/g.png"}})
+        with pytest.raises(BadInputError, match="refused"):
+            parse_request(body, RequestLimits())
+        req = parse_request(body, RequestLimits(allow_remote_images=True))
+        assert req.images[0].size == (12, 7)
+        with pytest.raises(BadInputError, match="HTTP 404"):
+            parse_request(
+                _user({"type": "image_url", "image_url": {"url": base + "/none.png"}}),
+                RequestLimits(allow_remote_images=True),
+            )
+        with pytest.raises(BadInputError, match="larger than the limit"):
+            limits = RequestLimits(allow_remote_images=True, max_image_bytes=1000)
+            parse_request(_user({"type": "image_url", "image_url": {"url": base + "/big.png"}}), limits)
+    finally:
+        httpd.shutdown()
+
+
 # ---- the real server --------------------------------------------------------------------------------
 
 
