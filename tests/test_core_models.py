@@ -41,12 +41,9 @@ def test_greedy_is_deterministic_and_matches_plain_generate(request, fixture):
     engine = request.getfixturevalue(fixture)
     n_images = 1 if engine.supports_images else 0
     msgs, images = ask("Describe it.", n_images), [image()] * n_images
-    saved, engine.eos_ids = engine.eos_ids, set()  # generate the full length: more to compare
-    try:
-        a = engine.generate(msgs, images, GREEDY).token_ids
-        b = engine.generate(msgs, images, GREEDY).token_ids
-    finally:
-        engine.eos_ids = saved
+    # ignore_eos: generate the full length, so there is more to compare
+    a = engine.generate(msgs, images, GREEDY, ignore_eos=True).token_ids
+    b = engine.generate(msgs, images, GREEDY, ignore_eos=True).token_ids
     assert a == b and len(a) == GREEDY.max_new_tokens
     # Our loop agrees with transformers' own generate on the same inputs.
     if images:
@@ -58,6 +55,16 @@ def test_greedy_is_deterministic_and_matches_plain_generate(request, fixture):
     with torch.inference_mode():
         ref = engine.model.generate(**inputs, max_new_tokens=8, min_new_tokens=8, do_sample=False)
     assert ref[0, inputs["input_ids"].shape[1] :].tolist() == a
+
+
+def test_closing_a_stream_early_frees_the_engine_and_keeps_the_session(smollm2_engine):
+    msgs = ask("Count from one to twenty.")
+    s = smollm2_engine.stream(msgs, [], GenerationConfig(max_new_tokens=40), session_id="close-early")
+    it = iter(s)
+    next(it)
+    s.close()
+    again = smollm2_engine.generate(msgs, [], GenerationConfig(max_new_tokens=2), session_id="close-early")
+    assert again.stats.kv_reused_tokens == again.stats.tokens_in - 1
 
 
 def test_streaming_yields_chunks_that_add_up(smollm2_engine):
@@ -158,11 +165,7 @@ def test_onevision_anyres_tokens_match_processor_and_generate(make_engine, size)
     engine = make_engine("tiny-llava-onevision")
     img = image(size=size)
     msgs = ask("What is this?", 1)
-    saved, engine.eos_ids = engine.eos_ids, set()
-    try:
-        out = engine.generate(msgs, [img], GenerationConfig(max_new_tokens=4))
-    finally:
-        engine.eos_ids = saved
+    out = engine.generate(msgs, [img], GenerationConfig(max_new_tokens=4), ignore_eos=True)
     proc = engine.processor
     text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
     inputs = proc(text=text, images=[img.ref.image], return_tensors="pt")

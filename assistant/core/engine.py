@@ -42,6 +42,10 @@ class LocalStream:
             pass
         return self.text
 
+    def close(self) -> None:
+        """Stop generating now (the engine is freed; the session keeps what was computed)."""
+        self._chunks.close()
+
 
 class LocalEngine:
     """`Engine` over an in-process Hugging Face model (see assistant/core/types.py for the contract)."""
@@ -98,20 +102,25 @@ class LocalEngine:
         images: list[ImageInput],
         gen: GenerationConfig | None = None,
         session_id: str | None = None,
+        ignore_eos: bool = False,
     ) -> LocalStream:
+        """Stream the reply; `ignore_eos` (benchmarks) generates exactly `gen.max_new_tokens` tokens."""
         stats = GenerationStats()
         stream = LocalStream(iter(()), stats)
-        stream._chunks = self._run(messages, list(images), gen or GenerationConfig(), session_id, stream)
+        gen = gen or GenerationConfig()
+        stream._chunks = self._run(messages, list(images), gen, session_id, stream, ignore_eos)
         return stream
 
-    def generate(self, messages, images=(), gen=None, session_id=None) -> LocalStream:
+    def generate(self, messages, images=(), gen=None, session_id=None, ignore_eos=False) -> LocalStream:
         """Run to the end and return the finished stream (`.text`, `.stats`, `.token_ids`)."""
-        s = self.stream(messages, list(images), gen, session_id)
+        s = self.stream(messages, list(images), gen, session_id, ignore_eos)
         s.consume()
         return s
 
     # --- the loop ---------------------------------------------------------------------------------
-    def _run(self, messages, images, gen: GenerationConfig, session_id, stream: LocalStream) -> Iterator[str]:
+    def _run(
+        self, messages, images, gen: GenerationConfig, session_id, stream: LocalStream, ignore_eos: bool
+    ):
         stats = stream.stats
         with self._lock:
             t0 = time.perf_counter()
@@ -120,14 +129,12 @@ class LocalEngine:
             stats.image_tokens = prompt.image_tokens
             cache, start = self._reuse(prompt, session_id)
             stats.kv_reused_tokens = start
-            t_prefill = time.perf_counter()
             with torch.inference_mode():
                 logits = self.adapter.prefill(prompt, start, cache)
-            stats.prefill_s = time.perf_counter() - t_prefill
+            stats.prefill_s = time.perf_counter() - t0 - stats.vision_s
             fed: list[int] = []  # generated tokens whose keys/values are in the cache
-            generated: list[int] = []
-            emitted = ""
-            holdback = max((len(s) for s in gen.stop), default=1) - 1
+            detok = _Detokenizer(self.adapter.tokenizer, gen.stop)
+            eos = set() if ignore_eos else self.eos_ids
             t_first = None
             try:
                 while True:
@@ -135,37 +142,31 @@ class LocalEngine:
                     if t_first is None:
                         t_first = time.perf_counter()
                         stats.ttft_s = t_first - t0
-                    if token in self.eos_ids:
+                    if token in eos:
                         break
-                    generated.append(token)
-                    stream.token_ids = generated
-                    stats.tokens_out = len(generated)
-                    text = self.adapter.tokenizer.decode(generated, skip_special_tokens=True)
-                    cut = _first_stop(text, gen.stop)
-                    if cut is not None:
-                        text = text[:cut]
-                    # Hold back a partial multi-byte character and anything that may start a stop string.
-                    ready = text if cut is not None else text[: len(text) - holdback] if holdback else text
-                    if ready.endswith("\ufffd"):
-                        ready = ready.rstrip("\ufffd")
-                    if len(ready) > len(emitted) and ready.startswith(emitted):
-                        yield ready[len(emitted) :]
-                        emitted = ready
-                    if cut is not None or len(generated) >= gen.max_new_tokens:
+                    stream.token_ids.append(token)
+                    stats.tokens_out += 1
+                    chunk = detok.add(stream.token_ids)
+                    if chunk:
+                        yield chunk
+                    if detok.stopped or stats.tokens_out >= gen.max_new_tokens:
                         break
                     with torch.inference_mode():
                         logits = self.adapter.step(token, prompt, cache)
                     fed.append(token)
-                final = self.adapter.tokenizer.decode(generated, skip_special_tokens=True)
-                cut = _first_stop(final, gen.stop)
-                final = final[:cut] if cut is not None else final
-                if final.startswith(emitted) and len(final) > len(emitted):
-                    yield final[len(emitted) :]
+                chunk = detok.finish(stream.token_ids)
+                if chunk:
+                    yield chunk
+            except GeneratorExit:
+                pass  # the reader stopped early: the cache is consistent between steps, keep it
+            except BaseException:
+                session_id = None  # a step failed midway: its cache may be half-updated, never reuse it
+                raise
             finally:
                 t_end = time.perf_counter()
                 stats.total_s = t_end - t0
-                if t_first is not None and len(generated) > 1:
-                    stats.decode_tps = (len(generated) - 1) / max(t_end - t_first, 1e-9)
+                if t_first is not None and stats.tokens_out > 1:
+                    stats.decode_tps = (stats.tokens_out - 1) / max(t_end - t_first, 1e-9)
                 if session_id is not None:
                     keys = prompt.keys + fed
                     if self.adapter.seq_len(cache) == len(keys):
@@ -193,6 +194,42 @@ class LocalEngine:
             keep = torch.cumsum(sorted_p, dim=-1) - sorted_p < gen.top_p
             probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
         return int(torch.multinomial(probs / probs.sum(), 1))
+
+
+class _Detokenizer:
+    """Incremental text from growing token ids: holds back a partial UTF-8 character and any tail
+    that could be the start of a stop string, so streamed chunks never need to be taken back."""
+
+    def __init__(self, tokenizer, stops: list[str]):
+        self.tokenizer = tokenizer
+        self.stops = [s for s in stops if s]
+        self.holdback = max((len(s) for s in self.stops), default=1) - 1
+        self.emitted = ""
+        self.stopped = False
+
+    def _text(self, ids: list[int]) -> str:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        cut = _first_stop(text, self.stops)
+        if cut is not None:
+            self.stopped = True
+            return text[:cut]
+        return text
+
+    def _emit(self, ready: str) -> str:
+        if len(ready) > len(self.emitted) and ready.startswith(self.emitted):
+            chunk, self.emitted = ready[len(self.emitted) :], ready
+            return chunk
+        return ""
+
+    def add(self, ids: list[int]) -> str:
+        text = self._text(ids)
+        if not self.stopped:
+            text = text[: len(text) - self.holdback] if self.holdback else text
+            text = text.rstrip("\ufffd")
+        return self._emit(text)
+
+    def finish(self, ids: list[int]) -> str:
+        return self._emit(self._text(ids))
 
 
 def _first_stop(text: str, stops: list[str]) -> int | None:
