@@ -180,3 +180,54 @@ def test_screenshot_of_a_conversation_with_an_image(ui, first_turn, tmp_path):
     starts = [e.get("params", {}) for e in log["events"] if e["type"] == start]
     page = [p["url"] for p in starts if p.get("initiator") == ui]
     assert page and all(u.startswith(ui + "/") for u in page), [u for u in page if not u.startswith(ui)]
+
+
+def test_launch_py_with_no_subcommand_starts_the_ui_on_loopback(tmp_path):
+    import os
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "launch.py",
+        "--port",
+        str(port),
+        "--model",
+        "smollm2",
+        "--device",
+        "cpu",
+        "--tools",
+        "ocr",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "GROUNDED_VLM_HOME": os.environ.get("GROUNDED_VLM_HOME", ""),
+    }
+    env = {k: v for k, v in env.items() if v}
+    log = tmp_path / "ui.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 300
+        while True:
+            assert proc.poll() is None, log.read_text()[-2000:]
+            assert time.time() < deadline, log.read_text()[-2000:]
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                if page.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert (
+            httpx.get(f"http://127.0.0.1:{port}/config", timeout=10).json()["title"]
+            == "Grounded VLM assistant"
+        )
+        text = log.read_text()
+        assert "model: smollm2" in text and f"UI on http://127.0.0.1:{port}" in text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
