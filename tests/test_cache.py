@@ -198,3 +198,15 @@ def test_sessions_never_share_kv(tiny_mllama_engine):
     assert out.stats.kv_reused_tokens == 0
     engine.drop_session("alice")
     assert engine.generate(msgs, [], GEN, session_id="alice").stats.kv_reused_tokens == 0
+
+
+@pytest.mark.parametrize("name, tower", [("tiny-llava", "vision_tower"), ("tiny-mllama", "vision_model")])
+def test_kv_reuse_alone_skips_the_vision_tower_for_earlier_images(make_engine, name, tower):
+    engine = make_engine(name, embed_cache_mb=0)  # no embedding cache: only the KV prefix can save work
+    calls = []
+    getattr(engine.model.model, tower).register_forward_hook(lambda *a: calls.append(1))
+    reused = _conversation(engine, "kv-only", THREE_TURNS)
+    assert len(calls) == 1 and reused[2].stats.vision_s < reused[0].stats.vision_s
+    plain = _conversation(engine, None, THREE_TURNS)
+    assert len(calls) == 4  # without reuse every turn runs the tower again
+    _assert_identical(reused, plain)

@@ -129,6 +129,7 @@ class LocalEngine:
             stats.image_tokens = prompt.image_tokens
             cache, start = self._reuse(prompt, session_id)
             stats.kv_reused_tokens = start
+            self.adapter.materialize(prompt, start, stats)
             with torch.inference_mode():
                 logits = self.adapter.prefill(prompt, start, cache)
             stats.prefill_s = time.perf_counter() - t0 - stats.vision_s

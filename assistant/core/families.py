@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -60,10 +61,12 @@ class Prompt:
     ids: list[int]  # token ids, image placeholders expanded for the prefix family
     keys: list  # per-position identity for KV reuse: token id, or "img:<key>" at image positions
     image_tokens: int = 0
-    features: torch.Tensor | None = None  # prefix: all images' features, in sequence order
-    cross_states: torch.Tensor | None = None  # cross-attention: vision states of all images
+    images: list[ImageInput] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # prefix: (first position, length) per image
+    features: torch.Tensor | None = None  # prefix: features of the image positions being prefilled
+    cross_states: torch.Tensor | None = None  # cross-attention: vision states of all images (full prefill)
     cross_mask: torch.Tensor | None = None  # cross-attention: [1, seq, images, tiles]
-    extra: dict = field(default_factory=dict)
+    ready: dict = field(default_factory=dict)  # image key -> vision tensors computed while preparing
 
 
 class Adapter:
@@ -77,6 +80,9 @@ class Adapter:
         self.cache_prefix = cache_prefix  # model id + revision + settings: the non-image part of the key
         self.device = next(model.parameters()).device
         self.image_token_id: int | None = None
+        # image key -> its size in the prompt (prefix: token count; cross-attention: tiles), so a turn
+        # whose images are all in the reused KV prefix never touches pixels or the vision tower.
+        self._sizes: OrderedDict[str, int] = OrderedDict()
 
     # --- prompt -------------------------------------------------------------------------------
     def render(self, messages: list[dict]) -> list[int]:
@@ -96,6 +102,21 @@ class Adapter:
 
     def image_token_count(self, image: ImageInput) -> int:
         return 0
+
+    def materialize(self, prompt: Prompt, start: int, stats: GenerationStats) -> None:
+        """Fetch the vision tensors that prefilling from `start` needs (none for text)."""
+
+    def _size(self, image: ImageInput, stats: GenerationStats, compute, size_of) -> tuple[int, dict | None]:
+        """(size, tensors or None): from the memo when known, else by running the vision stage."""
+        key = image.key()
+        if key in self._sizes:
+            self._sizes.move_to_end(key)
+            return self._sizes[key], None
+        item = self._cached_vision(image, stats, compute)
+        self._sizes[key] = size_of(item)
+        if len(self._sizes) > 4096:
+            self._sizes.popitem(last=False)
+        return self._sizes[key], item
 
     # --- forward ------------------------------------------------------------------------------
     def new_cache(self):
@@ -188,28 +209,40 @@ class PrefixAdapter(Adapter):
     def prepare(self, messages, images, stats) -> Prompt:
         ids = self.render(messages)
         positions = self._image_positions(ids, len(images))
-        feats = [self._cached_vision(im, stats, self._features)["features"] for im in images]
-        out_ids: list[int] = []
-        keys: list = []
+        prompt = Prompt(ids=[], keys=[], images=list(images))
         prev = 0
-        for pos, image, f in zip(positions, images, feats, strict=True):
-            out_ids += ids[prev:pos] + [self.image_token_id] * f.shape[0]
-            keys += ids[prev:pos] + [f"img:{image.key()}"] * f.shape[0]
+        for pos, image in zip(positions, images, strict=True):
+            n, item = self._size(image, stats, self._features, lambda it: int(it["features"].shape[0]))
+            if item is not None:
+                prompt.ready[image.key()] = item
+            prompt.ids += ids[prev:pos]
+            prompt.keys += ids[prev:pos]
+            prompt.spans.append((len(prompt.ids), n))
+            prompt.ids += [self.image_token_id] * n
+            prompt.keys += [f"img:{image.key()}"] * n
             prev = pos + 1
-        out_ids += ids[prev:]
-        keys += ids[prev:]
-        features = torch.cat(feats) if feats else None
-        return Prompt(ids=out_ids, keys=keys, image_tokens=sum(f.shape[0] for f in feats), features=features)
+        prompt.ids += ids[prev:]
+        prompt.keys += ids[prev:]
+        prompt.image_tokens = sum(n for _, n in prompt.spans)
+        return prompt
+
+    def materialize(self, prompt: Prompt, start: int, stats: GenerationStats) -> None:
+        feats = []
+        for image, (first, n) in zip(prompt.images, prompt.spans, strict=True):
+            if first + n <= start:
+                continue  # all of this image's positions come from the KV cache
+            item = prompt.ready.get(image.key()) or self._cached_vision(image, stats, self._features)
+            feats.append(item["features"][max(0, start - first) :])
+        prompt.features = torch.cat(feats) if feats else None
 
     def prefill(self, prompt: Prompt, start: int, cache) -> torch.Tensor:
-        ids = torch.tensor([prompt.ids], device=self.device)
-        is_image = ids[0] == self.image_token_id
-        embeds = self.embed(ids[:, start:].clamp(max=self.embed.num_embeddings - 1))
+        ids = torch.tensor([prompt.ids[start:]], device=self.device)
+        is_image = ids == self.image_token_id
+        embeds = self.embed(ids.clamp(max=self.embed.num_embeddings - 1))
         if prompt.features is not None:
-            # Features line up with image positions in order; keep those of the positions computed now.
-            feats = prompt.features[is_image.nonzero()[:, 0] >= start]
-            mask = is_image[start:].unsqueeze(0).unsqueeze(-1).expand_as(embeds)
-            embeds = embeds.masked_scatter(mask, feats.to(embeds.device, embeds.dtype))
+            # `features` holds exactly the image positions from `start` on, in order.
+            mask = is_image.unsqueeze(-1).expand_as(embeds)
+            embeds = embeds.masked_scatter(mask, prompt.features.to(embeds.device, embeds.dtype))
         return self.model(inputs_embeds=embeds, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
 
 
@@ -263,19 +296,28 @@ class CrossAttentionAdapter(Adapter):
         # images' states), so a different set must never reuse anything: it is part of position 0's key.
         image_set = hashlib.sha256("|".join(im.key() for im in images).encode()).hexdigest()[:16]
         keys[0] = f"{ids[0]}|images={image_set}"
-        items = [self._cached_vision(im, stats, self._states) for im in images]
-        tiles = [int(it["num_tiles"].item()) for it in items]
+        prompt = Prompt(ids=ids, keys=keys, images=list(images))
+        tiles = []
+        for image in images:
+            n, item = self._size(image, stats, self._states, lambda it: int(it["num_tiles"].item()))
+            if item is not None:
+                prompt.ready[image.key()] = item
+            tiles.append(n)
         sparse = get_cross_attention_token_mask(ids, self.image_token_id)
         mask = convert_sparse_cross_attention_mask_to_dense(
             [sparse], num_tiles=[tiles], max_num_tiles=self.max_tiles, length=len(ids)
         )
-        return Prompt(
-            ids=ids,
-            keys=keys,
-            image_tokens=sum(tiles) * self.patches_per_tile,
-            cross_states=torch.cat([it["states"] for it in items]),
-            cross_mask=torch.as_tensor(mask, device=self.device),
-        )
+        prompt.cross_mask = torch.as_tensor(mask, device=self.device)
+        prompt.image_tokens = sum(tiles) * self.patches_per_tile
+        return prompt
+
+    def materialize(self, prompt: Prompt, start: int, stats: GenerationStats) -> None:
+        if start > 0 or not prompt.images:
+            return  # a reused prefix already holds every image's cross-attention keys and values
+        items = [
+            prompt.ready.get(im.key()) or self._cached_vision(im, stats, self._states) for im in prompt.images
+        ]
+        prompt.cross_states = torch.cat([it["states"] for it in items])
 
     def crop(self, cache, n: int) -> bool:
         # Cross-attention layers hold the image states, not positions: they stay as they are.
@@ -290,7 +332,7 @@ class CrossAttentionAdapter(Adapter):
     def prefill(self, prompt: Prompt, start: int, cache) -> torch.Tensor:
         ids = torch.tensor([prompt.ids[start:]], device=self.device)
         kwargs = {}
-        if prompt.cross_states is not None:
+        if prompt.cross_mask is not None:
             kwargs["cross_attention_mask"] = prompt.cross_mask[:, start:]
             if start == 0:  # later starts reuse the cross-attention states already in the cache
                 kwargs["cross_attention_states"] = prompt.cross_states
