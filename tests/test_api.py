@@ -239,3 +239,19 @@ def test_errors_come_back_as_openai_errors(client, server, sign):
     assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
     r = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", timeout=30)
     assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
+
+
+def test_conversation_id_continues_a_conversation_on_the_server(client, sign):
+    first = client.chat.completions.create(
+        model="default", messages=_ask(sign), extra_body={"conversation_id": "api-test-1"}
+    )
+    follow = [{"role": "user", "content": "Is it open?"}]  # no image: the server remembers the first one
+    second = client.chat.completions.create(
+        model="default", messages=follow, extra_body={"conversation_id": "api-test-1"}
+    )
+    g1, g2 = first.model_extra["grounding"], second.model_extra["grounding"]
+    assert g1["conversation_id"] == g2["conversation_id"] == "api-test-1"
+    assert g1["trace"] == g2["trace"]
+    turns = [json.loads(line) for line in Path(g2["trace"]).read_text().splitlines()]
+    assert [t["turn"] for t in turns] == [1, 2] and turns[1]["question"] == "Is it open?"
+    assert turns[1]["in_scope"] == turns[0]["in_scope"]  # the follow-up is about the image of turn 1

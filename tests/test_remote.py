@@ -135,3 +135,26 @@ def test_assistant_with_remote_backend_grounds_answers_locally(raw_server, tmp_p
     assert [b.choice for b in r.budget] == ["text"]
     turn = [line for line in Path(r.trace).read_text().splitlines() if line][-1]
     assert '"family": "remote"' in turn
+
+
+def test_images_reach_the_remote_model_exactly_as_a_local_model_sees_them(tmp_path):
+    """Through the server, the VLM gets the same pixels: same prompt size, same greedy answer as in-process."""
+    from frontends.api import EngineBackend, ModelHub, create_app
+    from tests.frontends_util import ServerThread, engine
+
+    local = engine("smollm2-llava")
+    hub = ModelHub()
+    hub.add("vlm", lambda: EngineBackend(local, "vlm"))
+    image = ImageInput(ImageRef.from_path(sign_png(tmp_path, text="EXIT")), crop=(0, 0, 320, 240))
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What is in the picture?"}]}
+    ]
+    gen = GenerationConfig(max_new_tokens=8)
+    with ServerThread(create_app(hub)) as srv:
+        remote = RemoteEngine(srv.url)
+        via_server = remote.stream(messages, [image], gen)
+        remote_text = "".join(via_server)
+    in_process = local.stream(messages, [image], gen)
+    local_text = "".join(in_process)
+    assert remote_text == local_text and remote_text
+    assert via_server.stats.tokens_in == in_process.stats.tokens_in > local.image_token_count(image)
