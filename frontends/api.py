@@ -20,7 +20,6 @@ import sys
 import threading
 import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,136 +27,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from frontends import openai_format as fmt
+from frontends.api_backends import AssistantBackend, Cancelled, EngineBackend, Outcome  # noqa: F401 - re-exported
 from frontends.openai_format import ChatRequest, RequestLimits
 from tools.errors import BackendError, BadInputError, ModelLoadError, UserError
-
-
-@dataclass
-class Outcome:
-    """What a backend produced for one request."""
-
-    text: str
-    finish_reason: str = "stop"
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    grounding: dict | None = None
-
-
-class Cancelled(Exception):
-    """The client went away; raised inside the worker at the next chunk to stop generating."""
-
-
-Emit = Callable[[str], None]
-
-
-class EngineBackend:
-    """The bare model: messages in, generated text out (what `serve --raw` exposes)."""
-
-    def __init__(self, engine, name: str | None = None):
-        self.engine = engine
-        self.name = name or engine.model_id
-        self.description = engine.description
-
-    def run(self, req: ChatRequest, emit: Emit) -> Outcome:
-        from assistant.core.types import GenerationConfig, ImageInput
-
-        messages = []
-        for t in req.turns:
-            content = t.parts if t.images else t.text
-            messages.append({"role": t.role, "content": content})
-        gen = GenerationConfig(
-            max_new_tokens=req.max_tokens or 256,
-            temperature=req.temperature or 0.0,
-            top_p=req.top_p if req.top_p is not None else 1.0,
-            stop=req.stop,
-        )
-        stream = self.engine.stream(messages, [ImageInput(im) for im in req.images], gen)
-        for chunk in stream:
-            emit(chunk)
-        stats = stream.stats
-        finish = "length" if stats.tokens_out >= gen.max_new_tokens else "stop"
-        return Outcome(stream.text, finish, stats.tokens_in, stats.tokens_out)
-
-
-class AssistantBackend:
-    """The grounded assistant: tools, verification, traces; the answer is the verified one."""
-
-    def __init__(self, assistant, name: str | None = None, keep_conversations: int = 64):
-        self.assistant = assistant
-        self.name = name or assistant.engine.model_id
-        self.description = assistant.description
-        self._conversations: OrderedDict[str, object] = OrderedDict()
-        self._keep = keep_conversations
-
-    def _conversation(self, req: ChatRequest):
-        cid = req.conversation_id
-        if cid and cid in self._conversations:
-            self._conversations.move_to_end(cid)
-            return self._conversations[cid], req.question.images
-        conv = self.assistant.conversation(cid)
-        # A stateless request carries its history: earlier turns become the conversation's text history
-        # and every image of the request comes with the question (the tools look at all of them).
-        last = max(i for i, t in enumerate(req.turns) if t.role == "user")
-        conv.history = [
-            {"role": t.role, "content": t.text} for t in req.turns[:last] if t.role in ("user", "assistant")
-        ]
-        if cid:
-            self._conversations[cid] = conv
-            while len(self._conversations) > self._keep:
-                self._conversations.popitem(last=False)[1].close()
-        return conv, req.images
-
-    def run(self, req: ChatRequest, emit: Emit) -> Outcome:
-        conv, images = self._conversation(req)
-        streamed = ""
-        result = None
-        for ev in conv.stream(req.question.text, images):
-            if ev.type == "token":
-                streamed += ev.text
-                emit(ev.text)
-            elif ev.type == "error":
-                raise (
-                    ev.error
-                    if isinstance(ev.error, UserError)
-                    else BackendError(ev.text or "the turn failed")
-                )
-            elif ev.type == "done":
-                result = ev.result
-        if result is None:
-            raise BackendError("the turn ended without an answer")
-        text = result.answer
-        if req.stream:
-            # Deltas already sent cannot be taken back: when verification replaced or amended what the
-            # model streamed, the verified answer follows it (and is in `grounding.answer` alone).
-            if not streamed.strip():
-                emit(result.answer)
-            elif streamed.strip() != result.answer.strip():
-                emit(f"\n\nVerified answer: {result.answer}")
-                text = f"{streamed}\n\nVerified answer: {result.answer}"
-            else:
-                text = streamed
-        d = result.to_dict()
-        grounding = {
-            k: d.get(k)
-            for k in (
-                "answer",
-                "citations",
-                "claims",
-                "abstained",
-                "evidence",
-                "trace",
-                "timings",
-                "budget",
-                "composition",
-            )
-        }
-        grounding["tool_calls"] = d.get("tool_calls")
-        grounding["conversation_id"] = result.conversation_id
-        grounding["model"] = result.model
-        tokens = result.tokens or {}
-        return Outcome(
-            text, "stop", int(tokens.get("tokens_in", 0)), int(tokens.get("tokens_out", 0)), grounding
-        )
 
 
 @dataclass
