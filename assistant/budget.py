@@ -253,7 +253,7 @@ class BudgetPlanner:
             if chosen is None:
                 smallest = min((o.tokens for o in options), default=full)
                 why = (
-                    f"budget: {turn_left} tokens left this turn, {self.per_conversation - self._held()} in the "
+                    f"budget: {turn_left} tokens left this turn, {self.per_conversation - self._held(decisions)} in the "
                     f"conversation; the smallest view costs {smallest}; its tool evidence stands in"
                 )
                 if self.config.strategy == "text":
@@ -317,17 +317,18 @@ class BudgetPlanner:
             inputs={s.ref.id: s.input for s in ordered if s.input is not None},
         )
 
-    def _held(self) -> int:
-        return sum(s.decision.tokens for s in self._slots.values() if s.input is not None and s.decision)
+    def _held(self, decisions: dict[str, BudgetDecision]) -> int:
+        """Image tokens in context: this turn's decisions plus images kept from earlier turns."""
+        kept = [
+            s
+            for s in self._slots.values()
+            if s.input is not None and s.decision and s.ref.id not in decisions
+        ]
+        return sum(d.tokens for d in decisions.values()) + sum(s.decision.tokens for s in kept)
 
     def _make_room(self, tokens: int, protected: set[str], decisions: dict[str, BudgetDecision]) -> bool:
         """Demote the oldest unprotected images until `tokens` more fit the conversation; False if they cannot."""
-        held = sum(d.tokens for d in decisions.values()) + sum(
-            s.decision.tokens
-            for s in self._slots.values()
-            if s.input is not None and s.decision and s.ref.id not in decisions
-        )
-        need = held + tokens - self.per_conversation
+        need = self._held(decisions) + tokens - self.per_conversation
         if need <= 0:
             return True
         victims = [

@@ -39,7 +39,8 @@ TURNS = [
     "Summarise it in one sentence.",
 ]
 NEW_IMAGE_TURN3 = "Here is another picture. How does it differ from the first one?"
-DECODE_PROMPT = "Write a long, detailed story about a bus trip through a busy city."
+# Long answers for the decode figure (SmolLM2 with its own system prompt writes on; with ours it stops early).
+DECODE_PROMPT = "Write a long story about a bus trip through a busy city, with many details."
 TARGETS = {
     "kv_reuse_ttft_speedup": 7.0,
     "kv_reuse_ttft_speedup_vs_image_cached": 4.0,
@@ -340,7 +341,7 @@ def _decode(engine, plain: _Plain, photos, runs: int, tokens: int) -> dict:
     from assistant.core.types import ImageInput
     from tools.images import ImageRef
 
-    messages = [{"role": "system", "content": SYSTEM}, _user(DECODE_PROMPT, 1)]
+    messages = [_user(DECODE_PROMPT, 1)]
     ours, theirs, n_ours, n_theirs = [], [], [], []
     for r in range(runs):
         for mode in ("ours", "plain") if r % 2 == 0 else ("plain", "ours"):
