@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-model", default="smollm2", help="text-only model for the text path")
     parser.add_argument("--answer-tokens", type=int, default=24, help="tokens generated per turn")
     parser.add_argument(
-        "--decode-tokens", type=int, default=64, help="tokens generated for the decode figure"
+        "--decode-tokens", type=int, default=48, help="tokens generated for the decode figure"
     )
     parser.add_argument(
         "--threads",
