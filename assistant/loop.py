@@ -91,7 +91,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
         steps = cfg.max_tool_steps if (model_driven and specs and a.engine is not None) else 0
         for step in range(1, steps + 1):
             messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, conv.history, parts, text_only, specs
+                text, _evidence(conv, trace), index_of, _history(conv), parts, text_only, specs
             )
             trace.messages = messages
             out, stats = _generate(a, conv, messages, inputs)
@@ -111,7 +111,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             yield TurnEvent("token", text=strip_tool_calls(output))
         elif a.engine is not None:
             messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, conv.history, parts, text_only
+                text, _evidence(conv, trace), index_of, _history(conv), parts, text_only
             )
             trace.messages = messages
             stream = a.engine.stream(messages, inputs, _gen_config(cfg), session_id=conv.id)
@@ -123,7 +123,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             stats_all.append(stream.stats)
         if not trace.messages:
             trace.messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, conv.history, parts, text_only
+                text, _evidence(conv, trace), index_of, _history(conv), parts, text_only
             )
         gen_s = time.perf_counter() - t_gen
 
@@ -182,6 +182,12 @@ def model_info(engine) -> dict:
         "family": str(getattr(engine, "family", "")),
         "device": str(getattr(engine, "device", "")),
     }
+
+
+def _history(conv: Conversation) -> list[dict]:
+    """The last turns as text; a small model's context is short, and old turns rarely matter."""
+    keep = conv.assistant.config.history_turns
+    return conv.history[-2 * keep :] if keep > 0 else []
 
 
 def _evidence(conv: Conversation, trace: TurnTrace):

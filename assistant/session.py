@@ -48,6 +48,9 @@ class AssistantConfig:
     )
     tool_timeout_s: float = field(default=60.0, metadata={"help": "time limit per tool call, seconds"})
     max_new_tokens: int = field(default=160, metadata={"help": "most tokens the model generates per answer"})
+    history_turns: int = field(
+        default=6, metadata={"help": "earlier turns given to the model as history (older ones are left out)"}
+    )
     temperature: float = field(default=0.0, metadata={"help": "sampling temperature; 0 = greedy"})
     grounding: str = field(
         default="strict",

@@ -128,3 +128,15 @@ def test_without_tools_the_assistant_abstains_on_reading(sign, tmp_path):
     ).conversation()
     r = conv.ask("What does the sign say?", [sign.image])
     assert r.abstained and r.tool_calls == []
+
+
+def test_history_is_bounded(tmp_path):
+    engine = ScriptedEngine(default="Fine.")
+    cfg = AssistantConfig(trace_dir=str(tmp_path), history_turns=2)
+    conv = Assistant(engine, None, cfg).conversation()
+    for i in range(4):
+        r = conv.ask(f"Question number {i}?")
+    assert r.answer == "Fine." and not r.abstained  # no image: the model's own answer, unflagged
+    last = engine.calls[-1]
+    assert [m["role"] for m in last] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "Question number 1?" in prompt_text(last) and "Question number 0?" not in prompt_text(last)
