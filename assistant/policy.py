@@ -204,7 +204,7 @@ def resolve_scope(question: str, n_images: int, current: list[int], previous: li
         picked.append(candidates[-1] if "last" in q or "latest" in q or "previous" in q else candidates[0])
     if picked:
         return sorted(set(picked))
-    if re.search(r"\b(both|all|each|every|these) (images|pictures|photos|of them)\b|\bboth\b", q):
+    if re.search(r"\b(both|all|each|every|these) (images?|pictures?|photos?|of them)\b|\bboth\b", q):
         return list(range(1, n_images + 1))
     if current:
         return list(current)

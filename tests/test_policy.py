@@ -118,6 +118,7 @@ def test_colour_of_a_detected_object_uses_its_box():
         ("What about image 2?", 3, [], [1], [2]),
         ("and the second one?", 2, [], [1], [2]),
         ("Compare both images", 2, [], [2], [1, 2]),
+        ("What does each picture say?", 3, [], [3], [1, 2, 3]),
         ("What does it say?", 2, [], [2], [2]),  # no new image: the previous scope
         ("What does the previous picture say?", 2, [2], [2], [1]),
         ("What is in the third picture?", 2, [], [1], [1]),  # no third image: the previous scope

@@ -139,3 +139,19 @@ def test_model_driven_call_then_answer(tmp_path):
     assert tool.n == 1 and result.tool_calls[0].evidence_ids == ["color:1"]
     assert len(engine.calls) == 2  # one step with a call, one that answered
     assert result.model_output == "The image is red1 [color:1]."
+
+
+def test_auto_policy_runs_rules_then_lets_a_tool_calling_model_add_calls(tmp_path):
+    from PIL import Image
+
+    tool = CountingTool()
+    reg = ToolRegistry()
+    reg.register(tool)
+    engine = ScriptedEngine(
+        ['<tool_call>{"name": "color", "arguments": {"colors": 2}}</tool_call>', "It is red1."]
+    )
+    engine.model_id = "Qwen/Qwen2-VL-2B-Instruct"  # a family known to emit tool calls
+    conv = Assistant(engine, ToolRunner(reg), AssistantConfig(trace_dir=str(tmp_path))).conversation()
+    r = conv.ask("What colour is it?", [Image.new("RGB", (8, 8))])
+    assert [(c.source, c.step) for c in r.tool_calls] == [("policy", 0), ("model", 1)]
+    assert conv.turns[-1].tool_policy == "auto+model"
