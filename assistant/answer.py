@@ -74,15 +74,17 @@ def _inside(w: Evidence, line: Evidence) -> bool:
     return line.box[0] <= cx <= line.box[2] and line.box[1] <= cy <= line.box[3]
 
 
-def _per_image(intent, question, evidence, sizes, order: list[str]) -> Extract | None:
+def _per_image(intent, question, evidence, sizes, order: list[str], numbers: list[int]) -> Extract | None:
+    """One extract per image in scope, labelled with the image's number in the conversation."""
+    number = dict(zip(order, numbers or range(1, len(order) + 1), strict=False))
     groups = [i for i in order if any(e.image == i for e in evidence)]
     if len(groups) <= 1:
         return extract(intent, question, evidence, sizes)
     parts = []
-    for n, image in enumerate(groups, 1):
+    for image in groups:
         ex = extract(intent, question, [e for e in evidence if e.image == image], sizes)
         if ex is not None:
-            parts.append((n, ex))
+            parts.append((number.get(image, "?"), ex))
     if not parts:
         return None
     if len(parts) == 1:
@@ -170,6 +172,7 @@ def compose_answer(
     sizes: dict | None = None,
     grounding: str = "strict",
     image_order: list[str] | None = None,
+    image_numbers: list[int] | None = None,
 ) -> Composed:
     """The answer the user sees; see the module docstring for the rules."""
     from assistant.toolcalls import strip_tool_calls
@@ -196,7 +199,11 @@ def compose_answer(
         for c in claims:
             c.supported, c.reason = False, "no image evidence to check it against"
         return Composed(model_text, False, [], claims, "model", "no image: the answer is the model's own")
-    ex = _per_image(intent, question, evidence, sizes, order) if intent.name in NEEDS_EVIDENCE else None
+    ex = (
+        _per_image(intent, question, evidence, sizes, order, image_numbers or [])
+        if intent.name in NEEDS_EVIDENCE
+        else None
+    )
     if ex is None and intent.name not in NEEDS_EVIDENCE:
         if claims and not unsupported or (claims and grounding == "flag"):
             return _from_model(claims)

@@ -50,6 +50,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
         trace.intent = intent.name
         trace.intent_detail = {"target": intent.target, "field": intent.field, "inherited": intent.inherited}
         trace.in_scope = [refs[i - 1].id for i in scope]
+        trace.in_scope_numbers = list(scope)
         trace.image_sizes = {
             conv.images[i - 1].id: [conv.images[i - 1].width, conv.images[i - 1].height] for i in scope
         }
@@ -143,6 +144,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             trace.image_sizes,
             cfg.grounding,
             trace.in_scope,
+            trace.in_scope_numbers,
         )
         verify_s = time.perf_counter() - t_ver
         trace.answer, trace.abstained, trace.citations = (

@@ -104,6 +104,7 @@ class TurnTrace:
     format: int = TRACE_FORMAT
     images: list[ImageRecord] = field(default_factory=list)  # images given with this turn's question
     in_scope: list[str] = field(default_factory=list)  # ids of the images this question is about
+    in_scope_numbers: list[int] = field(default_factory=list)  # their 1-based numbers in the conversation
     intent: str = ""  # the policy's reading of the question ("read", "total", "count", ...)
     intent_detail: dict = field(default_factory=dict)  # {"target", "field", "inherited"}
     image_sizes: dict = field(default_factory=dict)  # image id -> [width, height], images in scope
@@ -239,6 +240,7 @@ def replay_turn(turn: TurnTrace) -> ReplayResult:
         sizes=turn.image_sizes,
         grounding=turn.grounding,
         image_order=turn.in_scope,
+        image_numbers=turn.in_scope_numbers,
     )
     diffs = []
     if composed.answer != turn.answer:

@@ -165,3 +165,12 @@ def test_a_true_quote_does_not_carry_an_invented_clause():
     )
     assert out.composition == "evidence"  # half true is not an agreeing answer
     assert any(not c.supported and "bakery" in c.text for c in out.claims)
+
+
+def test_several_images_are_answered_one_by_one_with_their_numbers():
+    ev = [line("ocr:1", "EXIT", image="b"), line("ocr:2", "NO PARKING", image="c")]
+    out = compose_answer(
+        "What do they say?", Intent("read"), ev, "", image_order=["b", "c"], image_numbers=[2, 3]
+    )
+    assert out.answer.startswith('Image 2: It says "EXIT". Image 3: It says "NO PARKING"')
+    assert set(out.citations) == {"ocr:1", "ocr:2"}
