@@ -259,7 +259,7 @@ TEXT_OBJECTS = {
 }
 
 # Words shorter than this (pixels) are small enough that a zoomed re-read helps.
-SMALL_TEXT_PX = 16
+SMALL_TEXT_PX = 12
 
 
 def follow_ups(
