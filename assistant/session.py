@@ -11,7 +11,6 @@ turn to the conversation's JSONL trace. `Conversation.stream` yields `TurnEvent`
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -112,12 +111,11 @@ class FullCurrentImages:
                 out.append((None, rec))
             elif im.current:
                 inp = ImageInput(im.ref)
-                rec.choice, rec.reason = "full", "image of this turn"
-                rec.status = "new" if im.current else "kept"
+                rec.choice, rec.reason, rec.status = "full", "image of this turn", "new"
                 rec.tokens = _safe_count(engine, inp)
                 out.append((inp, rec))
             else:
-                rec.reason = "earlier image: its evidence stands in"
+                rec.reason, rec.status = "earlier image: its evidence stands in", "demoted"
                 out.append((None, rec))
         return out
 
@@ -289,7 +287,3 @@ class Conversation:
         if self.writer is None:
             return None
         return str(self.writer.write(turn))
-
-
-def now_s() -> float:
-    return time.perf_counter()
