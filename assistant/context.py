@@ -3,6 +3,8 @@
 Text read from an image is untrusted data. It enters only inside the evidence block, each record on
 one line with its id, its text JSON-quoted (so it cannot break out of its line), the block's delimiters
 defused if an image contains them, and records that read like instructions to a model marked as such.
+In model-driven tool use the block is rebuilt after each step, so new tool results reach the model the
+same way, still as data.
 """
 
 from __future__ import annotations
@@ -100,9 +102,3 @@ def build_messages(
     content: list[dict] = [{"type": "image"} for _ in image_parts]
     content.append({"type": "text", "text": body})
     return [{"role": "system", "content": system}, *history, {"role": "user", "content": content}]
-
-
-def tool_results_message(records: list[str]) -> dict:
-    """The observation fed back to a model after its tool calls (still delimited data)."""
-    body = prompts.load("evidence").render(records="\n".join(_defuse(r) for r in records) or "(no results)")
-    return {"role": "user", "content": [{"type": "text", "text": "Tool results:\n" + body}]}
