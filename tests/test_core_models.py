@@ -174,3 +174,13 @@ def test_onevision_anyres_tokens_match_processor_and_generate(make_engine, size)
     with torch.inference_mode():
         ref = engine.model.generate(**inputs, max_new_tokens=4, min_new_tokens=4, do_sample=False)
     assert ref[0, inputs["input_ids"].shape[1] :].tolist() == out.token_ids
+
+
+def test_repetition_penalty_demotes_generated_tokens_and_never_picks_the_image_token(tiny_llava_engine):
+    engine = tiny_llava_engine
+    logits = torch.full((1, engine.model.config.text_config.vocab_size), -1.0)
+    logits[0, 5], logits[0, 7] = 3.0, 2.0
+    logits[0, engine.model.config.image_token_id] = 10.0
+    assert engine._pick(logits.clone(), GenerationConfig(), []) == 5
+    assert engine._pick(logits.clone(), GenerationConfig(), [5]) == 5  # off by default
+    assert engine._pick(logits.clone(), GenerationConfig(repetition_penalty=2.0), [5]) == 7

@@ -139,7 +139,7 @@ class LocalEngine:
             t_first = None
             try:
                 while True:
-                    token = self._pick(logits, gen)
+                    token = self._pick(logits, gen, stream.token_ids)
                     if t_first is None:
                         t_first = time.perf_counter()
                         stats.ttft_s = t_first - t0
@@ -183,10 +183,16 @@ class LocalEngine:
         return self.adapter.new_cache(), 0
 
     @torch.inference_mode()
-    def _pick(self, logits: torch.Tensor, gen: GenerationConfig) -> int:
+    def _pick(self, logits: torch.Tensor, gen: GenerationConfig, generated: list[int]) -> int:
         logits = logits[0].float()
         if self.adapter.image_token_id is not None and self.adapter.image_token_id < logits.shape[-1]:
             logits[self.adapter.image_token_id] = float("-inf")  # the model must never write an image slot
+        if gen.repetition_penalty != 1.0 and generated:
+            # As in transformers (CTRL paper), but over this answer's tokens only, not the prompt.
+            seen = torch.tensor(sorted(set(generated)), device=logits.device)
+            picked = logits[seen]
+            p = gen.repetition_penalty
+            logits[seen] = torch.where(picked > 0, picked / p, picked * p)
         if gen.temperature <= 0:
             return int(torch.argmax(logits))
         probs = torch.softmax(logits / gen.temperature, dim=-1)

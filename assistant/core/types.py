@@ -41,6 +41,9 @@ class GenerationConfig:
     temperature: float = 0.0  # 0 means greedy decoding (deterministic)
     top_p: float = 1.0  # nucleus sampling when temperature > 0
     stop: list[str] = field(default_factory=list)  # stop strings, checked on decoded text
+    # >1 makes tokens already generated in this answer less likely (small models loop when greedy);
+    # 1.0 is off. Deterministic: it only reshapes logits before the argmax.
+    repetition_penalty: float = 1.0
 
 
 @dataclass
@@ -77,7 +80,9 @@ class Engine(Protocol):
     revision: str  # commit hash or content hash of the weights ("" when unknown)
     family: str  # "prefix" | "cross_attention" | "text" | "remote"
     device: str  # "cpu" | "cuda" | "remote"
-    description: str  # one line for banners and stderr: what runs, where, and whether it is an offline stand-in
+    description: (
+        str  # one line for banners and stderr: what runs, where, and whether it is an offline stand-in
+    )
 
     @property
     def supports_images(self) -> bool: ...
