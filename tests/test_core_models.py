@@ -184,3 +184,13 @@ def test_repetition_penalty_demotes_generated_tokens_and_never_picks_the_image_t
     assert engine._pick(logits.clone(), GenerationConfig(), []) == 5
     assert engine._pick(logits.clone(), GenerationConfig(), [5]) == 5  # off by default
     assert engine._pick(logits.clone(), GenerationConfig(repetition_penalty=2.0), [5]) == 7
+
+
+def test_context_limit_is_a_clear_error_and_caps_the_answer(make_engine):
+    engine = make_engine("tiny-llava", max_context=64)
+    with pytest.raises(
+        BadInputError, match=r"is \d+ tokens \(16 of them image tokens\), more than the context limit of 64"
+    ):
+        engine.generate(ask("Describe it in detail. " * 8, 1), [image()], GREEDY)
+    out = engine.generate(ask("Hi"), [], GenerationConfig(max_new_tokens=100), ignore_eos=True)
+    assert out.stats.tokens_in + out.stats.tokens_out == 64

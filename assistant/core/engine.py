@@ -8,6 +8,7 @@ and streamed as text. Greedy decoding is deterministic. What it cost lands in `G
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -20,6 +21,7 @@ from assistant.core.config import ModelConfig
 from assistant.core.families import ADAPTERS, Prompt
 from assistant.core.loader import LoadedModel
 from assistant.core.types import GenerationConfig, GenerationStats, ImageInput, Message
+from tools.errors import BadInputError
 from tools.paths import cache_dir
 
 
@@ -78,6 +80,8 @@ class LocalEngine:
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in [*eos, tok.eos_token_id] if e is not None}
         self._lock = threading.Lock()  # one generation at a time: the model and caches are shared
+        limit = getattr(self.model.config.get_text_config(decoder=True), "max_position_embeddings", None)
+        self.max_context = min(cfg.max_context, limit or cfg.max_context)
 
     def _settings_hash(self) -> str:
         ip = getattr(self.processor, "image_processor", None)
@@ -125,6 +129,15 @@ class LocalEngine:
         with self._lock:
             t0 = time.perf_counter()
             prompt = self.adapter.prepare(messages, images, stats)
+            if len(prompt.ids) >= self.max_context:
+                raise BadInputError(
+                    f"the conversation is {len(prompt.ids)} tokens ({prompt.image_tokens} of them image tokens), "
+                    f"more than the context limit of {self.max_context}; start a new conversation, send fewer "
+                    "or smaller images, or raise --max-context"
+                )
+            gen = dataclasses.replace(
+                gen, max_new_tokens=min(gen.max_new_tokens, self.max_context - len(prompt.ids))
+            )
             stats.tokens_in = len(prompt.ids)
             stats.image_tokens = prompt.image_tokens
             cache, start = self._reuse(prompt, session_id)
