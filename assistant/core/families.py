@@ -28,7 +28,7 @@ SUPPORTED = "LLaVA (llava), LLaVA-NeXT (llava_next), LLaVA-OneVision (llava_onev
 
 
 def family_of(config) -> str:
-    """ "prefix" | "cross_attention" | "text", or ModelLoadError naming what is supported."""
+    """The fusion family of `config`: "prefix", "cross_attention" or "text"; else a ModelLoadError."""
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES,
