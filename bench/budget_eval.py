@@ -47,7 +47,9 @@ def run(args) -> int:
         name: load_engine(ModelConfig(model=str(_build(work / name, name)), device="cpu"))
         for name in ("llava-1.5", "llava-next")
     }
-    ocr = OCRTool(OCRConfig(call_timeout_s=180.0))  # a busy machine must not turn a slow read into a miss
+    # A busy machine must not turn a slow read into a miss: generous limits per call and per request.
+    ocr = OCRTool(OCRConfig(call_timeout_s=180.0))
+    ocr.timeout_s = 600.0
     ocr.setup()
     read_cache: dict[str, list] = {}
 
