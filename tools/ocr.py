@@ -20,23 +20,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from tools.base import Tool
 from tools.errors import BadInputError, ToolError
 from tools.evidence import Finding, clip_box
 from tools.images import ImageRef
-from tools.ocr_layout import (
-    OcrWord,
-    clean_text,
-    covered,
-    group_blocks,
-    group_lines,
-    merge,
-    plausible,
-    rotate_box,
-)
+from tools.ocr_image import Frame, binarize, char_height, estimate_skew, text_regions
+from tools.ocr_layout import OcrWord, clean_text, group_blocks, group_lines, merge, plausible, union
 
 Box = tuple[float, float, float, float]
 
@@ -50,9 +42,13 @@ PASS_BONUS = {"page": 0.1, "region": 0.08, "sparse": 0.0}
 class OCRConfig:
     """Knobs of the multi-pass reader (defaults measured on the rendered sign/receipt sets)."""
 
-    max_regions: int = 8  # text-like regions read one by one (each costs one small Tesseract call)
+    max_regions: int = 10  # text-like regions read per image
     region_text_px: int = 48  # a region crop is scaled so its text line is about this many pixels tall
     max_upscale: float = 4.0  # never enlarge a crop more than this
+    sheet_gap_px: int = 24  # white space between the region crops stacked into one sheet
+    region_min_conf: float = 0.6  # a word read in a region crop needs at least this confidence
+    region_min_median_conf: float = 0.8  # and its region's words a median confidence of at least this
+    solo_regions: int = 4  # the most text-like regions are read one call each; the rest share one sheet
     small_char_px: float = 9.0  # the page pass upscales images whose typical letter (median blob) is shorter
     page_char_px: float = 16.0  # ... to make that letter about this tall
     osd_min_conf: float = 2.0  # OSD orientation confidence needed before a page is rotated
@@ -153,13 +149,8 @@ class OCRTool(Tool):
             im, ox, oy = im.crop((x0, y0, x1, y1)), float(x0), float(y0)
         reader = _Reader(self.config, lang, time.monotonic() + self.timeout_s * 0.9)
         words = reader.read(im.convert("L"), psm=psm, mode=mode, min_conf=min_confidence)
-        if region is not None:
-            words = [
-                OcrWord(
-                    w.text, w.conf, (w.box[0] + ox, w.box[1] + oy, w.box[2] + ox, w.box[3] + oy), w.source
-                )
-                for w in words
-            ]
+        for w in words:
+            w.box = (w.box[0] + ox, w.box[1] + oy, w.box[2] + ox, w.box[3] + oy)
         return to_findings(words)
 
 
@@ -176,17 +167,10 @@ def to_findings(words: list[OcrWord]) -> list[Finding]:
             extra = {"line_id": line_id, "block_id": block_id, "n_words": len(line.words)}
             line_f.append(Finding("line", line.text, round(line.conf, 4), _round(line.box), extra))
             line_id += 1
-        box = (
-            min(li.box[0] for li in block),
-            block[0].box[1],
-            max(li.box[2] for li in block),
-            block[-1].box[3],
-        )
         conf = sum(li.conf for li in block) / len(block)
         extra = {"block_id": block_id, "n_lines": len(block)}
-        block_f.append(
-            Finding("block", "\n".join(li.text for li in block), round(conf, 4), _round(box), extra)
-        )
+        text = "\n".join(li.text for li in block)
+        block_f.append(Finding("block", text, round(conf, 4), _round(union([li.box for li in block])), extra))
     return word_f + line_f + block_f
 
 
@@ -194,116 +178,169 @@ def _round(box: Box) -> Box:
     return tuple(round(float(v), 1) for v in box)
 
 
+class _OutOfTime(Exception):
+    """The request's deadline passed between passes; what was read so far is returned."""
+
+
 class _Reader:
-    """One OCR request: runs the passes within a deadline and merges what they read."""
+    """One OCR request: finds the reading frame, runs the passes within a deadline, merges what they read."""
 
     def __init__(self, cfg: OCRConfig, lang: str, deadline: float):
         self.cfg, self.lang, self.deadline = cfg, lang, deadline
 
     def read(self, gray, psm: int | None, mode: str, min_conf: float) -> list[OcrWord]:
+        frame, img = Frame(gray.size), gray
+        if psm is None and mode != "scene":
+            frame, img = frame.then(img, estimate_skew(gray))
         words: list[OcrWord] = []
-        if mode in ("auto", "document"):
-            words += self._page(gray, psm)
-        if mode in ("auto", "scene"):
-            words += self._sparse(gray)
-            # Only the page pass's readings count as already read: the sparse pass splits "12.50" in two.
-            words += self._regions(
-                gray, already=[w for w in words if w.conf >= 0.85 and w.source.startswith("page")]
-            )
-        words = [OcrWord(clean_text(w.text), w.conf, w.box, w.source) for w in words]
+        try:
+            if mode in ("auto", "document"):
+                page, frame, img = self._page(frame, img, psm)
+                words += page
+            if mode in ("auto", "scene"):
+                words += self._sparse(frame, img)
+                # Only the page pass's readings count as already read: the sparse pass splits "12.50" in two.
+                done = [w for w in words if w.conf >= 0.85 and w.source.startswith("page")]
+                words += self._regions(frame, img, done)
+        except _OutOfTime:
+            if not words:
+                raise ToolError("ocr", "ran out of time before Tesseract read anything") from None
         keep = []
         for w in words:
-            sparse = w.source == "sparse"
-            need = max(min_conf, self.cfg.sparse_min_conf) if sparse else min_conf
+            w.text = clean_text(w.text)
+            sparse, region = w.source == "sparse", w.source.startswith("region")
+            need = max(
+                min_conf, self.cfg.sparse_min_conf if sparse else self.cfg.region_min_conf if region else 0
+            )
             if plausible(w, need, min_len=self.cfg.sparse_min_len if sparse else 1):
                 keep.append(w)
         return merge(keep, bonus=PASS_BONUS)
 
     # ---- passes ----------------------------------------------------------------------------------
 
-    def _page(self, gray, psm: int | None) -> list[OcrWord]:
+    def _page(self, frame: Frame, img, psm: int | None):
+        """The whole image as a page; a page that reads poorly is asked for its orientation (OSD)."""
+        page_psm = 3 if psm is None else psm
+        words = self._read_page(frame, img, page_psm, "page")
+        confident = [w for w in words if w.conf >= 0.8 and len(w.text.strip()) >= 2]
+        # Tesseract reads some sideways pages word by word, but its boxes then stand upright (taller than
+        # wide) and the lines are lost: that too calls for OSD.
+        sideways = sum(w.fbox[3] - w.fbox[1] > w.fbox[2] - w.fbox[0] for w in confident if len(w.text) >= 3)
+        if psm is not None or (
+            len(confident) >= self.cfg.read_enough_words and sideways < len(confident) / 2
+        ):
+            return words, frame, img
+        rotate = self._osd(img)
+        if rotate:
+            turned_frame, turned = frame.then(img, -rotate)
+            words2 = self._read_page(turned_frame, turned, page_psm, f"page@{rotate}")
+            if sum(w.conf for w in words2) > sum(w.conf for w in words):
+                return words2, turned_frame, turned
+        return words, frame, img
+
+    def _read_page(self, frame: Frame, img, psm: int, source: str) -> list[OcrWord]:
         from PIL import Image
 
         # Upscale only small type: enlarging text that is already legible makes Tesseract worse.
-        h = char_height(gray)
+        h = char_height(img)
         scale = (
             1.0
             if h >= self.cfg.small_char_px
             else min(self.cfg.max_upscale, self.cfg.page_char_px / max(h, 4))
         )
-        big = (
-            gray.resize((round(gray.width * scale), round(gray.height * scale)), Image.LANCZOS)
-            if scale > 1
-            else gray
-        )
-        page_psm = 3 if psm is None else psm
-        words = self._tesseract(big, page_psm, "page", lambda b: _scaled(b, scale))
-        confident = [w for w in words if w.conf >= 0.8 and len(w.text.strip()) >= 2]
-        if psm is not None or len(confident) >= self.cfg.read_enough_words:
-            return words
-        rotate = self._osd(gray)
-        if rotate:
-            upright = big.rotate(-rotate, expand=True)
+        if scale > 1:
+            img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
+        return self._tesseract(img, psm, source, frame, scale)
 
-            def back(b, big_size=big.size, up_size=upright.size):
-                return _scaled(rotate_box(b, rotate, up_size, big_size), scale)
+    def _sparse(self, frame: Frame, img) -> list[OcrWord]:
+        return self._tesseract(img, 11, "sparse", frame)
 
-            turned = self._tesseract(upright, page_psm, f"page@{rotate}", back)
-            if sum(w.conf for w in turned) > sum(w.conf for w in words):
-                return turned
-        return words
+    def _regions(self, frame: Frame, img, done: list[OcrWord]) -> list[OcrWord]:
+        """Text-like regions cropped, upscaled to a readable height, binarised, and read in one call.
 
-    def _sparse(self, gray) -> list[OcrWord]:
-        return self._tesseract(gray, 11, "sparse", lambda b: b)
-
-    def _regions(self, gray, already: list[OcrWord]) -> list[OcrWord]:
+        The prepared crops are stacked into one sheet (white gaps between them) because each Tesseract
+        call pays ~0.1 s to start and load its model; words are mapped back through the crop they sit in.
+        """
         from PIL import Image
 
-        out: list[OcrWord] = []
-        for k, box in enumerate(text_regions(gray, self.cfg.max_regions, skip=already)):
-            if self._left() < 1.0:
-                break
+        pieces = []  # (prepared crop, scale, crop origin in the frame image)
+        for box in text_regions(img, self.cfg.max_regions, skip=done):
             x0, y0, x1, y1 = box
             h = y1 - y0
             m = max(4, round(0.3 * h))
             cx0, cy0 = max(0, x0 - m), max(0, y0 - m)
-            crop = gray.crop((cx0, cy0, min(gray.width, x1 + m), min(gray.height, y1 + m)))
+            crop = img.crop((cx0, cy0, min(img.width, x1 + m), min(img.height, y1 + m)))
             scale = min(self.cfg.max_upscale, max(1.0, self.cfg.region_text_px / max(1, min(h, 80))))
             crop = crop.resize((round(crop.width * scale), round(crop.height * scale)), Image.LANCZOS)
-            inner = (
-                round((x0 - cx0) * scale),
-                round((y0 - cy0) * scale),
-                round((x1 - cx0) * scale),
-                round((y1 - cy0) * scale),
+            inner = tuple(round(v * scale) for v in (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))
+            pieces.append((binarize(crop, inner), scale, (cx0, cy0)))
+        out = []
+        solo, rest = pieces[: self.cfg.solo_regions], pieces[self.cfg.solo_regions :]
+        for k, (p, scale, origin) in enumerate(solo):
+            out += self._tesseract(p, 6, f"region:{k}", frame, scale, origin)
+        if rest:
+            out += self._sheet(frame, rest, first=len(solo))
+        return self._credible(out)
+
+    def _sheet(self, frame: Frame, pieces: list, first: int) -> list[OcrWord]:
+        """Less likely regions stacked into one sheet (white gaps between them) and read in one call:
+        each call pays ~0.1 s to start Tesseract and load its model. Words map back through their crop."""
+        from PIL import Image
+
+        gap = self.cfg.sheet_gap_px
+        width = max(p.width for p, _, _ in pieces) + 2 * gap
+        sheet = Image.new("L", (width, sum(p.height + gap for p, _, _ in pieces) + gap), 255)
+        tops, y = [], gap
+        for p, _, _ in pieces:
+            sheet.paste(p, (gap, y))
+            tops.append(y)
+            y += p.height + gap
+        out = []
+        for w in self._tesseract(sheet, 6, "sheet", Frame(sheet.size)):
+            cy = (w.fbox[1] + w.fbox[3]) / 2
+            k = max((i for i, t in enumerate(tops) if t - gap / 2 <= cy), default=0)
+            _, scale, (ox, oy) = pieces[k]
+            b = w.fbox
+            fbox = (
+                (b[0] - gap) / scale + ox,
+                (b[1] - tops[k]) / scale + oy,
+                (b[2] - gap) / scale + ox,
+                (b[3] - tops[k]) / scale + oy,
             )
-            prepared = binarize(crop, inner)
+            box = clip_box(frame.to_original(fbox), frame.size)
+            out.append(OcrWord(w.text, w.conf, box, f"region:{first + k}", fbox))
+        return out
 
-            def back(b, s=scale, dx=cx0, dy=cy0):
-                return (b[0] / s + dx, b[1] / s + dy, b[2] / s + dx, b[3] / s + dy)
-
-            out += self._tesseract(prepared, 6, f"region:{k}", back)
+    def _credible(self, words: list[OcrWord]) -> list[OcrWord]:
+        """Keep the words of regions that read like text: a facade's windows read as a page of short,
+        middling-confidence "words" ("an", "ee", "oe"); a sign reads as a few confident ones."""
+        by_region: dict[str, list[OcrWord]] = {}
+        for w in words:
+            if any(c.isalnum() for c in w.text):
+                by_region.setdefault(w.source, []).append(w)
+        out = []
+        for ws in by_region.values():
+            confs = sorted(w.conf for w in ws)
+            if confs[len(confs) // 2] >= self.cfg.region_min_median_conf:
+                out += ws
         return out
 
     # ---- Tesseract -------------------------------------------------------------------------------
 
-    def _left(self) -> float:
-        return self.deadline - time.monotonic()
-
     def _call(self, fn, *args, **kw):
-
-        left = self._left()
+        left = self.deadline - time.monotonic()
         if left <= 0.2:
-            raise ToolError("ocr", "ran out of time before Tesseract finished")
+            raise _OutOfTime
+        limit = min(self.cfg.call_timeout_s, left)
         try:
-            return fn(*args, timeout=min(self.cfg.call_timeout_s, left), **kw)
+            return fn(*args, timeout=limit, **kw)
         except RuntimeError as e:
             if "timeout" in str(e).lower():
-                raise ToolError(
-                    "ocr", f"Tesseract did not finish within {min(self.cfg.call_timeout_s, left):.1f} s"
-                ) from None
+                raise ToolError("ocr", f"Tesseract did not finish within {limit:.1f} s") from None
             raise
 
-    def _tesseract(self, img, psm: int, source: str, to_orig: Callable[[Box], Box]) -> list[OcrWord]:
+    def _tesseract(self, img, psm: int, source: str, frame: Frame, scale=1.0, offset=(0, 0)) -> list[OcrWord]:
+        """Read `img` (a crop at `offset` of the frame image, enlarged by `scale`) into frame + original boxes."""
         import pytesseract
 
         data = self._call(
@@ -314,95 +351,26 @@ class _Reader:
             output_type=pytesseract.Output.DICT,
         )
         out = []
+        dx, dy = offset
         for text, conf, x, y, w, h in zip(
             data["text"], data["conf"], data["left"], data["top"], data["width"], data["height"], strict=True
         ):
             if not str(text).strip() or float(conf) < 0:
                 continue
-            out.append(OcrWord(str(text).strip(), float(conf) / 100.0, to_orig((x, y, x + w, y + h)), source))
+            fbox = (x / scale + dx, y / scale + dy, (x + w) / scale + dx, (y + h) / scale + dy)
+            box = clip_box(frame.to_original(fbox), frame.size)
+            out.append(OcrWord(str(text).strip(), float(conf) / 100.0, box, source, fbox))
         return out
 
-    def _osd(self, gray) -> int:
+    def _osd(self, img) -> int:
         """Degrees (90/180/270, clockwise) OSD says the page must turn to be upright; 0 when unsure."""
         import pytesseract
 
         try:
             osd = self._call(
-                pytesseract.image_to_osd, gray, config="--psm 0", output_type=pytesseract.Output.DICT
+                pytesseract.image_to_osd, img, config="--psm 0", output_type=pytesseract.Output.DICT
             )
         except pytesseract.TesseractError:
             return 0  # "too few characters": nothing to orient by
         rotate = int(osd.get("rotate", 0)) % 360
         return rotate if rotate and float(osd.get("orientation_conf", 0)) >= self.cfg.osd_min_conf else 0
-
-
-def _scaled(b: Box, s: float) -> Box:
-    return (b[0] / s, b[1] / s, b[2] / s, b[3] / s)
-
-
-def text_regions(gray, limit: int = 8, skip: list[OcrWord] = ()) -> list[Box]:
-    """Boxes of text-like regions: strong edges (morphological gradient) closed horizontally into lines.
-
-    Regions mostly covered by words already read confidently (`skip`) are left out; the rest are ranked
-    by edge density times size, the most text-like first.
-    """
-    import cv2
-    import numpy as np
-
-    a = np.asarray(gray, dtype=np.uint8)
-    H, W = a.shape
-    grad = cv2.morphologyEx(a, cv2.MORPH_GRADIENT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
-    _, bw = cv2.threshold(grad, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    closed = cv2.morphologyEx(
-        bw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (max(9, W // 60), 3))
-    )
-    closed = cv2.morphologyEx(closed, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
-    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    scored = []
-    for c in contours:
-        x, y, w, h = cv2.boundingRect(c)
-        if h < 8 or h > H * 0.4 or w < h * 1.0 or w * h < 150:
-            continue
-        density = float(np.count_nonzero(bw[y : y + h, x : x + w])) / (w * h)
-        if not 0.15 <= density <= 0.9:
-            continue
-        box = (float(x), float(y), float(x + w), float(y + h))
-        if covered(box, skip):
-            continue
-        scored.append((density * (w * h) ** 0.5, box))
-    scored.sort(key=lambda t: -t[0])
-    return [b for _, b in scored[:limit]]
-
-
-def char_height(gray) -> float:
-    """Median height of letter-like blobs (Otsu, minority colour as ink); 0 when there are none."""
-    import cv2
-    import numpy as np
-
-    a = np.asarray(gray, dtype=np.uint8)
-    _, bw = cv2.threshold(a, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
-    best: list[int] = []
-    for ink in (bw, 255 - bw):  # dark-on-light or light-on-dark: the one with more letter-like blobs wins
-        n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-        hs = [int(h) for _, _, w, h, area in stats[1:n] if 4 <= h <= 120 and w <= 3 * h and area >= 8]
-        best = hs if len(hs) > len(best) else best
-    return float(np.median(best)) if best else 0.0
-
-
-def binarize(crop, inner: Box):
-    """Otsu threshold computed on the region itself (not its busy margin), text made dark on light."""
-    import cv2
-    import numpy as np
-    from PIL import Image
-
-    a = np.asarray(crop, dtype=np.uint8)
-    x0, y0, x1, y1 = inner
-    core = a[y0:y1, x0:x1]
-    if core.size == 0:
-        return crop
-    t, _ = cv2.threshold(core, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    bw = np.where(a > t, 255, 0).astype(np.uint8)
-    # Text is the minority inside the region: if light pixels are fewer, the text is light; flip it.
-    if np.count_nonzero(core > t) < core.size / 2:
-        bw = 255 - bw
-    return Image.fromarray(bw)

@@ -24,6 +24,7 @@ class OcrWord:
     conf: float  # 0..1
     box: Box
     source: str  # the pass that read it, e.g. "page", "sparse", "region:3"
+    fbox: Box | None = None  # the box in the reading frame (upright, deskewed) where lines run level
 
 
 @dataclass
@@ -35,8 +36,13 @@ class Line:
         return union([w.box for w in self.words])
 
     @property
+    def fbox(self) -> Box:
+        """The line's box in the reading frame (where grouping happens)."""
+        return union([frame_box(w) for w in self.words])
+
+    @property
     def height(self) -> float:
-        hs = sorted(w.box[3] - w.box[1] for w in self.words)
+        hs = sorted(frame_box(w)[3] - frame_box(w)[1] for w in self.words)
         return hs[len(hs) // 2]
 
     @property
@@ -46,6 +52,10 @@ class Line:
     @property
     def conf(self) -> float:
         return sum(w.conf for w in self.words) / len(self.words)
+
+
+def frame_box(w: OcrWord) -> Box:
+    return w.fbox if w.fbox is not None else w.box
 
 
 def union(boxes: list[Box]) -> Box:
@@ -109,18 +119,18 @@ def merge(words: list[OcrWord], same: float = 0.5, bonus: dict[str, float] | Non
 
 
 def group_lines(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Line]:
-    """Words -> lines by vertical overlap and similar height, each line's words left to right."""
+    """Words -> lines by vertical overlap and similar height (in the reading frame), words left to right."""
     lines: list[Line] = []
-    for w in sorted(words, key=lambda w: ((w.box[1] + w.box[3]) / 2, w.box[0])):
-        wh = w.box[3] - w.box[1]
+    for w in sorted(words, key=lambda w: ((frame_box(w)[1] + frame_box(w)[3]) / 2, frame_box(w)[0])):
+        b = frame_box(w)
+        wh = b[3] - b[1]
         best, best_ov = None, 0.0
         for line in lines:
-            lb, lh = line.box, line.height
-            ov = min(w.box[3], lb[3]) - max(w.box[1], lb[1])
+            lb, lh = line.fbox, line.height
+            ov = min(b[3], lb[3]) - max(b[1], lb[1])
             if ov < 0.5 * min(wh, lh) or not (0.5 <= wh / lh <= 2.0):
                 continue
-            gap = min(abs(w.box[0] - o.box[2]) for o in line.words)
-            gap = min(gap, *(abs(o.box[0] - w.box[2]) for o in line.words))
+            gap = min(max(b[0] - frame_box(o)[2], frame_box(o)[0] - b[2]) for o in line.words)
             if gap > max_gap_heights * lh:
                 continue
             if ov / min(wh, lh) > best_ov:
@@ -129,20 +139,20 @@ def group_lines(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Lin
             lines.append(Line([w]))
         else:
             best.words.append(w)
-            best.words.sort(key=lambda o: o.box[0])
-    return sorted(lines, key=lambda li: (li.box[1], li.box[0]))
+            best.words.sort(key=lambda o: frame_box(o)[0])
+    return sorted(lines, key=lambda li: (li.fbox[1], li.fbox[0]))
 
 
 def group_blocks(lines: list[Line]) -> list[list[Line]]:
     """Lines -> blocks: consecutive lines close below each other, overlapping horizontally, of similar size."""
     blocks: list[list[Line]] = []
     for line in lines:
-        lb, lh = line.box, line.height
+        lb, lh = line.fbox, line.height
         home = None
         for block in blocks:
             last = block[-1]
-            bb = union([li.box for li in block])
-            gap = lb[1] - last.box[3]
+            bb = union([li.fbox for li in block])
+            gap = lb[1] - last.fbox[3]
             if (
                 -0.5 * lh <= gap <= 1.5 * max(lh, last.height)
                 and min(lb[2], bb[2]) > max(lb[0], bb[0])
@@ -158,12 +168,11 @@ def group_blocks(lines: list[Line]) -> list[list[Line]]:
 
 
 def covered(region: Box, words: list[OcrWord], max_gap_heights: float = 1.0) -> bool:
-    """Do the words read so far span `region` with no gap wide enough to hide another word?"""
+    """Do the words read so far span `region` (reading frame) with no gap wide enough to hide another word?"""
     h = region[3] - region[1]
+    boxes = [frame_box(w) for w in words]
     spans = sorted(
-        (max(w.box[0], region[0]), min(w.box[2], region[2]))
-        for w in words
-        if overlap_of_smaller(w.box, region) > 0.5
+        (max(b[0], region[0]), min(b[2], region[2])) for b in boxes if overlap_of_smaller(b, region) > 0.5
     )
     x = region[0]
     for x0, x1 in spans:

@@ -23,6 +23,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from tools.ocr_layout import rotate_box
@@ -205,51 +206,88 @@ def busy_background(size: tuple[int, int], rng: random.Random) -> Image.Image:
             width=rng.randint(2, 6),
         )
     im = im.filter(ImageFilter.GaussianBlur(0.8))
-    noise = Image.effect_noise(size, 18).convert("RGB")
+    # Seeded noise (PIL's effect_noise draws from an unseeded global generator).
+    grain = np.random.default_rng(rng.randrange(2**32)).normal(128, 18, (h, w)).clip(0, 255).astype(np.uint8)
+    noise = Image.fromarray(grain).convert("RGB")
     return Image.blend(im, noise, 0.08)
 
 
 def render_sign(
-    seed: int = 0, text: str | None = None, size: tuple[int, int] = (640, 480), face: str | None = None
+    seed: int = 0,
+    text: str | None = None,
+    size: tuple[int, int] = (640, 480),
+    face: str | None = None,
+    font_px: tuple[int, int] = (22, 48),
+    tilt: float = 0.0,
+    photo: bool = False,
 ) -> SynthImage:
-    """Light text on a coloured plate, somewhere on a busy background; the plate size varies with the font."""
+    """Light text on a coloured plate, somewhere on a busy background; the plate size varies with the font.
+
+    `tilt` turns the plate by up to that many degrees either way; `photo` adds a camera's blur and JPEG
+    compression. Word boxes follow both.
+    """
     rng = random.Random(seed)
     text = text or SIGN_TEXTS[seed % len(SIGN_TEXTS)]
     face = face or SIGN_FONTS[seed % len(SIGN_FONTS)]
     im = busy_background(size, rng)
-    d = ImageDraw.Draw(im)
     w, h = size
     lines = _wrap(text, 2 if len(text) > 12 and rng.random() < 0.5 else 1)
-    fsize = rng.randint(22, 48)
-    fnt = font(face, fsize)
-    while max(d.textlength(li, font=fnt) for li in lines) > w * 0.8 and fsize > 14:
+    fsize = rng.randint(*font_px)
+    probe = ImageDraw.Draw(im)
+    while max(probe.textlength(li, font=font(face, fsize)) for li in lines) > w * 0.8 and fsize > 12:
         fsize -= 2
-        fnt = font(face, fsize)
+    fnt = font(face, fsize)
     line_h = int(fsize * 1.25)
-    tw = max(d.textlength(li, font=fnt) for li in lines)
+    tw = max(probe.textlength(li, font=fnt) for li in lines)
     pad = int(fsize * rng.uniform(0.4, 0.8))
     pw, ph = int(tw + 2 * pad), int(line_h * len(lines) + 2 * pad * 0.8)
-    px, py = rng.randint(5, w - pw - 5), rng.randint(5, h - ph - 5)
-    plate = rng.choice(PLATE_COLOURS)
-    d.rounded_rectangle([px, py, px + pw, py + ph], radius=max(3, fsize // 5), fill=plate)
+    # The plate is drawn on its own transparent layer so it can be tilted before it is pasted.
+    layer = Image.new("RGBA", (pw, ph), (0, 0, 0, 0))
+    d = ImageDraw.Draw(layer)
+    radius = max(3, fsize // 5)
+    d.rounded_rectangle([0, 0, pw - 1, ph - 1], radius=radius, fill=rng.choice(PLATE_COLOURS))
     if rng.random() < 0.5:  # a thin white border as on road signs
-        d.rounded_rectangle(
-            [px + 4, py + 4, px + pw - 4, py + ph - 4],
-            radius=max(3, fsize // 5),
-            outline=(240, 240, 240),
-            width=2,
-        )
+        d.rounded_rectangle([4, 4, pw - 5, ph - 5], radius=radius, outline=(240, 240, 240), width=2)
     ink = rng.choice([(255, 255, 255), (250, 250, 235), (255, 230, 120)])
     words = []
     for i, li in enumerate(lines):
         lw = d.textlength(li, font=fnt)
-        words += draw_words(d, (px + (pw - lw) / 2, py + pad * 0.8 + i * line_h), li, fnt, ink, line=i)
-    return SynthImage(im, "sign", words, lines, region=(px, py, px + pw, py + ph))
+        words += draw_words(d, ((pw - lw) / 2, pad * 0.8 + i * line_h), li, fnt, ink, line=i)
+    angle = rng.uniform(-tilt, tilt) if tilt else 0.0
+    if angle:
+        turned = layer.rotate(angle, expand=True, resample=Image.BICUBIC)
+        words = [Word(x.text, rotate_box(x.box, angle, layer.size, turned.size), x.line) for x in words]
+        layer = turned
+    px, py = rng.randint(5, max(5, w - layer.width - 5)), rng.randint(5, max(5, h - layer.height - 5))
+    im.paste(layer, (px, py), layer)
+    words = [
+        Word(x.text, (x.box[0] + px, x.box[1] + py, x.box[2] + px, x.box[3] + py), x.line) for x in words
+    ]
+    if photo:
+        im = _photograph(im, rng)
+    return SynthImage(
+        im, "sign", words, lines, region=(px, py, px + layer.width, py + layer.height), angle=angle
+    )
 
 
-def sign_set(n: int = 8, seed: int = 0) -> list[SynthImage]:
-    """The evaluation sign set: n signs with different texts, fonts, sizes, plates and positions."""
+def sign_set(n: int = 8, seed: int = 0, hard: bool = False) -> list[SynthImage]:
+    """The evaluation sign set: n signs with different texts, fonts, sizes, plates and positions.
+
+    `hard` signs are smaller (14-30 px type), tilted up to 5 degrees, blurred and JPEG-compressed.
+    """
+    if hard:
+        return [render_sign(seed * 1000 + 500 + i, font_px=(14, 30), tilt=5.0, photo=True) for i in range(n)]
     return [render_sign(seed * 1000 + i) for i in range(n)]
+
+
+def _photograph(im: Image.Image, rng: random.Random) -> Image.Image:
+    """What a phone camera does to a scene: a little blur, then lossy JPEG compression."""
+    import io
+
+    im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=rng.randint(55, 80))
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
 def render_receipt(seed: int = 0, n_items: int = 5, face: str = "mono") -> SynthImage:

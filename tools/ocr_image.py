@@ -1,0 +1,230 @@
+"""Image analysis that prepares pictures for Tesseract: letter size, skew, text-like regions, binarisation.
+
+All functions take a grayscale PIL image and use OpenCV/numpy (OpenCV comes with ultralytics as
+opencv-python-headless). `Frame` is the reading frame the passes run in: the original image turned
+upright by quarter turns (OSD) and deskewed, with exact box mappings both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tools.ocr_layout import OcrWord, covered, rotate_box
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class Frame:
+    """The original image rotated by a sequence of PIL `rotate(angle, expand=True)` steps."""
+
+    size: tuple[int, int]  # original size
+    steps: list[tuple[float, tuple[int, int], tuple[int, int]]] = field(
+        default_factory=list
+    )  # (ccw deg, before, after)
+
+    @property
+    def angle(self) -> float:
+        return sum(a for a, _, _ in self.steps)
+
+    def then(self, image, angle: float):
+        """Rotate `image` (which is in this frame) by `angle`; returns (new frame, rotated image)."""
+        if angle % 360 == 0:
+            return self, image
+        rotated = image.rotate(angle, expand=True, fillcolor=_border_colour(image))
+        return Frame(self.size, [*self.steps, (angle, image.size, rotated.size)]), rotated
+
+    def to_original(self, box: Box) -> Box:
+        for a, before, after in reversed(self.steps):
+            box = rotate_box(box, -a, after, before)
+        return box
+
+
+def _border_colour(image) -> int:
+    """The median of the image's border, so the corners a rotation opens look like the background."""
+    import numpy as np
+
+    a = np.asarray(image)
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    return int(np.median(border))
+
+
+def ink_masks(gray):
+    """Otsu binarisation as two masks: dark-on-light ink and light-on-dark ink (255 = ink)."""
+    import cv2
+    import numpy as np
+
+    a = np.asarray(gray, dtype=np.uint8)
+    _, bw = cv2.threshold(a, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return bw, 255 - bw
+
+
+def letter_blobs(ink):
+    """Connected components shaped like letters: (x, y, w, h) rows."""
+    import cv2
+
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    return [(x, y, w, h) for x, y, w, h, area in stats[1:n] if 4 <= h <= 120 and w <= 3 * h and area >= 8]
+
+
+def char_height(gray) -> float:
+    """Median height of letter-like blobs in whichever polarity has more of them; 0 when there are none."""
+    import numpy as np
+
+    best: list = []
+    for ink in ink_masks(gray):
+        blobs = letter_blobs(ink)
+        best = blobs if len(blobs) > len(best) else best
+    return float(np.median([b[3] for b in best])) if best else 0.0
+
+
+def estimate_skew(gray, max_angle: float = 12.0, step: float = 0.5, min_gain: float = 1.5) -> float:
+    """Degrees (counter-clockwise) to rotate the image so its text lines run level; 0 when unsure.
+
+    Projection profile: letter blobs are painted as their centre rows and the angle whose row sums
+    are the most peaked wins. Only a clear gain over 0 degrees counts, so a busy photo stays as it is.
+    """
+    import numpy as np
+
+    masks = ink_masks(gray)
+    blobs = max((letter_blobs(m) for m in masks), key=len)
+    if len(blobs) < 12:
+        return 0.0
+    pts = np.array([(x + w / 2, y + h / 2) for x, y, w, h in blobs], dtype=np.float64)
+    hmed = float(np.median([b[3] for b in blobs]))
+    cx, cy = gray.width / 2, gray.height / 2
+
+    def peakedness(angle: float) -> float:
+        a = np.radians(angle)
+        # Row of each letter centre after a counter-clockwise turn by `angle` (image y points down).
+        ys = -(pts[:, 0] - cx) * np.sin(a) + (pts[:, 1] - cy) * np.cos(a)
+        hist, _ = np.histogram(ys, bins=max(8, int((ys.max() - ys.min()) / max(2.0, hmed / 2)) + 1))
+        return float((hist.astype(np.float64) ** 2).sum())
+
+    angles = np.arange(-max_angle, max_angle + 1e-9, step)
+    scores = [peakedness(a) for a in angles]
+    best = float(angles[int(np.argmax(scores))])
+    if abs(best) < 1.0 or max(scores) < min_gain * peakedness(0.0):
+        return 0.0
+    return best
+
+
+def text_regions(gray, limit: int = 8, skip: list[OcrWord] = ()) -> list[Box]:
+    """Boxes of likely text lines, the most text-like first (see `letter_chains`).
+
+    Chains on the same line are joined; each line is ranked by its contrast (grey-level spread inside
+    the box) times the square root of its letter count, which puts a sign's lettering above a facade's
+    windows. Lines already spanned by confidently read words (`skip`) are left out.
+    """
+    import numpy as np
+
+    a = np.asarray(gray, dtype=np.float32)
+    chains = sorted(letter_chains(gray), key=lambda c: c[0])
+    lines: list[list] = []  # [x0, y0, x1, y1, letters]
+    for x0, y0, x1, y1, n in chains:
+        h = y1 - y0
+        for li in lines:
+            lh = li[3] - li[1]
+            vert = min(y1, li[3]) - max(y1 - h, li[1])
+            if (
+                vert > 0.5 * min(h, lh)
+                and 0.6 <= h / lh <= 1.7
+                and x0 - li[2] <= 1.5 * max(h, lh)
+                and li[0] - x1 <= 1.5 * max(h, lh)
+            ):
+                li[:5] = [min(x0, li[0]), min(y0, li[1]), max(x1, li[2]), max(y1, li[3]), li[4] + n]
+                break
+        else:
+            lines.append([x0, y0, x1, y1, n])
+    scored = []
+    for x0, y0, x1, y1, n in lines:
+        box = (x0, y0, x1, y1)
+        if covered(box, skip):
+            continue
+        patch = a[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1]
+        scored.append((float(patch.std()) * n**0.5, box))
+    scored.sort(key=lambda t: -t[0])
+    return [b for _, b in scored[:limit]]
+
+
+def binarize(crop, inner: tuple[int, int, int, int]):
+    """Otsu threshold computed on the region itself (not its busy margin), text made dark on light."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    a = np.asarray(crop, dtype=np.uint8)
+    x0, y0, x1, y1 = inner
+    core = a[y0:y1, x0:x1]
+    if core.size == 0:
+        return crop
+    t, _ = cv2.threshold(core, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    bw = np.where(a > t, 255, 0).astype(np.uint8)
+    # Text is the minority inside the region: if light pixels are fewer, the text is light; flip it.
+    if np.count_nonzero(core > t) < core.size / 2:
+        bw = 255 - bw
+    # Ink touching the crop's edge is a plate border, a pole or the scene around the text, not a letter
+    # (the crop has a margin around the text): paint it white so it is not read as "I" or "|".
+    n, labels, _, _ = cv2.connectedComponentsWithStats(255 - bw, connectivity=8)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    bw[np.isin(labels, edge[edge > 0])] = 255
+    return Image.fromarray(bw)
+
+
+def letter_chains(gray, min_letters: int = 2) -> list[Box]:
+    """Boxes of rows of letter-shaped blobs: where text sits, found from its letters rather than its edges.
+
+    Blobs come from local (adaptive) thresholds in both polarities, so light letters on a dark plate and
+    dark letters on a light wall both show up whatever lies around them. Blobs of similar height whose
+    bottoms or centres line up and whose gaps are letter-sized are chained; rows of identical blobs
+    (a building's windows) are dropped.
+    """
+    import cv2
+    import numpy as np
+
+    a = np.asarray(gray, dtype=np.uint8)
+    H, W = a.shape
+    blobs = set()
+    for block in (15, 41):
+        for mode in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
+            bw = cv2.adaptiveThreshold(
+                a, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, -8 if mode == cv2.THRESH_BINARY else 8
+            )
+            n, _, stats, _ = cv2.connectedComponentsWithStats(bw, connectivity=8)
+            for x, y, w, h, area in stats[1:n]:
+                if 7 <= h <= H / 4 and 0.12 * h <= w <= 3.0 * h and 0.12 <= area / (w * h) <= 0.95:
+                    blobs.add((int(x), int(y), int(w), int(h)))
+    blobs = sorted(blobs)
+    parent = list(range(len(blobs)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (x, y, w, h) in enumerate(blobs):
+        for j in range(i + 1, len(blobs)):
+            x2, y2, w2, h2 = blobs[j]
+            if x2 > x + w + 1.2 * h:
+                break
+            if not 0.6 <= h2 / h <= 1.7 or x2 < x + 0.5 * w:
+                continue
+            tol = 0.25 * max(h, h2)
+            if abs((y + h) - (y2 + h2)) <= tol or abs((y + h / 2) - (y2 + h2 / 2)) <= tol:
+                parent[find(j)] = find(i)
+    groups: dict[int, list] = {}
+    for i, b in enumerate(blobs):
+        groups.setdefault(find(i), []).append(b)
+    out = []
+    for members in groups.values():
+        if len(members) < min_letters:
+            continue
+        ws = np.array([m[2] for m in members], dtype=float)
+        hs = np.array([m[3] for m in members], dtype=float)
+        if len(members) >= 3 and ws.std() < 0.1 * ws.mean() and hs.std() < 0.1 * hs.mean():
+            continue  # identical blobs in a row: windows, tiles, a fence
+        x0, y0 = min(m[0] for m in members), min(m[1] for m in members)
+        x1, y1 = max(m[0] + m[2] for m in members), max(m[1] + m[3] for m in members)
+        out.append((float(x0), float(y0), float(x1), float(y1), len(members)))
+    return out
