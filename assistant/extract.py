@@ -41,10 +41,24 @@ def _lines(evidence: list[Evidence]) -> list[Evidence]:
         e for e in lines
         if e.confidence >= max(0.6, best - 0.12) and (not e.box or not tallest or (e.box[3] - e.box[1]) >= 0.5 * tallest or e.confidence >= 0.9)
     ]  # fmt: skip
+    # A less confident line right next to a kept one is on the same plate or page: it belongs to the text.
+    for e in lines:
+        if e not in keep and e.confidence >= 0.6 and any(_near(e, k) for k in keep):
+            keep.append(e)
     zoomed = [e for e in keep if e.tool == "zoom"]
     if zoomed:
         keep = zoomed + [e for e in keep if e.tool != "zoom" and not any(_overlaps(e, z) for z in zoomed)]
     return sorted(keep, key=lambda e: (e.image, e.box[1] if e.box else 0, e.box[0] if e.box else 0))
+
+
+def _near(a: Evidence, b: Evidence) -> bool:
+    """Boxes of one image within 1.5 line heights of each other."""
+    if a.image != b.image or not a.box or not b.box:
+        return False
+    gap = 1.5 * max(a.box[3] - a.box[1], b.box[3] - b.box[1])
+    dx = max(0.0, max(a.box[0], b.box[0]) - min(a.box[2], b.box[2]))
+    dy = max(0.0, max(a.box[1], b.box[1]) - min(a.box[3], b.box[3]))
+    return dx <= gap and dy <= gap
 
 
 def _overlaps(a: Evidence, b: Evidence) -> bool:

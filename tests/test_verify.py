@@ -174,3 +174,17 @@ def test_several_images_are_answered_one_by_one_with_their_numbers():
     )
     assert out.answer.startswith('Image 2: It says "EXIT". Image 3: It says "NO PARKING"')
     assert set(out.citations) == {"ocr:1", "ocr:2"}
+
+
+def test_sign_reading_keeps_a_weaker_line_on_the_same_plate_and_drops_far_junk():
+    from assistant.extract import read_text
+
+    ev = [
+        Evidence("ocr:1", "ocr", "im", "line", "BUS", 0.96, (100, 100, 160, 130)),
+        Evidence(
+            "ocr:2", "ocr", "im", "line", "STOP", 0.78, (100, 140, 170, 170)
+        ),  # the next line of the sign
+        Evidence("ocr:3", "ocr", "im", "line", "age", 0.79, (500, 400, 530, 413)),  # background texture
+    ]
+    ex = read_text(ev)
+    assert ex.key == "BUS STOP" and ex.ids == ["ocr:1", "ocr:2"]
