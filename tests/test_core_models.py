@@ -194,3 +194,25 @@ def test_context_limit_is_a_clear_error_and_caps_the_answer(make_engine):
         engine.generate(ask("Describe it in detail. " * 8, 1), [image()], GREEDY)
     out = engine.generate(ask("Hi"), [], GenerationConfig(max_new_tokens=100), ignore_eos=True)
     assert out.stats.tokens_in + out.stats.tokens_out == 64
+
+
+def test_offline_mode_never_touches_the_network(monkeypatch):
+    import httpx
+
+    from assistant.core import loader
+
+    def no_network(*a, **k):
+        raise AssertionError("HF_HUB_OFFLINE must short-circuit the hub check")
+
+    monkeypatch.setattr(httpx, "head", no_network)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert loader.hub_reachable() is False
+
+
+def test_device_flag_is_checked(make_engine):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the error path is for machines without it")
+    with pytest.raises(ModelLoadError, match="CUDA is not available"):
+        make_engine("tiny-llava", device="cuda")
+    with pytest.raises(ModelLoadError, match="unknown device 'tpu'"):
+        make_engine("tiny-llava", device="tpu")
