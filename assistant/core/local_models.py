@@ -14,6 +14,7 @@ Each is saved with its processor under `tools.paths.cache_dir("models", name)` a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import time
@@ -126,25 +127,35 @@ def ensure(name: str, force: bool = False) -> Path:
     out = model_dir(name)
     if is_built(name) and not force:
         return out
-    spec = LOCAL_MODELS[name]
-    tmp = out.with_name(out.name + ".building")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    t0 = time.perf_counter()
-    if spec.kind == "smollm2":
-        _build_smollm2(tmp)
-    elif spec.kind == "llava":
-        _build_llava(tmp, spec)
+    # One builder at a time per model, across processes (parallel test runs, a UI and a test).
+    with open(out.parent / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_built(name) and not force:
+            return out  # another process built it while we waited
+        spec = LOCAL_MODELS[name]
+        tmp = out.with_name(out.name + ".building")
+        shutil.rmtree(tmp, ignore_errors=True)
+        t0 = time.perf_counter()
+        build(spec, tmp)
+        stamp = {"name": name, "build_version": BUILD_VERSION, "build_s": round(time.perf_counter() - t0, 2)}
+        stamp["spec"] = asdict(spec)
+        (tmp / "build.json").write_text(json.dumps(stamp, indent=1))
+        # Swap in the finished build so a crash mid-build never leaves a half-written model behind.
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)
+    return out
+
+
+def build(spec: LocalModel, out: Path) -> Path:
+    """Build `spec` into directory `out` (e.g. a LLaVA with another VisionSpec for a benchmark)."""
+    out.mkdir(parents=True, exist_ok=True)
+    builders = {"smollm2": _build_smollm2, "mllama": _build_mllama}
+    if spec.kind == "llava":
+        _build_llava(out, spec)
     elif spec.kind == "llava_onevision":
-        _build_llava_onevision(tmp, spec)
+        _build_llava_onevision(out, spec)
     else:
-        _build_mllama(tmp)
-    stamp = {"name": name, "build_version": BUILD_VERSION, "build_s": round(time.perf_counter() - t0, 2)}
-    stamp["spec"] = asdict(spec)
-    (tmp / "build.json").write_text(json.dumps(stamp, indent=1))
-    # Swap in the finished build so a crash mid-build never leaves a half-written model behind.
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+        builders[spec.kind](out)
     return out
 
 
