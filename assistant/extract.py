@@ -28,11 +28,7 @@ class Extract:
 
 def _lines(evidence: list[Evidence]) -> list[Evidence]:
     """OCR lines worth reporting, in reading order; zoom lines replace OCR lines they re-read."""
-    lines = [
-        e
-        for e in evidence
-        if e.kind == "line" and e.tool in ("ocr", "zoom") and len(re.sub(r"\W", "", e.text)) >= 2
-    ]
+    lines = [e for e in evidence if e.kind == "line" and e.tool in ("ocr", "zoom") and _meaningful(e)]
     if not lines:
         return []
     best = max(e.confidence for e in lines)
@@ -49,6 +45,12 @@ def _lines(evidence: list[Evidence]) -> list[Evidence]:
     if zoomed:
         keep = zoomed + [e for e in keep if e.tool != "zoom" and not any(_overlaps(e, z) for z in zoomed)]
     return sorted(keep, key=lambda e: (e.image, e.box[1] if e.box else 0, e.box[0] if e.box else 0))
+
+
+def _meaningful(e: Evidence) -> bool:
+    """Not texture read as letters ("aa a", "|l"): a word of 3+ letters or digits, or a sure short word."""
+    tokens = [re.sub(r"\W", "", t) for t in e.text.split()]
+    return any(len(t) >= 3 for t in tokens) or (e.confidence >= 0.9 and any(len(t) >= 2 for t in tokens))
 
 
 def _near(a: Evidence, b: Evidence) -> bool:

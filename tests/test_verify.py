@@ -188,3 +188,10 @@ def test_sign_reading_keeps_a_weaker_line_on_the_same_plate_and_drops_far_junk()
     ]
     ex = read_text(ev)
     assert ex.key == "BUS STOP" and ex.ids == ["ocr:1", "ocr:2"]
+
+
+def test_texture_read_as_letters_is_not_text():
+    from assistant.extract import read_text
+
+    assert read_text([Evidence("ocr:1", "ocr", "im", "line", "aa a", 0.7, (10, 10, 60, 30))]) is None
+    assert read_text([Evidence("ocr:1", "ocr", "im", "line", "OK", 0.95, (10, 10, 60, 30))]).key == "OK"
