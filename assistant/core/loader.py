@@ -63,7 +63,8 @@ def pick_device(device: str) -> str:
 
 def hub_reachable(timeout_s: float = 1.5) -> bool:
     """Quick check; HF_HUB_OFFLINE short-circuits it so offline machines never wait."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    offline = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    if any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in offline):
         return False
     try:
         import httpx
