@@ -216,3 +216,25 @@ def test_device_flag_is_checked(make_engine):
         make_engine("tiny-llava", device="cuda")
     with pytest.raises(ModelLoadError, match="unknown device 'tpu'"):
         make_engine("tiny-llava", device="tpu")
+
+
+def test_an_abandoned_stream_does_not_block_the_next_one(tiny_llava_engine):
+    import threading
+
+    engine = tiny_llava_engine
+    first = engine.stream(
+        ask("Hello"), [], GenerationConfig(max_new_tokens=20), session_id="abandon", ignore_eos=True
+    )
+    next(iter(first))  # started, holds the engine, never finished or closed
+    done = []
+    t = threading.Thread(target=lambda: done.append(engine.generate(ask("Hi"), [], GREEDY).stats.tokens_out))
+    t.start()
+    t.join(2)
+    assert not done, "another thread must wait for the running stream"
+    first.close()
+    t.join(30)
+    assert done
+    # In the same thread, starting a new stream finishes the abandoned one instead of deadlocking.
+    again = engine.stream(ask("Hello"), [], GenerationConfig(max_new_tokens=20), ignore_eos=True)
+    next(iter(again))
+    assert engine.generate(ask("Hi"), [], GREEDY).stats.tokens_out > 0

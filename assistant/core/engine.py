@@ -80,6 +80,7 @@ class LocalEngine:
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in [*eos, tok.eos_token_id] if e is not None}
         self._lock = threading.Lock()  # one generation at a time: the model and caches are shared
+        self._active: tuple[LocalStream, int] | None = None  # the stream holding the lock, and its thread
         limit = getattr(self.model.config.get_text_config(decoder=True), "max_position_embeddings", None)
         self.max_context = min(cfg.max_context, limit or cfg.max_context)
 
@@ -126,7 +127,12 @@ class LocalEngine:
         self, messages, images, gen: GenerationConfig, session_id, stream: LocalStream, ignore_eos: bool
     ):
         stats = stream.stats
+        active = self._active
+        if active is not None and active[1] == threading.get_ident():
+            # This thread left an earlier stream unfinished; waiting for it would wait forever.
+            active[0].close()
         with self._lock:
+            self._active = (stream, threading.get_ident())
             t0 = time.perf_counter()
             prompt = self.adapter.prepare(messages, images, stats)
             if len(prompt.ids) >= self.max_context:
@@ -177,6 +183,7 @@ class LocalEngine:
                 session_id = None  # a step failed midway: its cache may be half-updated, never reuse it
                 raise
             finally:
+                self._active = None
                 t_end = time.perf_counter()
                 stats.total_s = t_end - t0
                 if t_first is not None and stats.tokens_out > 1:
