@@ -402,8 +402,15 @@ class BudgetPlanner:
                             base.evidence,
                         )
                     )
-        # Preferred view first, then the rest from richest to cheapest.
-        return options[:1] + sorted(options[1:], key=lambda o: -o.tokens)
+        # A crop dearer than the whole image (an AnyRes grid upscaling a small region) is no saving.
+        options = [o for o in options if o.choice != "crop" or o.tokens <= full_cost]
+        # Preferred view first (the richest crop when the question is about a region), then the rest
+        # from richest to cheapest.
+        options.sort(key=lambda o: -o.tokens)
+        best_crop = next((o for o in options if o.choice == "crop"), None)
+        if best_crop is None:
+            return options
+        return [best_crop] + [o for o in options if o is not best_crop]
 
 
 def _reference_image() -> ImageRef:

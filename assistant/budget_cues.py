@@ -90,8 +90,8 @@ def find_region(question, q_words, ref: ImageRef, evidence, cfg: BudgetConfig, f
     elif matched:
         chosen, why = matched, "the question's words were read there"
     elif (reading or force) and texts:
-        chosen = [e for e in lines if e.confidence >= 0.5] or lines
-        why = "a reading question: the region holding the image's text"
+        chosen = main_text_cluster([e for e in lines if e.confidence >= 0.5] or lines)
+        why = "a reading question: the region holding the image's main text"
     else:
         return None
     x0 = min(e.box[0] for e in chosen)
@@ -108,6 +108,32 @@ def find_region(question, q_words, ref: ImageRef, evidence, cfg: BudgetConfig, f
         return None
     box = tuple(round(v, 1) for v in box)
     return box, [e.id for e in chosen], f"{why} ({share:.0%} of the image)"
+
+
+def main_text_cluster(lines: list) -> list:
+    """The lines that sit together (gaps under two line heights) with the most confident text by area.
+
+    OCR on a busy photo also reads a stray "word" in a texture; taking every line would stretch the
+    crop across the image, so only the cluster that holds most of the text is kept.
+    """
+    clusters: list[list] = []
+    for e in sorted(lines, key=lambda e: (e.box[1], e.box[0])):
+        for c in clusters:
+            if any(_near(e.box, o.box) for o in c):
+                c.append(e)
+                break
+        else:
+            clusters.append([e])
+
+    def weight(c):
+        return sum(e.confidence * len(e.text.strip()) * (e.box[3] - e.box[1]) for e in c)
+
+    return max(clusters, key=weight) if clusters else []
+
+
+def _near(a: Box, b: Box) -> bool:
+    gap = 2.0 * max(a[3] - a[1], b[3] - b[1])
+    return a[0] - gap <= b[2] and b[0] - gap <= a[2] and a[1] - gap <= b[3] and b[1] - gap <= a[3]
 
 
 def squared(box: Box, size: tuple[int, int]) -> Box:

@@ -204,6 +204,24 @@ def test_receipt_word_readmits_and_crops_to_the_line(llava_next):
     assert d.evidence == ["ocr:2"] and d.crop[1] < 200 and d.crop[3] > 230 and d.crop[3] < 800
 
 
+def test_stray_ocr_word_does_not_stretch_the_crop(llava_next):
+    """OCR on a busy photo reads a stray word in a texture; the crop keeps to the main text."""
+    store = EvidenceStore()
+    ref = _photo((90, 120, 60), size=(1280, 960), source="street.jpg")
+    store.add(
+        "ocr",
+        ref.id,
+        [
+            Finding("line", "PHARMACY", 0.96, (580, 537, 709, 554)),
+            Finding("line", "OPEN LATE", 0.9, (590, 560, 700, 577)),
+            Finding("line", "peal", 0.78, (424, 950, 471, 960)),
+        ],
+    )
+    d = BudgetPlanner(llava_next).plan_turn("What does the sign say?", [ref], store.all()).decision(ref.id)
+    assert d.choice == "crop" and d.evidence == ["ocr:1", "ocr:2"]
+    assert d.crop[3] < 700 and d.tokens < d.full_tokens
+
+
 def test_fixed_grid_crop_is_squared(llava):
     """LLaVA shows one square: a wide text line is cropped square (same tokens), so no end of it is cut off."""
     store = EvidenceStore()
