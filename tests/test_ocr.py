@@ -1,13 +1,23 @@
-"""OCR read word by word on rendered images (tools.synth), with real Tesseract."""
+"""OCR read word by word on rendered images (tools.synth), with the real Tesseract.
+
+Each image is read once per module (`read` caches by image bytes) because a read costs ~1-2 s of CPU.
+"""
 
 from __future__ import annotations
+
+import os
+import stat
 
 import pytest
 
 from bench.ocr_eval import norm
-from tools.errors import BadInputError
+from tools.base import ToolCall, ToolRegistry, ToolRunner
+from tools.errors import BadInputError, ToolError
+from tools.evidence import Finding
 from tools.images import ImageRef
-from tools.ocr import OCRTool
+from tools.ocr import OCRConfig, OCRTool, _ThreadLimitedEnv
+
+_cache: dict = {}
 
 
 @pytest.fixture(scope="module")
@@ -15,44 +25,157 @@ def ocr() -> OCRTool:
     return OCRTool()
 
 
-def words(findings):
-    return [f for f in findings if f.kind == "word"]
+@pytest.fixture(scope="module")
+def read(ocr):
+    """read(synth_image, **args) -> findings, memoised per (image, args)."""
+
+    def _read(s, **args) -> list[Finding]:
+        key = (s.image.tobytes(), s.image.size, tuple(sorted(args.items())))
+        if key not in _cache:
+            _cache[key] = ocr(ImageRef.from_pil(s.image), **args)
+        return _cache[key]
+
+    return _read
 
 
-def read_words(ocr, synth_image, **args) -> set[str]:
-    return {norm(f.text) for f in words(ocr(ImageRef.from_pil(synth_image.image), **args))}
+def kind(findings, k):
+    return [f for f in findings if f.kind == k]
 
 
-def missing(ocr, synth_image, **args) -> list[str]:
-    got = read_words(ocr, synth_image, **args)
-    return [w.text for w in synth_image.words if norm(w.text) not in got]
-
-
-def test_reads_every_sign_word_by_word(ocr, sign_images):
-    for s in sign_images:
-        assert missing(ocr, s) == [], f"sign {s.lines} at {s.region}"
-
-
-def test_sign_word_boxes_sit_on_the_plate(ocr, sign_images):
-    s = sign_images[0]
-    found = {f.text: f.box for f in words(ocr(ImageRef.from_pil(s.image)))}
+def missing_words(findings, s) -> list[str]:
+    """Ground-truth words not read, or read away from where they are (centre outside the true box)."""
+    got = kind(findings, "word")
+    out = []
     for w in s.words:
-        box = found[w.text]
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        assert w.box[0] - 3 <= cx <= w.box[2] + 3 and w.box[1] - 3 <= cy <= w.box[3] + 3, (w, box)
+        pad = 0.25 * (w.box[3] - w.box[1])
+        if not any(
+            norm(f.text) == norm(w.text)
+            and w.box[0] - pad <= (f.box[0] + f.box[2]) / 2 <= w.box[2] + pad
+            and w.box[1] - pad <= (f.box[1] + f.box[3]) / 2 <= w.box[3] + pad
+            for f in got
+        ):
+            out.append(w.text)
+    return out
 
 
-def test_receipt_prices_on_their_item_lines(ocr, receipt_images):
+def line_texts(findings) -> list[str]:
+    return [f.text for f in kind(findings, "line")]
+
+
+# ---- scene text --------------------------------------------------------------------------------
+
+
+def test_reads_every_sign_word_by_word_in_place(read, sign_images):
+    for s in sign_images:
+        assert missing_words(read(s), s) == [], f"sign {s.lines} on plate {s.region}"
+
+
+def test_reads_most_small_tilted_blurred_signs(read):
+    from tools import synth
+
+    signs = synth.sign_set(8, hard=True)
+    fully = [s.lines for s in signs if not missing_words(read(s), s)]
+    # Raw tesseract reads 1 of these 8 (bench/ocr_eval.py); ours reads all 8 when measured.
+    assert len(fully) >= 7, f"only {fully} fully read"
+
+
+def test_scene_words_are_not_drowned_in_junk(read, sign_images):
+    returned = sum(len(kind(read(s), "word")) for s in sign_images)
+    real = sum(len(s.words) for s in sign_images)
+    assert returned <= real * 1.3, f"{returned} words returned for {real} real ones"
+
+
+def test_scene_mode_reads_signs_too(read, sign_images):
+    s = sign_images[1]
+    assert missing_words(read(s, mode="scene"), s) == []
+
+
+# ---- documents -----------------------------------------------------------------------------------
+
+
+def test_receipt_prices_on_their_item_lines(read, receipt_images):
     for s in receipt_images:
-        lines = [f.text for f in ocr(ImageRef.from_pil(s.image)) if f.kind == "line"]
+        lines = line_texts(read(s))
         for name, price in s.items:
             assert f"{name} {price}" in lines, (name, price, lines)
         assert f"TOTAL {s.total}" in lines, lines
 
 
-def test_bad_region_is_a_user_error(ocr, sign_images):
-    with pytest.raises(BadInputError, match="outside"):
-        ocr(ImageRef.from_pil(sign_images[0].image), region=[5000, 5000, 5100, 5100])
+def test_document_mode_reads_a_receipt(read, receipt_image):
+    lines = line_texts(read(receipt_image, mode="document"))
+    assert f"TOTAL {receipt_image.total}" in lines
+
+
+def test_paragraph_lines_in_reading_order(read, paragraph_images):
+    for s in paragraph_images:
+        found = read(s)
+        assert missing_words(found, s) == []
+        assert line_texts(found) == s.lines
+
+
+def test_explicit_psm_is_used_for_the_page(read, paragraph_images):
+    s = paragraph_images[0]
+    found = read(s, psm=6, mode="document")
+    assert line_texts(found) == s.lines
+    assert {f.extra["pass"] for f in kind(found, "word")} == {"page"}
+
+
+@pytest.mark.parametrize("angle", [90, 180, 270, 4, -6])
+def test_rotated_text_read_upright_with_boxes_in_the_original(read, rotated_images, angle):
+    s = rotated_images[angle]
+    found = read(s)
+    assert missing_words(found, s) == []
+    assert line_texts(found) == s.lines
+
+
+def test_small_text(read, small_text_images):
+    for s in small_text_images:
+        assert missing_words(read(s), s) == [], s.lines
+
+
+def test_light_on_dark(read, light_on_dark_images):
+    for s in light_on_dark_images:
+        assert missing_words(read(s), s) == [], s.lines
+
+
+@pytest.mark.parametrize("style", ["sign", "note", "receipt"])
+def test_injection_text_is_read_as_text(read, injection_images, style):
+    s = injection_images[style]
+    found = read(s)
+    assert missing_words(found, s) == []
+    assert "IGNORE PREVIOUS INSTRUCTIONS" in " ".join(line_texts(found))
+
+
+# ---- the evidence it returns ---------------------------------------------------------------------
+
+
+def test_words_lines_and_blocks_fit_together(read, receipt_image):
+    found = read(receipt_image)
+    words, lines, blocks = kind(found, "word"), kind(found, "line"), kind(found, "block")
+    assert words and lines and blocks
+    for f in found:
+        assert 0.0 <= f.confidence <= 1.0
+    for line in lines:
+        members = [w.text for w in words if w.extra["line_id"] == line.extra["line_id"]]
+        assert " ".join(members) == line.text
+    block_text = "\n".join(b.text for b in blocks)
+    assert all(line.text in block_text for line in lines)
+
+
+def test_region_reads_only_there_in_original_pixels(read, sign_images):
+    s = sign_images[2]
+    x0, y0, x1, y1 = s.region
+    found = read(s, region=(x0 - 10, y0 - 10, x1 + 10, y1 + 10))
+    assert missing_words(found, s) == []
+    for f in found:
+        assert x0 - 10 <= f.box[0] and f.box[2] <= x1 + 10 and y0 - 10 <= f.box[1] and f.box[3] <= y1 + 10
+
+
+def test_min_confidence_filters(read, paragraph_images):
+    s = paragraph_images[1]
+    strict = kind(read(s, min_confidence=0.95), "word")
+    assert all(f.confidence >= 0.95 for f in strict)
+    assert len(strict) <= len(kind(read(s), "word"))
 
 
 def test_bus_photo_boxes_inside_image(ocr, bus_image_path):
@@ -63,3 +186,50 @@ def test_bus_photo_boxes_inside_image(ocr, bus_image_path):
     for f in found:
         x0, y0, x1, y1 = f.box
         assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h, f
+
+
+# ---- failures ------------------------------------------------------------------------------------
+
+
+def test_bad_region_is_a_user_error(ocr, sign_images):
+    with pytest.raises(BadInputError, match="outside"):
+        ocr(ImageRef.from_pil(sign_images[0].image), region=[5000, 5000, 5100, 5100])
+
+
+def test_unknown_language_is_a_user_error(ocr, sign_images):
+    with pytest.raises(BadInputError, match="not installed"):
+        ocr(ImageRef.from_pil(sign_images[0].image), lang="xxx")
+
+
+def test_stuck_tesseract_is_killed_and_reported(tmp_path, monkeypatch, paragraph_images):
+    import pytesseract
+
+    tool = OCRTool(OCRConfig(call_timeout_s=1.0))
+    tool.setup()
+    tool._ready = True
+    stuck = tmp_path / "tesseract"
+    stuck.write_text("#!/bin/sh\nsleep 30\n")
+    stuck.chmod(stuck.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(stuck))
+    runner = ToolRunner(ToolRegistry())
+    runner.registry.register(tool)
+    res = runner.run([ToolCall("ocr", ImageRef.from_pil(paragraph_images[0].image))])[0]
+    assert res.error is not None and "did not finish within 1.0 s" in res.error
+    assert res.duration_s < 10
+
+
+def test_missing_tesseract_is_a_clear_error(monkeypatch, sign_images):
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    with pytest.raises(ToolError, match="apt-get install tesseract-ocr"):
+        OCRTool()(ImageRef.from_pil(sign_images[0].image))
+
+
+def test_thread_limit_reaches_tesseract_only(monkeypatch):
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    env = _ThreadLimitedEnv()
+    assert env["OMP_THREAD_LIMIT"] == "1" and "OMP_THREAD_LIMIT" in dict(env)
+    assert "OMP_THREAD_LIMIT" not in os.environ
+    monkeypatch.setenv("OMP_THREAD_LIMIT", "3")
+    assert env["OMP_THREAD_LIMIT"] == "3"

@@ -28,7 +28,16 @@ from tools.errors import BadInputError, ToolError
 from tools.evidence import Finding, clip_box
 from tools.images import ImageRef
 from tools.ocr_image import Frame, binarize, char_height, estimate_skew, text_regions
-from tools.ocr_layout import OcrWord, clean_text, group_blocks, group_lines, merge, plausible, union
+from tools.ocr_layout import (
+    OcrWord,
+    clean_text,
+    group_blocks,
+    group_lines,
+    merge,
+    plausible,
+    rotate_box,
+    union,
+)
 
 Box = tuple[float, float, float, float]
 
@@ -234,7 +243,9 @@ class _Reader:
         if rotate:
             turned_frame, turned = frame.then(img, -rotate)
             words2 = self._read_page(turned_frame, turned, page_psm, f"page@{rotate}")
-            if sum(w.conf for w in words2) > sum(w.conf for w in words):
+            # A sideways page Tesseract did read word by word still has its lines only in the turned frame.
+            keep = 0.8 if sideways >= len(confident) / 2 else 1.0
+            if sum(w.conf for w in words2) > keep * sum(w.conf for w in words):
                 return words2, turned_frame, turned
         return words, frame, img
 
@@ -250,34 +261,38 @@ class _Reader:
         )
         if scale > 1:
             img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
-        return self._tesseract(img, psm, source, frame, scale)
+        return self._tesseract(img, psm, source, frame, lambda b: tuple(v / scale for v in b))
 
     def _sparse(self, frame: Frame, img) -> list[OcrWord]:
         return self._tesseract(img, 11, "sparse", frame)
 
     def _regions(self, frame: Frame, img, done: list[OcrWord]) -> list[OcrWord]:
-        """Text-like regions cropped, upscaled to a readable height, binarised, and read in one call.
-
-        The prepared crops are stacked into one sheet (white gaps between them) because each Tesseract
-        call pays ~0.1 s to start and load its model; words are mapped back through the crop they sit in.
-        """
+        """Text-like regions, each cropped with a margin, upscaled to a readable height, levelled when its
+        letters run at a slant, binarised, and read as a block."""
         from PIL import Image
 
-        pieces = []  # (prepared crop, scale, crop origin in the frame image)
-        for box in text_regions(img, self.cfg.max_regions, skip=done):
-            x0, y0, x1, y1 = box
+        pieces = []  # (prepared crop, crop pixels -> frame pixels)
+        for (x0, y0, x1, y1), angle in text_regions(img, self.cfg.max_regions, skip=done):
             h = y1 - y0
             m = max(4, round(0.3 * h))
             cx0, cy0 = max(0, x0 - m), max(0, y0 - m)
             crop = img.crop((cx0, cy0, min(img.width, x1 + m), min(img.height, y1 + m)))
             scale = min(self.cfg.max_upscale, max(1.0, self.cfg.region_text_px / max(1, min(h, 80))))
             crop = crop.resize((round(crop.width * scale), round(crop.height * scale)), Image.LANCZOS)
-            inner = tuple(round(v * scale) for v in (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))
-            pieces.append((binarize(crop, inner), scale, (cx0, cy0)))
+            inner = tuple(v * scale for v in (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))
+            level, crop = Frame(crop.size).then(crop, angle)
+            if level.steps:
+                inner = rotate_box(inner, angle, *level.steps[0][1:])
+
+            def to_frame(b, level=level, s=scale, dx=cx0, dy=cy0):
+                b = level.to_original(b)
+                return (b[0] / s + dx, b[1] / s + dy, b[2] / s + dx, b[3] / s + dy)
+
+            pieces.append((binarize(crop, tuple(round(v) for v in inner)), to_frame))
         out = []
         solo, rest = pieces[: self.cfg.solo_regions], pieces[self.cfg.solo_regions :]
-        for k, (p, scale, origin) in enumerate(solo):
-            out += self._tesseract(p, 6, f"region:{k}", frame, scale, origin)
+        for k, (p, to_frame) in enumerate(solo):
+            out += self._tesseract(p, 6, f"region:{k}", frame, to_frame)
         if rest:
             out += self._sheet(frame, rest, first=len(solo))
         return self._credible(out)
@@ -288,10 +303,10 @@ class _Reader:
         from PIL import Image
 
         gap = self.cfg.sheet_gap_px
-        width = max(p.width for p, _, _ in pieces) + 2 * gap
-        sheet = Image.new("L", (width, sum(p.height + gap for p, _, _ in pieces) + gap), 255)
+        width = max(p.width for p, _ in pieces) + 2 * gap
+        sheet = Image.new("L", (width, sum(p.height + gap for p, _ in pieces) + gap), 255)
         tops, y = [], gap
-        for p, _, _ in pieces:
+        for p, _ in pieces:
             sheet.paste(p, (gap, y))
             tops.append(y)
             y += p.height + gap
@@ -299,14 +314,8 @@ class _Reader:
         for w in self._tesseract(sheet, 6, "sheet", Frame(sheet.size)):
             cy = (w.fbox[1] + w.fbox[3]) / 2
             k = max((i for i, t in enumerate(tops) if t - gap / 2 <= cy), default=0)
-            _, scale, (ox, oy) = pieces[k]
             b = w.fbox
-            fbox = (
-                (b[0] - gap) / scale + ox,
-                (b[1] - tops[k]) / scale + oy,
-                (b[2] - gap) / scale + ox,
-                (b[3] - tops[k]) / scale + oy,
-            )
+            fbox = pieces[k][1]((b[0] - gap, b[1] - tops[k], b[2] - gap, b[3] - tops[k]))
             box = clip_box(frame.to_original(fbox), frame.size)
             out.append(OcrWord(w.text, w.conf, box, f"region:{first + k}", fbox))
         return out
@@ -339,8 +348,9 @@ class _Reader:
                 raise ToolError("ocr", f"Tesseract did not finish within {limit:.1f} s") from None
             raise
 
-    def _tesseract(self, img, psm: int, source: str, frame: Frame, scale=1.0, offset=(0, 0)) -> list[OcrWord]:
-        """Read `img` (a crop at `offset` of the frame image, enlarged by `scale`) into frame + original boxes."""
+    def _tesseract(self, img, psm: int, source: str, frame: Frame, to_frame=None) -> list[OcrWord]:
+        """Read `img`; `to_frame` maps its pixel boxes into the frame image (identity when it is the frame
+        image itself), and the frame maps them on to the original image."""
         import pytesseract
 
         data = self._call(
@@ -351,13 +361,14 @@ class _Reader:
             output_type=pytesseract.Output.DICT,
         )
         out = []
-        dx, dy = offset
         for text, conf, x, y, w, h in zip(
             data["text"], data["conf"], data["left"], data["top"], data["width"], data["height"], strict=True
         ):
             if not str(text).strip() or float(conf) < 0:
                 continue
-            fbox = (x / scale + dx, y / scale + dy, (x + w) / scale + dx, (y + h) / scale + dy)
+            fbox = (float(x), float(y), float(x + w), float(y + h))
+            if to_frame is not None:
+                fbox = to_frame(fbox)
             box = clip_box(frame.to_original(fbox), frame.size)
             out.append(OcrWord(str(text).strip(), float(conf) / 100.0, box, source, fbox))
         return out

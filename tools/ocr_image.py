@@ -109,8 +109,8 @@ def estimate_skew(gray, max_angle: float = 12.0, step: float = 0.5, min_gain: fl
     return best
 
 
-def text_regions(gray, limit: int = 8, skip: list[OcrWord] = ()) -> list[Box]:
-    """Boxes of likely text lines, the most text-like first (see `letter_chains`).
+def text_regions(gray, limit: int = 8, skip: list[OcrWord] = ()) -> list[tuple[Box, float]]:
+    """Likely text lines as (box, degrees to turn it level), the most text-like first (see `letter_chains`).
 
     Chains on the same line are joined; each line is ranked by its contrast (grey-level spread inside
     the box) times the square root of its letter count, which puts a sign's lettering above a facade's
@@ -120,31 +120,34 @@ def text_regions(gray, limit: int = 8, skip: list[OcrWord] = ()) -> list[Box]:
 
     a = np.asarray(gray, dtype=np.float32)
     chains = sorted(letter_chains(gray), key=lambda c: c[0])
-    lines: list[list] = []  # [x0, y0, x1, y1, letters]
-    for x0, y0, x1, y1, n in chains:
+    lines: list[list] = []  # [x0, y0, x1, y1, letters, letters * slant]
+    for x0, y0, x1, y1, n, slant in chains:
         h = y1 - y0
         for li in lines:
             lh = li[3] - li[1]
-            vert = min(y1, li[3]) - max(y1 - h, li[1])
-            if (
-                vert > 0.5 * min(h, lh)
-                and 0.6 <= h / lh <= 1.7
-                and x0 - li[2] <= 1.5 * max(h, lh)
-                and li[0] - x1 <= 1.5 * max(h, lh)
-            ):
-                li[:5] = [min(x0, li[0]), min(y0, li[1]), max(x1, li[2]), max(y1, li[3]), li[4] + n]
+            vert = min(y1, li[3]) - max(y0, li[1])
+            near = x0 - li[2] <= 1.5 * max(h, lh) and li[0] - x1 <= 1.5 * max(h, lh)
+            if vert > 0.5 * min(h, lh) and 0.6 <= h / lh <= 1.7 and near:
+                li[:] = [
+                    min(x0, li[0]),
+                    min(y0, li[1]),
+                    max(x1, li[2]),
+                    max(y1, li[3]),
+                    li[4] + n,
+                    li[5] + n * slant,
+                ]
                 break
         else:
-            lines.append([x0, y0, x1, y1, n])
+            lines.append([x0, y0, x1, y1, n, n * slant])
     scored = []
-    for x0, y0, x1, y1, n in lines:
+    for x0, y0, x1, y1, n, turn in lines:
         box = (x0, y0, x1, y1)
         if covered(box, skip):
             continue
         patch = a[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1]
-        scored.append((float(patch.std()) * n**0.5, box))
+        scored.append((float(patch.std()) * n**0.5, box, round(turn / n, 1)))
     scored.sort(key=lambda t: -t[0])
-    return [b for _, b in scored[:limit]]
+    return [(b, turn) for _, b, turn in scored[:limit]]
 
 
 def binarize(crop, inner: tuple[int, int, int, int]):
@@ -184,6 +187,8 @@ def letter_chains(gray, min_letters: int = 2) -> list[Box]:
 
     a = np.asarray(gray, dtype=np.uint8)
     H, W = a.shape
+    # Letters are a small part of a photo, but may fill most of a crop the caller already cut around them.
+    max_h = (0.8 if H <= 240 else 0.25) * H
     blobs = set()
     for block in (15, 41):
         for mode in (cv2.THRESH_BINARY, cv2.THRESH_BINARY_INV):
@@ -192,7 +197,7 @@ def letter_chains(gray, min_letters: int = 2) -> list[Box]:
             )
             n, _, stats, _ = cv2.connectedComponentsWithStats(bw, connectivity=8)
             for x, y, w, h, area in stats[1:n]:
-                if 7 <= h <= H / 4 and 0.12 * h <= w <= 3.0 * h and 0.12 <= area / (w * h) <= 0.95:
+                if 7 <= h <= max_h and 0.12 * h <= w <= 3.0 * h and 0.12 <= area / (w * h) <= 0.95:
                     blobs.add((int(x), int(y), int(w), int(h)))
     blobs = sorted(blobs)
     parent = list(range(len(blobs)))
@@ -226,5 +231,20 @@ def letter_chains(gray, min_letters: int = 2) -> list[Box]:
             continue  # identical blobs in a row: windows, tiles, a fence
         x0, y0 = min(m[0] for m in members), min(m[1] for m in members)
         x1, y1 = max(m[0] + m[2] for m in members), max(m[1] + m[3] for m in members)
-        out.append((float(x0), float(y0), float(x1), float(y1), len(members)))
+        out.append((float(x0), float(y0), float(x1), float(y1), len(members), _slant(members)))
     return out
+
+
+def _slant(members) -> float:
+    """Degrees to turn a row of letters (counter-clockwise) so it runs level: a line fitted to the letter
+    centres; 0 for short rows or slants too small to matter."""
+    import numpy as np
+
+    if len(members) < 4:
+        return 0.0
+    cx = np.array([m[0] + m[2] / 2 for m in members], dtype=float)
+    cy = np.array([m[1] + m[3] / 2 for m in members], dtype=float)
+    if np.ptp(cx) < 1:
+        return 0.0
+    angle = float(np.degrees(np.arctan(np.polyfit(cx, cy, 1)[0])))
+    return round(angle, 1) if 1.5 <= abs(angle) <= 15 else 0.0
