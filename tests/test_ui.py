@@ -142,6 +142,16 @@ def test_sessions_are_separate_and_tools_can_be_turned_off(ui, images, first_tur
     assert out[CID] != first_turn[1][-1][CID]
 
 
+def test_new_conversation_switches_model_and_says_which(ui):
+    client = Client(ui, verbose=False)
+    chat, evidence, claims, figures, download, cid, banner = client.predict(
+        "smollm2", ["ocr"], 0, api_name="/new_conversation"
+    )
+    assert chat == [] and evidence is None and download is None
+    assert "Offline stand-in model" in banner and "smollm2 (text" in banner
+    assert cid.startswith("conversation `")
+
+
 def _chromium(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
     flags += ["--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=15000"]
