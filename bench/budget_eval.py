@@ -2,8 +2,9 @@
 
 On the generated set of `tools/synth.py` (street signs on busy backgrounds, till receipts), each image
 gets a reading question ("What does the sign say?", "What is the total?", "How much was the X?").
-The real OCR tool reads the image; the planner turns that evidence into a view: `full` (strategy
-"full") or its choice (strategy "auto": a crop around the words that answer the question). For each
+The real OCR tool reads the image; the planner turns that evidence into a view: the whole image
+(strategy "full", no budget: the baseline) or its own choice with the model's default budgets
+(strategy "auto": a crop around the words that answer the question). For each
 view we record the image tokens the engine says it costs, and whether the answer can be read from
 the pixels the model is actually given: the view resized the way the family's processor resizes it
 (LLaVA: one square; LLaVA-NeXT: the best AnyRes canvas), read again by the same OCR. That is the
@@ -68,7 +69,10 @@ def run(args) -> int:
         for family, engine in engines.items():
             row = {"case": i, "kind": kind, "question": question, "answer": answer, "family": family}
             for strategy in ("full", "auto"):
-                planner = BudgetPlanner(engine, BudgetConfig(strategy=strategy))
+                # The baseline is the whole image, unbounded; the planner spends its default budgets.
+                unbounded = {"image_tokens_per_turn": 10**9, "image_tokens_per_conversation": 10**9}
+                cfg = BudgetConfig(strategy="full", **unbounded) if strategy == "full" else BudgetConfig()
+                planner = BudgetPlanner(engine, cfg)
                 plan = planner.plan_turn(question, [ref], store.all())
                 d = plan.decision(ref.id)
                 view = _model_view(engine, plan.inputs.get(ref.id))
@@ -78,13 +82,19 @@ def run(args) -> int:
         print(
             f"[{i + 1}/{len(cases)}] {kind}: {question!r} -> "
             + "; ".join(
-                f"{r['family']} full {r['full']['tokens']} ({'ok' if r['full']['correct'] else 'miss'}) / "
+                f"{r['family']} whole image {r['full']['tokens']} ({'ok' if r['full']['correct'] else 'miss'}) / "
                 f"{r['auto']['choice']} {r['auto']['tokens']} ({'ok' if r['auto']['correct'] else 'miss'})"
                 for r in rows[-len(engines) :]
             ),
             file=sys.stderr,
         )
     out = {"families": {f: _summary([r for r in rows if r["family"] == f]) for f in engines}, "cases": rows}
+    for family, engine in engines.items():
+        defaults = BudgetPlanner(engine)
+        out["families"][family]["default_budgets"] = {
+            "per_turn": defaults.per_turn,
+            "per_conversation": defaults.per_conversation,
+        }
     out["seconds"] = round(time.perf_counter() - t0, 1)
     Path(args.json_out).write_text(json.dumps(out, indent=1))
     for family, s in out["families"].items():
