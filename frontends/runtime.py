@@ -11,7 +11,8 @@ def configure_environment() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("YOLO_AUTOINSTALL", "0")
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract: 2-3x faster on small images with one thread
+    # No process-wide OMP_THREAD_LIMIT: it would pin torch to one thread (and hangs ultralytics training
+    # when torch asks for two); the OCR tool gives Tesseract its one-thread limit per subprocess.
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 

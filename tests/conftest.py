@@ -7,7 +7,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["YOLO_OFFLINE"] = "1"
 os.environ["YOLO_AUTOINSTALL"] = "0"
-os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# No OMP_THREAD_LIMIT here: the OCR tool limits Tesseract per subprocess; set process-wide it pins
+# torch to one thread and hangs ultralytics training.
 
 pytest_plugins = [
     "tests.fixtures.models",  # tiny LLaVA / Mllama / SmolLM2 engines, built once and cached on disk

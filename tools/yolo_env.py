@@ -71,6 +71,7 @@ def import_ultralytics():
         except ImportError as e:
             raise ModelLoadError(f"the detector needs ultralytics: pip install ultralytics ({e})") from None
         if not _done:
+            _undo_pil_patch()
             if SETTINGS.get("sync"):
                 SETTINGS.update(sync=False)
             # ultralytics uses cpu_count - 1 threads (1 on 2 cores) when it selects the CPU device.
@@ -80,10 +81,26 @@ def import_ultralytics():
         return ultralytics
 
 
+def _undo_pil_patch() -> None:
+    """ultralytics replaces PIL.Image.open process-wide with a wrapper that, offered a file that is not an
+    image, tries to install and import pi-heif; without it every "not an image" becomes an ImportError
+    about pi_heif. We hand PIL images to ultralytics, so its HEIF support is not needed: put PIL back."""
+    from PIL import Image
+    from ultralytics.utils import patches
+
+    if getattr(patches, "_image_open", None) is not None and Image.open is getattr(
+        patches, "image_open", None
+    ):
+        Image.open = patches._image_open
+
+
 def torch_threads() -> int:
     """Every core, unless GROUNDED_VLM_TORCH_THREADS says otherwise (on a machine shared with other jobs,
     one thread that is not preempted mid-barrier can beat two that are)."""
-    return int(os.environ.get("GROUNDED_VLM_TORCH_THREADS") or os.cpu_count() or 1)
+    n = int(os.environ.get("GROUNDED_VLM_TORCH_THREADS") or os.cpu_count() or 1)
+    # More torch threads than OpenMP allows deadlocks training (measured: OMP_THREAD_LIMIT=1 + 2 threads).
+    limit = os.environ.get("OMP_THREAD_LIMIT", "")
+    return min(n, int(limit)) if limit.isdigit() and int(limit) > 0 else n
 
 
 def restore_threads() -> None:
