@@ -8,7 +8,7 @@ from tools.evidence import iou
 from tools.images import ImageRef
 from tools.shapes import CLASSES, held_out
 
-# Tests marked slow use the shapes detector, trained the first time (~3 min on 2 cores), then cached.
+# Tests marked slow use the shapes detector, trained the first time (minutes), then cached on disk.
 
 
 def _match(truth, found):
