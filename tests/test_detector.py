@@ -152,3 +152,27 @@ def test_detector_train_command_trains_on_yolo_data(tmp_path):
     im, _ = held_out(1)[0]
     assert isinstance(tool(ImageRef.from_pil(im)), list)  # loads and predicts (one epoch finds little)
     assert tool.class_names == list(CLASSES)
+
+
+@pytest.mark.hub
+def test_coco_default_weights_find_the_bus_and_people():
+    """The COCO-pretrained default on ultralytics' bus.jpg, where `detector` has cached yolo11n.pt."""
+    from pathlib import Path
+
+    import ultralytics
+
+    from tools.detector import DEFAULT_WEIGHTS, DetectorTool
+    from tools.paths import cache_dir
+
+    if not (cache_dir("detectors") / DEFAULT_WEIGHTS).is_file():
+        pytest.skip(
+            f"needs {DEFAULT_WEIGHTS}, downloaded once on a machine with internet; tests never download"
+        )
+    tool = DetectorTool()
+    bus = ImageRef.from_path(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")
+    found = tool(bus, conf=0.4)
+    assert tool.note == "", tool.note  # the real weights, not the offline fallback
+    labels = [f.text for f in found]
+    assert "bus" in labels and labels.count("person") >= 3
+    w, h = bus.size
+    assert all(0 <= f.box[0] < f.box[2] <= w and 0 <= f.box[1] < f.box[3] <= h for f in found)
