@@ -22,6 +22,7 @@ def test_bench_tools_writes_latency_and_cache_figures(tmp_path, capsys):
         assert t["errors"] == [] and t["miss"]["n"] == 4 and t["hit"]["n"] == 4
         assert t["miss"]["p50_ms"] <= t["miss"]["p95_ms"] and t["cache_speedup"] > 0
     assert data["cache"] == {"hits": 8, "misses": 8}
+    assert set(data["all_tools_per_image"]) == {"sequential_p50_ms", "concurrent_p50_ms", "speedup_p50"}
     printed = capsys.readouterr().out
     assert "p50 ms" in printed and "color" in printed and str(out) in printed
 
