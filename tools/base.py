@@ -319,7 +319,7 @@ class ToolRunner:
             res = ToolResult(tool.name, c.image.id, args, call_key=ckey)
             hit = self.cache.get(ToolCache.key(c.image.sha256, ckey))
             if hit is not None:
-                res.findings, res.cache_hit = hit, True
+                res.findings, res.cache_hit = list(hit), True  # a caller's edits never reach the cache
                 res.duration_s = time.perf_counter() - t0
                 futures.append(None)
             else:
