@@ -31,11 +31,11 @@ from tools.ocr_image import Frame, binarize, char_height, estimate_skew, text_re
 from tools.ocr_layout import (
     OcrWord,
     clean_text,
+    drop_stray_short_words,
     group_blocks,
     group_lines,
     merge,
     plausible,
-    rotate_box,
     union,
 )
 
@@ -223,7 +223,9 @@ class _Reader:
             )
             if plausible(w, need, min_len=self.cfg.sparse_min_len if sparse else 1):
                 keep.append(w)
-        return merge(keep, bonus=PASS_BONUS)
+        return drop_stray_short_words(
+            merge(keep, bonus=PASS_BONUS), suspect=lambda w: not w.source.startswith("page")
+        )
 
     # ---- passes ----------------------------------------------------------------------------------
 
@@ -279,16 +281,15 @@ class _Reader:
             crop = img.crop((cx0, cy0, min(img.width, x1 + m), min(img.height, y1 + m)))
             scale = min(self.cfg.max_upscale, max(1.0, self.cfg.region_text_px / max(1, min(h, 80))))
             crop = crop.resize((round(crop.width * scale), round(crop.height * scale)), Image.LANCZOS)
-            inner = tuple(v * scale for v in (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))
-            level, crop = Frame(crop.size).then(crop, angle)
-            if level.steps:
-                inner = rotate_box(inner, angle, *level.steps[0][1:])
+            inner = tuple(round(v * scale) for v in (x0 - cx0, y0 - cy0, x1 - cx0, y1 - cy0))
+            # Binarise before levelling: the border clearing needs the crop's own edges, not rotated corners.
+            level, crop = Frame(crop.size).then(binarize(crop, inner), angle)
 
             def to_frame(b, level=level, s=scale, dx=cx0, dy=cy0):
                 b = level.to_original(b)
                 return (b[0] / s + dx, b[1] / s + dy, b[2] / s + dx, b[3] / s + dy)
 
-            pieces.append((binarize(crop, tuple(round(v) for v in inner)), to_frame))
+            pieces.append((crop, to_frame))
         out = []
         solo, rest = pieces[: self.cfg.solo_regions], pieces[self.cfg.solo_regions :]
         for k, (p, to_frame) in enumerate(solo):

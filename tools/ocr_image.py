@@ -225,14 +225,27 @@ def letter_chains(gray, min_letters: int = 2) -> list[Box]:
     for members in groups.values():
         if len(members) < min_letters:
             continue
-        ws = np.array([m[2] for m in members], dtype=float)
-        hs = np.array([m[3] for m in members], dtype=float)
-        if len(members) >= 3 and ws.std() < 0.1 * ws.mean() and hs.std() < 0.1 * hs.mean():
-            continue  # identical blobs in a row: windows, tiles, a fence
+        if len(members) >= 3 and _identical(members):
+            continue  # identical blobs at identical spacing: windows, tiles, a fence
         x0, y0 = min(m[0] for m in members), min(m[1] for m in members)
         x1, y1 = max(m[0] + m[2] for m in members), max(m[1] + m[3] for m in members)
         out.append((float(x0), float(y0), float(x1), float(y1), len(members), _slant(members)))
     return out
+
+
+def _identical(members) -> bool:
+    """Same width, same height, same gaps: a facade's windows, not letters (whose widths and gaps vary)."""
+    import numpy as np
+
+    row = sorted(members)
+    ws = np.array([m[2] for m in row], dtype=float)
+    hs = np.array([m[3] for m in row], dtype=float)
+    gaps = np.array([b[0] - (a[0] + a[2]) for a, b in zip(row, row[1:], strict=False)], dtype=float)
+    return bool(
+        ws.std() < 0.06 * ws.mean()
+        and hs.std() < 0.06 * hs.mean()
+        and gaps.std() <= 0.15 * max(1.0, abs(gaps.mean()))
+    )
 
 
 def _slant(members) -> float:

@@ -118,6 +118,21 @@ def merge(words: list[OcrWord], same: float = 0.5, bonus: dict[str, float] | Non
     return kept
 
 
+def drop_stray_short_words(words: list[OcrWord], suspect, alone_conf: float = 0.93) -> list[OcrWord]:
+    """Drop short words (<= 3 letters/digits) that `suspect(word)` flags and that stand on a line without
+    a real word (>= 4 letters/digits, confident): textures read as "an", "ee", "8" sit alone, while the
+    "NO" of "NO PARKING" and the "24" of "OPEN 24 HOURS" have a long neighbour. Very sure ones stay."""
+
+    def alnum(w):
+        return sum(c.isalnum() for c in w.text)
+
+    keep = []
+    for line in group_lines(words):
+        anchored = any(alnum(w) >= 4 and w.conf >= 0.8 for w in line.words)
+        keep += [w for w in line.words if anchored or alnum(w) >= 4 or w.conf >= alone_conf or not suspect(w)]
+    return keep
+
+
 def group_lines(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Line]:
     """Words -> lines by vertical overlap and similar height (in the reading frame), words left to right."""
     lines: list[Line] = []
