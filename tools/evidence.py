@@ -110,7 +110,9 @@ class EvidenceStore:
         self._counters: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def add(self, tool: str, image_id: str, findings: list[Finding], call_key: str = "", prefix: str | None = None):
+    def add(
+        self, tool: str, image_id: str, findings: list[Finding], call_key: str = "", prefix: str | None = None
+    ):
         """Register a tool call's findings; the same (tool, image, call_key) returns the ids it got before."""
         prefix = prefix or DEFAULT_PREFIX.get(tool, tool)
         key = (tool, image_id, call_key)
