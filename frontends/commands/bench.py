@@ -2,6 +2,8 @@
 
     python launch.py bench tools [--json OUT]   # per-tool latency p50/p95, cache-hit speedup
     python launch.py bench cache [...]          # embedding and KV cache savings in the model core
+    python launch.py bench qa [...]             # reading / receipt / abstention / injection rates
+    python launch.py bench budget [...]         # image tokens saved by crops at equal accuracy
 
 Each benchmark is a module in bench/ with `add_arguments(parser)` and `run(args)`, imported only
 when its flags or its run are needed.
@@ -21,6 +23,14 @@ BENCHMARKS = {
     "cache": (
         "bench.cache_bench",
         "Embedding-cache and KV-cache savings across turns, against plain transformers.",
+    ),
+    "qa": (
+        "bench.qa_eval",
+        "Grounded-answer rates on generated signs, receipts, unanswerable and injection images.",
+    ),
+    "budget": (
+        "bench.budget_eval",
+        "Image tokens the budget planner saves on reading questions (crop vs full) at equal accuracy.",
     ),
 }
 
