@@ -207,6 +207,7 @@ def _build(out: Path, family: str) -> Path:
         num_attention_heads=4,
         num_key_value_heads=2,
         tie_word_embeddings=True,
+        max_position_embeddings=4096,  # LLaVA-1.5's context: the budget's defaults depend on it
     )
     common = dict(
         vision_config=vision,
