@@ -52,7 +52,7 @@ def eval_sets(n_signs: int = 8) -> dict[str, list[synth.SynthImage]]:
         "receipts": [synth.render_receipt(s) for s in range(3)],
         "paragraphs": [synth.render_paragraph(s, face=f) for s, f in enumerate(("serif", "sans", "mono"))],
         "rotated": [synth.render_rotated(a, seed=i) for i, a in enumerate((90, 180, 270, 4, -6))],
-        "small": [synth.render_small_text(s, size=z) for s, z in enumerate((10, 11, 12))],
+        "small": [synth.render_small_text(s, size=z) for s, z in enumerate((8, 9, 9, 10, 11))],
         "light_on_dark": [
             synth.render_light_on_dark(s, face=f) for s, f in enumerate(("sans", "serif", "mono"))
         ],

@@ -233,3 +233,87 @@ def test_thread_limit_reaches_tesseract_only(monkeypatch):
     assert "OMP_THREAD_LIMIT" not in os.environ
     monkeypatch.setenv("OMP_THREAD_LIMIT", "3")
     assert env["OMP_THREAD_LIMIT"] == "3"
+
+
+# ---- layout and renderer (no Tesseract) ----------------------------------------------------------
+
+
+def test_merge_keeps_the_more_confident_reading_of_a_spot():
+    from tools.ocr_layout import OcrWord, merge
+
+    words = [
+        OcrWord("EXlT", 0.55, (10, 10, 50, 30), "sparse"),
+        OcrWord("EXIT", 0.93, (11, 9, 51, 31), "region:0"),
+        OcrWord("12.50", 0.90, (100, 10, 150, 30), "page"),
+        OcrWord("12", 0.95, (100, 10, 120, 30), "sparse"),  # the sparse pass splits prices
+        OcrWord("50", 0.95, (130, 10, 150, 30), "sparse"),
+    ]
+    kept = merge(words, bonus={"page": 0.1, "region": 0.08})
+    assert sorted(w.text for w in kept) == ["12.50", "EXIT"]
+
+
+def test_lines_pair_far_right_prices_with_their_items():
+    from tools.ocr_layout import OcrWord, group_blocks, group_lines
+
+    words = [
+        OcrWord("Coffee", 0.9, (30, 50, 100, 66), "page"),
+        OcrWord("3.20", 0.9, (340, 51, 390, 66), "page"),
+        OcrWord("Green", 0.9, (30, 80, 90, 96), "page"),
+        OcrWord("tea", 0.9, (100, 81, 136, 96), "page"),
+        OcrWord("12.75", 0.9, (330, 80, 390, 95), "page"),
+    ]
+    lines = group_lines(words)
+    assert [li.text for li in lines] == ["Coffee 3.20", "Green tea 12.75"]
+    assert len(group_blocks(lines)) == 1
+
+
+def test_junk_is_not_plausible():
+    from tools.ocr_layout import OcrWord, clean_text, plausible
+
+    def ok(text, conf=0.9, box=(0, 0, 40, 20)):
+        return plausible(OcrWord(clean_text(text), conf, box, "page"), 0.5)
+
+    assert ok("EXIT") and ok("|EXIT]") and ok("12.50") and ok("3")
+    assert not ok("|||") and not ok("~.,") and not ok("EXIT", conf=0.3)
+    assert not ok("a", conf=0.6) and not ok("EXIT", box=(0, 0, 40, 2))
+
+
+def test_rotate_box_round_trip():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from tools.ocr_layout import rotate_box
+
+    @given(
+        st.floats(0, 300),
+        st.floats(0, 200),
+        st.floats(1, 100),
+        st.floats(1, 100),
+        st.sampled_from([90, 180, 270, -90]),
+    )
+    def check(x, y, w, h, angle):
+        size = (400, 300)
+        turned = (300, 400) if angle % 180 else size
+        box = (x, y, x + w, y + h)
+        back = rotate_box(rotate_box(box, angle, size, turned), -angle, turned, size)
+        assert all(abs(a - b) < 1e-6 for a, b in zip(box, back, strict=True))
+
+    check()
+
+
+def test_renderer_is_deterministic_and_truth_lies_inside():
+    from tools import synth
+
+    for make in (
+        lambda: synth.render_sign(7, tilt=5, photo=True),
+        lambda: synth.render_receipt(2),
+        lambda: synth.render_rotated(90),
+    ):
+        a, b = make(), make()
+        assert a.image.tobytes() == b.image.tobytes() and a.words == b.words
+        w, h = a.image.size
+        for word in a.words:
+            x0, y0, x1, y1 = word.box
+            assert -1 <= x0 < x1 <= w + 1 and -1 <= y0 < y1 <= h + 1, word
+    r = synth.render_receipt(2)
+    assert f"{sum(float(p) for _, p in r.items):.2f}" == r.total

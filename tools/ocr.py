@@ -59,7 +59,7 @@ class OCRConfig:
     region_min_median_conf: float = 0.8  # and its region's words a median confidence of at least this
     solo_regions: int = 4  # the most text-like regions are read one call each; the rest share one sheet
     small_char_px: float = 9.0  # the page pass upscales images whose typical letter (median blob) is shorter
-    page_char_px: float = 16.0  # ... to make that letter about this tall
+    page_char_px: float = 11.0  # ... to make that letter about this tall
     osd_min_conf: float = 2.0  # OSD orientation confidence needed before a page is rotated
     sparse_min_len: int = 3  # the sparse pass hallucinates short words on textures; it needs this many chars
     sparse_min_conf: float = 0.75  # and at least this confidence

@@ -197,7 +197,7 @@ def letter_chains(gray, min_letters: int = 2) -> list[Box]:
             )
             n, _, stats, _ = cv2.connectedComponentsWithStats(bw, connectivity=8)
             for x, y, w, h, area in stats[1:n]:
-                if 7 <= h <= max_h and 0.12 * h <= w <= 3.0 * h and 0.12 <= area / (w * h) <= 0.95:
+                if 5 <= h <= max_h and 0.12 * h <= w <= 3.0 * h and 0.12 <= area / (w * h) <= 0.95:
                     blobs.add((int(x), int(y), int(w), int(h)))
     blobs = sorted(blobs)
     parent = list(range(len(blobs)))
