@@ -2,18 +2,21 @@
 
 One pass of Tesseract reads a clean page well and a photo badly: a sign's light letters on a coloured
 plate, surrounded by windows and leaves, come back as nothing or as junk. So the tool runs several passes
-and merges them:
+in a reading frame and merges them:
 
-- "page": the whole image (grayscale, upscaled when small) in the requested or automatic page mode;
-  when it reads little, OSD (orientation detection) is asked and a rotated page is read upright;
+- frame: the image is deskewed (projection profile of letter blobs) and, when the page pass reads little
+  or reads sideways, turned upright by quarter turns as OSD (orientation detection) says;
+- "page": the whole image in the requested or automatic page mode, upscaled only when its letters are small;
 - "sparse": the whole image in sparse-text mode (psm 11), which finds scattered words anywhere;
-- "region:k": text-like regions found from the image itself (morphological gradient, letters closed
-  into lines, contour boxes), each cropped, upscaled to a readable height, binarised (Otsu, text made
-  dark on light) and read as a block.
+- "region:k": text lines found from the image itself (rows of letter-shaped blobs under local thresholds,
+  ranked by contrast, see `tools.ocr_image`), each cropped with a margin, upscaled to a readable height,
+  binarised (Otsu on the line itself, text made dark on light, border junk cleared), levelled when its
+  letters slant, and read as a block; the most text-like lines one call each, the rest in one stacked sheet.
 
 Every reading is mapped back to original-image pixels, implausible words (junk, specks, unsure single
-letters) are dropped, overlapping readings are de-duplicated keeping the more confident one, and lines
-and blocks are rebuilt geometrically (`tools.ocr_layout`).
+letters, regions that read like a facade's windows, short words standing alone) are dropped, overlapping
+readings are de-duplicated keeping the more confident one, and lines and blocks are rebuilt geometrically
+in the reading frame (`tools.ocr_layout`), so a receipt's right-aligned prices stay on their item lines.
 """
 
 from __future__ import annotations
