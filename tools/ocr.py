@@ -122,7 +122,7 @@ class OCRTool(Tool):
             "enum": ["auto", "document", "scene"],
         },
     }
-    version = "1"
+    version = "2"  # bump when readings change, so cached results from older versions are not reused
     evidence_prefix = "ocr"
     timeout_s = 30.0
 
@@ -227,7 +227,7 @@ class _Reader:
             if plausible(w, need, min_len=self.cfg.sparse_min_len if sparse else 1):
                 keep.append(w)
         return drop_stray_short_words(
-            merge(keep, bonus=PASS_BONUS), suspect=lambda w: not w.source.startswith("page")
+            merge(keep, bonus=PASS_BONUS), suspect=lambda w: not w.source.startswith("page") or w.conf < 0.7
         )
 
     # ---- passes ----------------------------------------------------------------------------------
