@@ -53,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", dest="json_out", default="cache_bench.json", help="where to write the figures"
     )
-    parser.add_argument("--runs", type=int, default=5, help="repetitions; figures are medians (at least 5)")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="repetitions (default 5); figures are medians over them"
+    )
     parser.add_argument("--model", default="smollm2-llava-vitb16", help="vision model (local alias or path)")
     parser.add_argument("--text-model", default="smollm2", help="text-only model for the text path")
     parser.add_argument("--answer-tokens", type=int, default=24, help="tokens generated per turn")
