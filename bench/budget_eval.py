@@ -42,10 +42,12 @@ def run(args) -> int:
     from tools.evidence import EvidenceStore
     from tools.images import ImageRef
     from tools.ocr import OCRConfig, OCRTool
+    from tools.paths import cache_dir
 
-    work = Path(args.json_out).with_suffix("")
     engines = {
-        name: load_engine(ModelConfig(model=str(_build(work / name, name)), device="cpu"))
+        name: load_engine(
+            ModelConfig(model=str(_build(cache_dir("models", f"budget-eval-{name}"), name)), device="cpu")
+        )
         for name in ("llava-1.5", "llava-next")
     }
     # A busy machine must not turn a slow read into a miss: generous limits per call and per request.
