@@ -227,6 +227,10 @@ def letter_chains(gray, min_letters: int = 2) -> list[Box]:
             continue
         if len(members) >= 3 and _identical(members):
             continue  # identical blobs at identical spacing: windows, tiles, a fence
+        if max(m[1] + m[3] for m in members) - min(m[1] for m in members) > 2.0 * float(
+            np.median([m[3] for m in members])
+        ):
+            continue  # a staircase of blobs (foliage, railings), not a line of text
         x0, y0 = min(m[0] for m in members), min(m[1] for m in members)
         x1, y1 = max(m[0] + m[2] for m in members), max(m[1] + m[3] for m in members)
         out.append((float(x0), float(y0), float(x1), float(y1), len(members), _slant(members)))
