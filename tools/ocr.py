@@ -64,6 +64,7 @@ class OCRConfig:
     small_char_px: float = 9.0  # the page pass upscales images whose typical letter (median blob) is shorter
     page_char_px: float = 11.0  # ... to make that letter about this tall
     osd_min_conf: float = 2.0  # OSD orientation confidence needed before a page is rotated
+    sparse_max_side: int = 1280  # the sparse pass and OSD see big photos shrunk to this longer side
     sparse_min_len: int = 3  # the sparse pass hallucinates short words on textures; it needs this many chars
     sparse_min_conf: float = 0.75  # and at least this confidence
     call_timeout_s: float = 20.0  # a single Tesseract call is killed after this
@@ -190,6 +191,16 @@ def _round(box: Box) -> Box:
     return tuple(round(float(v), 1) for v in box)
 
 
+def _fit(img, max_side: int):
+    """`img` shrunk so its longer side is at most `max_side`, and the factor applied (1.0 when unchanged)."""
+    from PIL import Image
+
+    s = min(1.0, max_side / max(img.size))
+    if s >= 1.0:
+        return img, 1.0
+    return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.LANCZOS), s
+
+
 class _OutOfTime(Exception):
     """The request's deadline passed between passes; what was read so far is returned."""
 
@@ -269,7 +280,10 @@ class _Reader:
         return self._tesseract(img, psm, source, frame, lambda b: tuple(v / scale for v in b))
 
     def _sparse(self, frame: Frame, img) -> list[OcrWord]:
-        return self._tesseract(img, 11, "sparse", frame)
+        # Scattered scene text is large enough to survive a downscale of a big photo, and the pass's cost
+        # grows with the pixel count.
+        small, s = _fit(img, self.cfg.sparse_max_side)
+        return self._tesseract(small, 11, "sparse", frame, lambda b: tuple(v / s for v in b))
 
     def _regions(self, frame: Frame, img, done: list[OcrWord]) -> list[OcrWord]:
         """Text-like regions, each cropped with a margin, upscaled to a readable height, levelled when its
@@ -383,7 +397,10 @@ class _Reader:
 
         try:
             osd = self._call(
-                pytesseract.image_to_osd, img, config="--psm 0", output_type=pytesseract.Output.DICT
+                pytesseract.image_to_osd,
+                _fit(img, self.cfg.sparse_max_side)[0],
+                config="--psm 0",
+                output_type=pytesseract.Output.DICT,
             )
         except pytesseract.TesseractError:
             return 0  # "too few characters": nothing to orient by
