@@ -44,12 +44,13 @@ def _photo(colour, size=(800, 600), source="photo.png") -> ImageRef:
 
 def _sign_with_ocr(store: EvidenceStore, seed: int = 3):
     """A rendered street sign and the real OCR tool's evidence about it."""
-    from tools.ocr import OCRTool
+    from tools.ocr import OCRConfig, OCRTool
     from tools.synth import render_sign
 
     synth = render_sign(seed=seed, size=(960, 720))
     ref = ImageRef.from_pil(synth.image, source="street_sign.png")
-    tool = OCRTool()
+    tool = OCRTool(OCRConfig(call_timeout_s=120.0))  # a loaded CI machine must not fail the read
+    tool.timeout_s = 300.0
     tool.setup()
     evidence = store.add("ocr", ref.id, tool.forward(ref, **tool.validate({})))
     return ref, synth, evidence
