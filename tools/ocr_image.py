@@ -174,8 +174,8 @@ def binarize(crop, inner: tuple[int, int, int, int]):
     return Image.fromarray(bw)
 
 
-def letter_chains(gray, min_letters: int = 2) -> list[Box]:
-    """Boxes of rows of letter-shaped blobs: where text sits, found from its letters rather than its edges.
+def letter_chains(gray, min_letters: int = 2) -> list[tuple[float, float, float, float, int, float]]:
+    """Rows of letter-shaped blobs as (x0, y0, x1, y1, letters, slant): text found from its letters.
 
     Blobs come from local (adaptive) thresholds in both polarities, so light letters on a dark plate and
     dark letters on a light wall both show up whatever lies around them. Blobs of similar height whose
