@@ -15,14 +15,21 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, prefix: str = "") -
             continue
         flag = "--" + prefix + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f.metadata.get("help", "") + (f" (default: {default})" if default not in (None, "") else "")
+        help_text = f.metadata.get("help", "") + (
+            f" (default: {default})" if default not in (None, "") else ""
+        )
         kind = hints[f.name]
         origin = typing.get_origin(kind)
         if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
             kind = next(a for a in typing.get_args(kind) if a is not type(None))
         dest = prefix.replace("-", "_") + f.name
-        if kind is bool:
-            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        if kind is bool and f.name.startswith("no_"):
+            # a negative switch reads best as a plain flag (--no-tools), not --no-tools/--no-no-tools
+            parser.add_argument(flag, dest=dest, action="store_true", default=default, help=help_text)
+        elif kind is bool:
+            parser.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
         elif typing.get_origin(kind) is list:
             parser.add_argument(flag, dest=dest, nargs="*", default=default, help=help_text)
         else:
