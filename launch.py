@@ -16,11 +16,20 @@ from frontends import runtime
 # (module, one-line help); each module defines add_arguments(parser) and run(args) -> int | None.
 COMMANDS = {
     "ui": ("frontends.commands.ui", "Start the Gradio chat UI (the default)."),
-    "ask": ("frontends.commands.ask", "Ask one question about one or more images and print the grounded answer."),
+    "ask": (
+        "frontends.commands.ask",
+        "Ask one question about one or more images and print the grounded answer.",
+    ),
     "batch": ("frontends.commands.batch", "Answer a file of questions over a folder of images (resumable)."),
-    "trace": ("frontends.commands.trace", "Inspect traces: show a timeline, render evidence boxes, diff two runs."),
+    "trace": (
+        "frontends.commands.trace",
+        "Inspect traces: show a timeline, render evidence boxes, diff two runs.",
+    ),
     "serve": ("frontends.commands.serve", "Serve an OpenAI-compatible HTTP API (/v1/chat/completions)."),
-    "tool": ("frontends.commands.tool", "Run one tool (ocr, detect, zoom, color, metadata) and print its evidence."),
+    "tool": (
+        "frontends.commands.tool",
+        "Run one tool (ocr, detect, zoom, color, metadata) and print its evidence.",
+    ),
     "detector": ("frontends.commands.detector", "Train or prepare the YOLO detector."),
     "models": ("frontends.commands.models", "Build, convert and list the local models."),
     "bench": ("frontends.commands.bench", "Benchmarks that print figures and write them to JSON."),

@@ -80,7 +80,8 @@ class Engine(Protocol):
     revision: str  # commit hash or content hash of the weights ("" when unknown)
     family: str  # "prefix" | "cross_attention" | "text" | "remote"
     device: str  # "cpu" | "cuda" | "remote"
-    description: str  # one line for banners and stderr: what runs, where, and whether it is an offline stand-in
+    # one line for banners and stderr: what runs, where, and whether it is an offline stand-in
+    description: str
 
     @property
     def supports_images(self) -> bool: ...
