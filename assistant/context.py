@@ -5,12 +5,19 @@ one line with its id, its text JSON-quoted (so it cannot break out of its line),
 defused if an image contains them, and records that read like instructions to a model marked as such.
 In model-driven tool use the block is rebuilt after each step, so new tool results reach the model the
 same way, still as data.
+
+Earlier turns enter the prompt exactly as they were sent (their image parts, their evidence block,
+their question) followed by the recorded answer, so each turn's prompt extends the previous one and
+the engine's KV cache reuses all of it. A turn's block holds only records no earlier message in the
+history shows; new evidence for an old image goes in the new turn's message, never into an old one.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection, Sequence
+from typing import Protocol
 
 import prompts
 from tools.evidence import Evidence
@@ -39,12 +46,13 @@ def _defuse(text: str) -> str:
     return text.replace("<<<", "‹‹‹").replace(">>>", "›››")
 
 
-def prompt_records(evidence: list[Evidence]) -> list[Evidence]:
-    """The records worth the model's context: OCR lines (words only where no line covers them), objects, colours, metadata."""
+def prompt_records(evidence: list[Evidence], shown: Collection[str] = ()) -> list[Evidence]:
+    """The records worth the model's context: OCR lines (words only where no line covers them), objects,
+    colours, metadata; less those whose ids are in `shown` (already in an earlier message of the prompt)."""
     lines_by_image = {(e.tool, e.image) for e in evidence if e.kind == "line"}
     out = []
     for e in evidence:
-        if e.kind in ("block", "crop"):
+        if e.kind in ("block", "crop") or e.id in shown:
             continue
         if e.kind == "word" and (e.tool, e.image) in lines_by_image:
             continue
@@ -52,10 +60,10 @@ def prompt_records(evidence: list[Evidence]) -> list[Evidence]:
     return out[:MAX_RECORDS]
 
 
-def evidence_block(evidence: list[Evidence], image_index: dict[str, int]) -> str:
-    """The delimited block of evidence records, one per line."""
+def evidence_block(evidence: list[Evidence], image_index: dict[str, int], shown: Collection[str] = ()) -> str:
+    """The delimited block of evidence records, one per line (records in `shown` are left out)."""
     rows = []
-    for e in prompt_records(evidence):
+    for e in prompt_records(evidence, shown):
         where = f"image {image_index.get(e.image, '?')}"
         box = "" if e.box is None else " box=[" + ",".join(str(round(v)) for v in e.box) + "]"
         text = _defuse(json.dumps(e.text, ensure_ascii=False))
@@ -65,7 +73,9 @@ def evidence_block(evidence: list[Evidence], image_index: dict[str, int]) -> str
             else ""
         )
         rows.append(f"[{e.id}] {where} {e.tool} {e.kind} {text} conf={e.confidence:.2f}{box}{flag}")
-    if not rows:
+    if not rows and shown:
+        rows.append("(no new evidence: the records of the earlier turns above still apply)")
+    elif not rows:
         rows.append("(no evidence: the tools found nothing, or no tool ran)")
     return prompts.load("evidence").render(records="\n".join(rows))
 
@@ -78,11 +88,14 @@ def build_messages(
     image_parts: list[int],
     text_only: list[int] = (),
     tool_specs: list[dict] | None = None,
+    shown: Collection[str] = (),
 ) -> list[dict]:
     """HF chat messages for one generation.
 
-    image_parts: indices (1-based) of images that enter as {"type": "image"} parts, in order;
-    text_only: indices of images in scope that are represented by their evidence only.
+    history: earlier messages as they were sent (see `history_messages`);
+    image_parts: indices (1-based) of images that enter as {"type": "image"} parts of this message, in order;
+    text_only: indices of images in scope that are represented by their evidence only;
+    shown: evidence ids the history already shows (left out of this message's block).
     """
     system = prompts.load("system").render()
     if tool_specs:
@@ -97,8 +110,38 @@ def build_messages(
         )
     head = (" ".join(notes) + "\n") if notes else ""
     body = prompts.load("question").render(
-        images=head, evidence=evidence_block(evidence, image_index), question=question.strip()
+        images=head, evidence=evidence_block(evidence, image_index, shown), question=question.strip()
     )
     content: list[dict] = [{"type": "image"} for _ in image_parts]
     content.append({"type": "text", "text": body})
     return [{"role": "system", "content": system}, *history, {"role": "user", "content": content}]
+
+
+class SentTurn(Protocol):
+    """An earlier turn as the model saw it (`assistant.session.SentTurn`)."""
+
+    images: list[tuple[str, str]]  # (image id, ImageInput.key()) of its image parts, in order
+    text: str  # its user message's text part, as sent
+    evidence: list[str]  # evidence ids its block showed
+    answer: str  # the assistant message recorded after it
+
+
+def history_messages(
+    turns: Sequence[SentTurn], admitted: dict[str, str]
+) -> tuple[list[dict], list[str], set[str]]:
+    """Earlier turns as chat messages, each user message as it was sent, and its recorded answer.
+
+    admitted: image id -> ImageInput key of the images the planner admits this turn. An image part
+    stays in its old message only while the same view of it is still admitted (a demoted image, or
+    one now shown as another crop, changes the prompt from that point on: the engine recomputes
+    from the first difference). Returns (messages, image ids of their image parts in order,
+    evidence ids they show).
+    """
+    messages, parts, shown = [], [], set()
+    for t in turns:
+        kept = [i for i, key in t.images if admitted.get(i) == key and i not in parts]
+        parts += kept
+        shown.update(t.evidence)
+        content = [{"type": "image"} for _ in kept] + [{"type": "text", "text": t.text}]
+        messages += [{"role": "user", "content": content}, {"role": "assistant", "content": t.answer}]
+    return messages, parts, shown

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from assistant import context, policy
 from assistant.answer import compose_answer
-from assistant.session import Conversation, ScopedImage, TurnEvent, TurnResult
+from assistant.session import Conversation, ScopedImage, SentTurn, TurnEvent, TurnResult
 from assistant.toolcalls import model_calls_tools, parse_tool_calls, strip_tool_calls
 from assistant.trace import ToolCallRecord, TurnTrace
 from tools.errors import BadInputError, UserError
@@ -76,12 +76,19 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             for r in conv.images
         ]
         decisions = conv.planner.plan(a.engine, text, scoped, _evidence(conv, trace))
-        inputs = [inp for inp, _ in decisions if inp is not None]
-        parts = [rec.image_index for inp, rec in decisions if inp is not None]
         trace.budget = [rec for _, rec in decisions]
         yield TurnEvent("budget", budget=trace.budget)
+        # Earlier turns as they were sent: an admitted image keeps its part in the message that first
+        # showed it; images not in the history (new, re-admitted, re-cropped) go in this turn's message.
+        admitted = {rec.image: inp for inp, rec in decisions if inp is not None}
+        text_history, sent = _window(conv)
+        old, old_parts, shown = context.history_messages(sent, {i: inp.key() for i, inp in admitted.items()})
+        history = text_history + old
+        new_parts = [rec for inp, rec in decisions if inp is not None and rec.image not in old_parts]
+        parts = [rec.image_index for rec in new_parts]
+        inputs = [admitted[i] for i in old_parts] + [admitted[rec.image] for rec in new_parts]
         index_of = {r.id: r.index for r in conv.images}
-        text_only = [i for i in scope if i not in parts]
+        text_only = [i for i in scope if refs[i - 1].id not in admitted]
 
         # Generation: model-driven tool steps first when enabled, then the answer (streamed).
         specs = [
@@ -92,7 +99,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
         steps = cfg.max_tool_steps if (model_driven and specs and a.engine is not None) else 0
         for step in range(1, steps + 1):
             messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, _history(conv), parts, text_only, specs
+                text, _evidence(conv, trace), index_of, history, parts, text_only, specs, shown
             )
             trace.messages = messages
             out, stats = _generate(a, conv, messages, inputs)
@@ -112,7 +119,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             yield TurnEvent("token", text=strip_tool_calls(output))
         elif a.engine is not None:
             messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, _history(conv), parts, text_only
+                text, _evidence(conv, trace), index_of, history, parts, text_only, shown=shown
             )
             trace.messages = messages
             stream = a.engine.stream(messages, inputs, _gen_config(cfg), session_id=conv.id)
@@ -124,7 +131,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             stats_all.append(stream.stats)
         if not trace.messages:
             trace.messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, _history(conv), parts, text_only
+                text, _evidence(conv, trace), index_of, history, parts, text_only, shown=shown
             )
         gen_s = time.perf_counter() - t_gen
 
@@ -163,10 +170,14 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             "total_s": round(time.perf_counter() - t0, 4),
         }
         path = conv.record(trace)
-        conv.history += [
-            {"role": "user", "content": _history_question(text, [r.index for r in trace.images])},
-            {"role": "assistant", "content": composed.answer},
-        ]
+        conv.sent.append(
+            SentTurn(
+                images=[(rec.image, admitted[rec.image].key()) for rec in new_parts],
+                text=trace.messages[-1]["content"][-1]["text"],
+                evidence=[e.id for e in context.prompt_records(_evidence(conv, trace), shown)],
+                answer=_history_answer(trace.model_output, composed),
+            )
+        )
         yield TurnEvent("done", result=_result(trace, path))
     except UserError as e:
         trace.error = str(e)
@@ -186,10 +197,30 @@ def model_info(engine) -> dict:
     }
 
 
-def _history(conv: Conversation) -> list[dict]:
-    """The last turns as text; a small model's context is short, and old turns rarely matter."""
+def _window(conv: Conversation) -> tuple[list[dict], list[SentTurn]]:
+    """The last `history_turns` turns (a small model's context is short, and old turns rarely matter):
+    this conversation's own turns as sent, and, while they leave room, the text history it came with."""
     keep = conv.assistant.config.history_turns
-    return conv.history[-2 * keep :] if keep > 0 else []
+    if keep <= 0:
+        return [], []
+    sent = conv.sent[-keep:]
+    left = keep - len(sent)
+    return (conv.history[-2 * left :] if left > 0 else []), sent
+
+
+def _history_answer(model_output: str, composed) -> str:
+    """The assistant message the model's history holds for a turn.
+
+    Where the verified answer keeps the model's answer (composition "model"), it is the model's own
+    output: the KV cache already holds exactly those tokens, so the next turn reuses them too, and
+    the words are the model's either way. Where the evidence overrode the model or the assistant
+    abstained, the user saw another answer and follow-ups refer to it, so the history holds the
+    verified answer (only those few tokens are recomputed; the prompt before them is still reused).
+    The trace and the UI always show the verified answer.
+    """
+    if composed.composition == "model" and model_output.strip():
+        return model_output
+    return composed.answer
 
 
 def _evidence(conv: Conversation, trace: TurnTrace):
@@ -273,12 +304,6 @@ def _tokens(stats_all) -> dict:
     return {k: sum(int(getattr(s, k, 0) or 0) for s in stats_all) for k in keys} | {
         "generations": len(stats_all)
     }
-
-
-def _history_question(text: str, new_indices: list[int]) -> str:
-    if not new_indices:
-        return text
-    return f"[image {', '.join(str(i) for i in new_indices)} attached] {text}"
 
 
 def _result(trace: TurnTrace, path: str | None) -> TurnResult:

@@ -128,6 +128,16 @@ def _safe_count(engine, inp) -> int:
 
 
 @dataclass
+class SentTurn:
+    """An earlier turn as the model saw it: kept so the next prompt repeats it exactly (KV cache reuse)."""
+
+    images: list[tuple[str, str]]  # (image id, ImageInput.key()) of its image parts, in order
+    text: str  # its user message's text part (image notes, evidence block, question), as sent
+    evidence: list[str]  # evidence ids its block showed
+    answer: str  # the assistant message after it (see `assistant.loop._history_answer`)
+
+
+@dataclass
 class TurnResult:
     """The outcome of one turn: the verified answer and everything behind it."""
 
@@ -227,7 +237,9 @@ class Conversation:
         self.images: list[ImageRecord] = []
         self._refs: dict[str, ImageRef] = {}
         self.evidence = EvidenceStore()
-        self.history: list[dict] = []  # text-only chat messages of earlier turns (user question, answer)
+        # Text chat messages that came before this conversation's own turns (a stateless API request's history).
+        self.history: list[dict] = []
+        self.sent: list[SentTurn] = []  # this conversation's turns as the model saw them, oldest first
         self.turns: list[TurnTrace] = []
         self.planner: ImagePlanner = assistant.planner_factory(assistant.engine, assistant.config)
         self.writer = (
