@@ -24,7 +24,25 @@ import sys
 import time
 from pathlib import Path
 
-PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]  # llava-v1.6's grid
+from assistant.core.local_models import LocalModel, VisionSpec
+
+# LLaVA-1.5's input (one 336 px view of 14 px patches: 576 tokens) on a tiny random tower: the token
+# costs are the processor's, so the tower's size does not matter.
+VISION_336 = VisionSpec(
+    image_size=336, patch_size=14, hidden_size=32, layers=1, heads=2, intermediate_size=64
+)
+FAMILIES = {
+    "llava-1.5": LocalModel(
+        "budget-eval-llava-1.5", "tiny random LLaVA priced like LLaVA-1.5", "llava", vision=VISION_336
+    ),
+    "llava-next": LocalModel(
+        "budget-eval-llava-next",
+        "tiny random LLaVA-NeXT priced like llava-v1.6 (336 px AnyRes tiles)",
+        "llava_next",
+        vision=VISION_336,
+        anyres_grid=((1, 2), (2, 1), (2, 2), (3, 1), (1, 3)),  # llava-v1.6's canvases
+    ),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,18 +55,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from assistant.budget import BudgetConfig, BudgetPlanner
-    from assistant.core import load_engine
+    from assistant.core import load_engine, local_models
     from assistant.core.config import ModelConfig
     from tools.evidence import EvidenceStore
     from tools.images import ImageRef
     from tools.ocr import OCRConfig, OCRTool
-    from tools.paths import cache_dir
 
     engines = {
-        name: load_engine(
-            ModelConfig(model=str(_build(cache_dir("models", f"budget-eval-{name}"), name)), device="cpu")
-        )
-        for name in ("llava-1.5", "llava-next")
+        family: load_engine(ModelConfig(model=str(local_models.ensure(spec)), device="cpu"))
+        for family, spec in FAMILIES.items()
     }
     # A busy machine must not turn a slow read into a miss: generous limits per call and per request.
     ocr = OCRTool(OCRConfig(call_timeout_s=180.0))
@@ -178,76 +193,6 @@ def _summary(rows: list[dict]) -> dict:
             c: sum(r["auto"]["choice"] == c for r in rows) for c in ("full", "reduced", "crop", "text")
         },
     }
-
-
-def _build(out: Path, family: str) -> Path:
-    """A tiny random model with the family's real processor settings (token costs are the processor's)."""
-    import torch
-    from transformers import AutoProcessor, CLIPImageProcessor, CLIPVisionConfig, LlamaConfig
-
-    from assistant.core import local_models
-
-    if (out / "config.json").exists():
-        return out
-    base = AutoProcessor.from_pretrained(local_models.ensure("tiny-llava"))
-    tok = base.tokenizer
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        image_size=336,
-        patch_size=14,
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        projection_dim=32,
-    )
-    text = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-        max_position_embeddings=4096,  # LLaVA-1.5's context: the budget's defaults depend on it
-    )
-    common = dict(
-        vision_config=vision,
-        text_config=text,
-        image_token_id=tok.convert_tokens_to_ids("<image>"),
-        vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
-        tie_word_embeddings=True,
-    )
-    proc_kw = dict(
-        tokenizer=tok,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        image_token="<image>",
-        chat_template=base.chat_template,
-        num_additional_image_tokens=1,
-    )
-    size = dict(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})
-    if family == "llava-next":
-        from transformers import (
-            LlavaNextConfig,
-            LlavaNextForConditionalGeneration,
-            LlavaNextImageProcessor,
-            LlavaNextProcessor,
-        )
-
-        model = LlavaNextForConditionalGeneration(LlavaNextConfig(image_grid_pinpoints=PINPOINTS, **common))
-        proc = LlavaNextProcessor(
-            image_processor=LlavaNextImageProcessor(image_grid_pinpoints=PINPOINTS, **size), **proc_kw
-        )
-    else:
-        from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-
-        model = LlavaForConditionalGeneration(LlavaConfig(**common))
-        proc = LlavaProcessor(image_processor=CLIPImageProcessor(**size), **proc_kw)
-    model.eval().save_pretrained(out)
-    proc.save_pretrained(out)
-    return out
 
 
 if __name__ == "__main__":

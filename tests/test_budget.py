@@ -27,9 +27,9 @@ def llava():
 
 
 @pytest.fixture(scope="module")
-def llava_next(tmp_path_factory):
-    """A tiny LLaVA-NeXT (AnyRes grids) built from config: the family where a crop saves tokens."""
-    return _engine(_build_tiny_llava_next(tmp_path_factory.mktemp("tiny-llava-next")))
+def llava_next():
+    """A tiny LLaVA-NeXT (AnyRes grids of 32 px tiles): the family where a crop saves tokens."""
+    return _engine("tiny-llava-next")
 
 
 @pytest.fixture(scope="module")
@@ -249,68 +249,6 @@ def test_bad_config_is_a_user_error():
         BudgetConfig(strategy="cheap")
     with pytest.raises(BadInputError, match="image_tokens_per_turn"):
         BudgetConfig(image_tokens_per_turn=-1)
-
-
-def _build_tiny_llava_next(out):
-    """Tiny random LLaVA-NeXT with the offline tokenizer, saved like a downloaded model."""
-    import torch
-    from transformers import (
-        AutoProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaNextConfig,
-        LlavaNextForConditionalGeneration,
-        LlavaNextImageProcessor,
-        LlavaNextProcessor,
-    )
-
-    from assistant.core import local_models
-
-    base = AutoProcessor.from_pretrained(local_models.ensure("tiny-llava"))
-    tok = base.tokenizer
-    torch.manual_seed(0)
-    vision = CLIPVisionConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        projection_dim=32,
-    )
-    text = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-        eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-    )
-    pins = [[32, 32], [32, 64], [64, 32], [64, 64], [32, 96], [96, 32]]
-    config = LlavaNextConfig(
-        vision_config=vision,
-        text_config=text,
-        image_token_id=tok.convert_tokens_to_ids("<image>"),
-        image_grid_pinpoints=pins,
-        vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
-        tie_word_embeddings=True,
-    )
-    LlavaNextForConditionalGeneration(config).eval().save_pretrained(out)
-    LlavaNextProcessor(
-        image_processor=LlavaNextImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_grid_pinpoints=pins
-        ),
-        tokenizer=tok,
-        patch_size=8,
-        vision_feature_select_strategy="default",
-        image_token="<image>",
-        chat_template=base.chat_template,
-        num_additional_image_tokens=1,
-    ).save_pretrained(out)
-    return out
 
 
 def test_assistant_loop_uses_the_planner(llava):

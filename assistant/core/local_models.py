@@ -6,10 +6,12 @@
   SmolLM2), with a small random CLIP vision tower and projector: the real image-token path, meaningless
   image features. "smollm2-llava-vitb16" is the same with a CLIP ViT-B/16-sized tower (256 image tokens)
   for timing benchmarks.
-- "tiny-llava", "tiny-mllama": tiny random models of each fusion family, for tests.
+- "tiny-llava", "tiny-llava-next", "tiny-llava-onevision", "tiny-mllama": tiny random models of each
+  fusion family, for tests.
 
 Each is saved with its processor under `tools.paths.cache_dir("models", name)` and loaded back through
-`from_pretrained`, the same path a downloaded model takes. `ensure(name)` builds on demand (idempotent).
+`from_pretrained`, the same path a downloaded model takes. `ensure(name)` builds on demand (idempotent);
+`ensure(spec)` does the same for a spec of one's own (a benchmark's LLaVA with LLaVA-1.5's 336 px input).
 """
 
 from __future__ import annotations
@@ -60,19 +62,29 @@ SMALL_VISION = VisionSpec()  # 49 image tokens, quick on 2 CPU cores
 TINY_VISION = VisionSpec(
     image_size=64, patch_size=16, hidden_size=32, layers=2, heads=2, intermediate_size=64
 )
+TILE32_VISION = VisionSpec(  # 32 px AnyRes tiles of 16 tokens
+    image_size=32, patch_size=8, hidden_size=32, layers=2, heads=2, intermediate_size=64
+)
 # CLIP ViT-B/16 dimensions at 256 px: 16 x 16 = 256 image tokens, ~86M vision parameters.
 VITB16_VISION = VisionSpec(
     image_size=256, patch_size=16, hidden_size=768, layers=12, heads=12, intermediate_size=3072
 )
 
 
+# LLaVA-OneVision's AnyRes canvases: every grid up to 3 x 3 tiles.
+ONEVISION_GRID = tuple((rows, cols) for rows in range(1, 4) for cols in range(1, 4))
+
+
 @dataclass(frozen=True)
 class LocalModel:
     name: str
     description: str
-    kind: str  # "smollm2" | "llava" | "llava_onevision" | "mllama"
+    kind: str  # "smollm2" | "llava" | "llava_next" | "llava_onevision" | "mllama"
     graft_smollm2: bool = False  # LLaVA language model = SmolLM2's weights
     vision: VisionSpec = field(default=SMALL_VISION)
+    # AnyRes canvases (LLaVA-NeXT, OneVision) as (rows, cols) of vision.image_size tiles, in the
+    # processor's order (it keeps the first of equally good canvases).
+    anyres_grid: tuple[tuple[int, int], ...] = ()
 
 
 LOCAL_MODELS = {
@@ -94,12 +106,18 @@ LOCAL_MODELS = {
         ),
         LocalModel("tiny-llava", "tiny random LLaVA (prefix fusion), for tests", "llava", vision=TINY_VISION),
         LocalModel(
+            "tiny-llava-next",
+            "tiny random LLaVA-NeXT (prefix fusion, AnyRes tiles: a crop costs fewer tokens), for tests",
+            "llava_next",
+            vision=TILE32_VISION,
+            anyres_grid=((1, 1), (1, 2), (2, 1), (2, 2), (1, 3), (3, 1)),
+        ),
+        LocalModel(
             "tiny-llava-onevision",
             "tiny random LLaVA-OneVision (prefix fusion, AnyRes tiles), for tests",
             "llava_onevision",
-            vision=VisionSpec(
-                image_size=32, patch_size=8, hidden_size=32, layers=2, heads=2, intermediate_size=64
-            ),
+            vision=TILE32_VISION,
+            anyres_grid=ONEVISION_GRID,
         ),
         LocalModel("tiny-mllama", "tiny random Mllama (cross-attention fusion), for tests", "mllama"),
     ]
@@ -120,10 +138,16 @@ def is_built(name: str) -> bool:
         return False
 
 
-def ensure(name: str, force: bool = False) -> Path:
-    """The directory of local model `name`, built first if needed (idempotent)."""
-    if name not in LOCAL_MODELS:
-        raise ModelLoadError(f"unknown local model {name!r}; known: {', '.join(LOCAL_MODELS)}")
+def ensure(model: str | LocalModel, force: bool = False) -> Path:
+    """The directory of local model `model` (a name in LOCAL_MODELS, or a spec of one's own, e.g. a
+    benchmark's variant), built first if needed (idempotent)."""
+    if isinstance(model, LocalModel):
+        spec = model
+    elif model in LOCAL_MODELS:
+        spec = LOCAL_MODELS[model]
+    else:
+        raise ModelLoadError(f"unknown local model {model!r}; known: {', '.join(LOCAL_MODELS)}")
+    name = spec.name
     out = model_dir(name)
     if is_built(name) and not force:
         return out
@@ -132,7 +156,6 @@ def ensure(name: str, force: bool = False) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if is_built(name) and not force:
             return out  # another process built it while we waited
-        spec = LOCAL_MODELS[name]
         tmp = out.with_name(out.name + ".building")
         shutil.rmtree(tmp, ignore_errors=True)
         t0 = time.perf_counter()
@@ -150,7 +173,7 @@ def build(spec: LocalModel, out: Path) -> Path:
     """Build `spec` into directory `out` (e.g. a LLaVA with another VisionSpec for a benchmark)."""
     out.mkdir(parents=True, exist_ok=True)
     builders = {"smollm2": _build_smollm2, "mllama": _build_mllama}
-    if spec.kind == "llava":
+    if spec.kind in ("llava", "llava_next"):
         _build_llava(out, spec)
     elif spec.kind == "llava_onevision":
         _build_llava_onevision(out, spec)
@@ -209,13 +232,17 @@ def _tokenizer_with(token: str):
 
 
 def _build_llava(out: Path, spec: LocalModel) -> None:
+    """LLaVA (one square view) or, for kind "llava_next", LLaVA-NeXT (AnyRes tiles on `spec.anyres_grid`)."""
     import torch
     from transformers import (
         CLIPImageProcessor,
-        CLIPVisionConfig,
         LlamaConfig,
         LlavaConfig,
         LlavaForConditionalGeneration,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
         LlavaProcessor,
     )
 
@@ -231,34 +258,36 @@ def _build_llava(out: Path, spec: LocalModel) -> None:
         lm = None
         text_config = _tiny_llama_config(tok)
     v = spec.vision
-    vision_config = CLIPVisionConfig(
-        image_size=v.image_size,
-        patch_size=v.patch_size,
-        hidden_size=v.hidden_size,
-        num_hidden_layers=v.layers,
-        num_attention_heads=v.heads,
-        intermediate_size=v.intermediate_size,
-        projection_dim=v.hidden_size,
-    )
-    config = LlavaConfig(
-        vision_config=vision_config,
+    # The two families differ only in their classes and the AnyRes grid.
+    if spec.kind == "llava_next":
+        config_cls, model_cls = LlavaNextConfig, LlavaNextForConditionalGeneration
+        image_processor_cls, processor_cls = LlavaNextImageProcessor, LlavaNextProcessor
+        anyres = {"image_grid_pinpoints": _pinpoints(spec)}
+    else:
+        config_cls, model_cls = LlavaConfig, LlavaForConditionalGeneration
+        image_processor_cls, processor_cls = CLIPImageProcessor, LlavaProcessor
+        anyres = {}
+    config = config_cls(
+        vision_config=_clip_config(v),
         text_config=text_config,
         image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
         vision_feature_layer=-2,
         vision_feature_select_strategy="default",
         tie_word_embeddings=text_config.tie_word_embeddings,
+        **anyres,
     )
-    model = LlavaForConditionalGeneration(config).eval()
+    model = model_cls(config).eval()
     if lm is not None:
         _graft(model, lm)
     model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
     model.generation_config.pad_token_id = tok.pad_token_id or 0
     model.generation_config.do_sample = False
-    image_processor = CLIPImageProcessor(
+    image_processor = image_processor_cls(
         size={"shortest_edge": v.image_size},
         crop_size={"height": v.image_size, "width": v.image_size},
+        **anyres,
     )
-    processor = LlavaProcessor(
+    processor = processor_cls(
         image_processor=image_processor,
         tokenizer=tok,
         patch_size=v.patch_size,
@@ -290,6 +319,26 @@ def _graft(model, lm) -> None:
             model.lm_head.weight[:n] = lm.lm_head.weight
 
 
+def _clip_config(v: VisionSpec):
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(
+        image_size=v.image_size,
+        patch_size=v.patch_size,
+        hidden_size=v.hidden_size,
+        num_hidden_layers=v.layers,
+        num_attention_heads=v.heads,
+        intermediate_size=v.intermediate_size,
+        projection_dim=v.hidden_size,
+    )
+
+
+def _pinpoints(spec: LocalModel) -> list[list[int]]:
+    """The AnyRes canvases in pixels, [height, width] each, as the processors take them."""
+    side = spec.vision.image_size
+    return [[side * rows, side * cols] for rows, cols in spec.anyres_grid]
+
+
 def _tiny_llama_config(tok):
     from transformers import LlamaConfig
 
@@ -311,7 +360,6 @@ def _build_llava_onevision(out: Path, spec: LocalModel) -> None:
     """LLaVA-OneVision's AnyRes path (base image + a grid of tiles, newline tokens) at toy size."""
     import torch
     from transformers import (
-        CLIPVisionConfig,
         LlavaOnevisionConfig,
         LlavaOnevisionForConditionalGeneration,
         LlavaOnevisionImageProcessor,
@@ -323,18 +371,9 @@ def _build_llava_onevision(out: Path, spec: LocalModel) -> None:
     tok = _tokenizer_with(IMAGE_TOKEN)
     v = spec.vision
     side = v.image_size
-    pins = [[side * i, side * j] for i in range(1, 4) for j in range(1, 4)]
-    vision_config = CLIPVisionConfig(
-        image_size=side,
-        patch_size=v.patch_size,
-        hidden_size=v.hidden_size,
-        num_hidden_layers=v.layers,
-        num_attention_heads=v.heads,
-        intermediate_size=v.intermediate_size,
-        projection_dim=v.hidden_size,
-    )
+    pins = _pinpoints(spec)
     config = LlavaOnevisionConfig(
-        vision_config=vision_config,
+        vision_config=_clip_config(v),
         text_config=_tiny_llama_config(tok),
         image_token_id=tok.convert_tokens_to_ids(IMAGE_TOKEN),
         image_grid_pinpoints=pins,
