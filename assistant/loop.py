@@ -84,6 +84,10 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
         text_history, sent = _window(conv)
         old, old_parts, shown = context.history_messages(sent, {i: inp.key() for i, inp in admitted.items()})
         history = text_history + old
+        # A demoted image leaves its old message for good: if it is re-admitted later it goes in that
+        # turn's message, so only the newest message changes, not everything after the old one.
+        for t in sent:
+            t.images = [(i, key) for i, key in t.images if i in old_parts]
         new_parts = [rec for inp, rec in decisions if inp is not None and rec.image not in old_parts]
         parts = [rec.image_index for rec in new_parts]
         inputs = [admitted[i] for i in old_parts] + [admitted[rec.image] for rec in new_parts]

@@ -67,3 +67,46 @@ def test_earlier_messages_are_repeated_exactly_and_new_evidence_goes_last(runner
     # Records turn 1 already showed are not repeated.
     ocr_ids = [e["id"] for e in r2.evidence if e["kind"] == "line"]
     assert ocr_ids and all(f"[{i}]" in prompt_text(first) and f"[{i}]" not in newest for i in ocr_ids)
+
+
+class SeeingScriptedEngine(ScriptedEngine):
+    """The scripted model, taking images at a flat 100 tokens each (so the budget planner prices them)."""
+
+    supports_images = True
+
+    def __init__(self):
+        super().__init__()
+        self.images: list[list] = []  # the ImageInputs of every generation
+
+    def image_token_count(self, image) -> int:
+        return 100
+
+    def stream(self, messages, images, gen=None, session_id=None):
+        self.images.append(list(images))
+        return super().stream(messages, images, gen, session_id)
+
+
+def _image_parts(message: dict) -> int:
+    return sum(1 for p in message["content"] if p.get("type") == "image")
+
+
+def test_a_demoted_image_leaves_its_message_and_comes_back_in_the_newest(runner, sign, tmp_path):
+    engine = SeeingScriptedEngine()
+    cfg = AssistantConfig(trace_dir=str(tmp_path), image_tokens_per_conversation=150)
+    conv = Assistant(engine, runner, cfg, planner_factory=budget.planner_factory).conversation()
+    receipt = synth.render_receipt(5)
+    conv.ask("What does the sign say?", [sign.image])
+    r2 = conv.ask("What is the total on this receipt?", [receipt.image])
+    r3 = conv.ask("And what does the first picture say again?")
+    # Room for one image: the sign is demoted when the receipt comes.
+    assert r2.budget[0].choice == "text" and r2.budget[1].choice != "text"
+    assert [b.status for b in r3.budget] == ["readmitted", "demoted"]
+    turn1, turn2, turn3 = engine.calls
+    # Turn 2: turn 1's message loses its image part (the prompt changes there), the receipt is new.
+    assert _image_parts(turn1[1]) == 1 and _image_parts(turn2[1]) == 0 and _image_parts(turn2[3]) == 1
+    assert turn2[1]["content"][-1] == turn1[1]["content"][-1]  # its text is as sent
+    # Turn 3: the sign is back, in the newest message; turns 1 and 2 stay as turn 2 sent them, less
+    # the now demoted receipt.
+    assert [_image_parts(m) for m in turn3 if m["role"] == "user"] == [0, 0, 1]
+    assert turn3[:3] == turn2[:3]
+    assert [im.ref.id for im in engine.images[2]] == [r3.budget[0].image]
