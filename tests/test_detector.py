@@ -42,16 +42,32 @@ def test_detects_held_out_shapes_with_the_right_class(shapes_detector):
 
 @pytest.mark.slow
 def test_class_filter_and_region_keep_boxes_in_original_pixels(shapes_detector):
-    im, truth = next((im, t) for im, t in held_out(40) if len({s.name for s in t}) >= 2)
+    # Take a held-out image with two or more classes and a shape the unfiltered detector finds: the
+    # test is about filtering and regions, not about which shapes a freshly trained detector misses
+    # (recall is asserted above; training is not bit-identical across machines).
+    def found_shape(im, truth):
+        found = shapes_detector(ImageRef.from_pil(im), conf=0.4)
+        return next(
+            (s for s in truth if any(f.text == s.name and iou(f.box, s.box) >= 0.5 for f in found)), None
+        )
+
+    im, truth, shape = next(
+        (im, t, hit)
+        for im, t in held_out(40)
+        if len({s.name for s in t}) >= 2 and (hit := found_shape(im, t)) is not None
+    )
     ref = ImageRef.from_pil(im)
-    wanted = truth[0].name
+    wanted = shape.name
+    everything = shapes_detector(ref, conf=0.4)
     only = shapes_detector(ref, classes=[wanted], conf=0.4)
     assert only and {f.text for f in only} == {wanted}
+    assert len(only) == sum(f.text == wanted for f in everything)
+    assert len(only) < len(everything) or len({f.text for f in everything}) == 1
     # Detecting inside a region around one shape returns that shape in full-image coordinates.
-    x0, y0, x1, y1 = truth[0].box
+    x0, y0, x1, y1 = shape.box
     region = (max(0, x0 - 40), max(0, y0 - 40), min(im.width, x1 + 40), min(im.height, y1 + 40))
     inside = shapes_detector(ref, region=region, conf=0.25)
-    assert any(f.text == wanted and iou(f.box, truth[0].box) >= 0.5 for f in inside)
+    assert any(f.text == wanted and iou(f.box, shape.box) >= 0.5 for f in inside)
 
 
 @pytest.mark.slow
