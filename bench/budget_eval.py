@@ -1,6 +1,6 @@
 """Image tokens the budget planner saves on reading questions: a crop of the text vs the whole image.
 
-On the generated set of `tools/synth.py` (street signs on busy backgrounds, till receipts), each image
+On the generated set of `synthetic/render.py` (street signs on busy backgrounds, till receipts), each image
 gets a reading question ("What does the sign say?", "What is the total?", "How much was the X?").
 The real OCR tool reads the image; the planner turns that evidence into a view: the whole image
 (strategy "full", no budget: the baseline) or its own choice with the model's default budgets
@@ -124,7 +124,7 @@ def run(args) -> int:
 
 
 def _cases(n_signs: int, n_receipts: int):
-    from tools.synth import render_receipt, render_sign
+    from synthetic.render import render_receipt, render_sign
 
     cases = []
     for i in range(n_signs):

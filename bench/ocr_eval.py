@@ -1,4 +1,4 @@
-"""OCR accuracy on the rendered sets (tools.synth): our OCRTool against raw Tesseract on the same images.
+"""OCR accuracy on the rendered sets (synthetic.render): our OCRTool against raw Tesseract on the same images.
 
 For every set (signs, receipts, paragraphs, rotated, small text, light-on-dark, injection) it reports
 word recall (ground-truth words read, at the right place), word precision (words returned that are real),
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import synth
+from synthetic import render as synth
 from tools.ocr_layout import clean_text
 
 

@@ -1,6 +1,6 @@
 """Grounded Q&A on a generated set: reading accuracy on signs, receipt totals, abstention, injection resistance.
 
-Images come from `tools.synth` (rendered signs on busy backgrounds, till receipts, text-free scenes,
+Images come from `synthetic.render` (rendered signs on busy backgrounds, till receipts, text-free scenes,
 injection images in three styles); every question has a known right answer or must be abstained on.
 Each item runs one turn of the full assistant (tools, model, verification) and is scored twice: the
 answer the user sees, and the model's own words before verification ("model alone"), which shows what
@@ -45,7 +45,7 @@ class Item:
 
 
 def build_set(n_signs: int, n_receipts: int, seed: int) -> list[Item]:
-    from tools import synth
+    from synthetic import render as synth
 
     rng = random.Random(seed)
     items = []

@@ -1,7 +1,7 @@
 """`bench tools`: latency of each tool on a generated image set, and what the result cache saves.
 
 The set mixes what the tools meet in use: rendered signs on busy backgrounds, a receipt, small text
-(tools/synth.py) and synthetic shape scenes (tools/shapes.py). Every tool runs once on a warm-up image
+(synthetic/render.py) and synthetic shape scenes (synthetic/shapes.py). Every tool runs once on a warm-up image
 first (model loading is reported apart, as `first_call_s`), then on every image through a
 `ToolRunner` with an empty `ToolCache` (misses: the real work), then again (hits). Figures per tool:
 p50/p95 of the misses and of the hits, and the speedup of a hit; and, per image, all tools one after another against all tools at once
@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def image_set(n: int) -> list[tuple[str, object, tuple]]:
     """(kind, PIL image, a box worth zooming into) for n generated images."""
-    from tools import synth
-    from tools.shapes import ShapesConfig, held_out
+    from synthetic import render as synth
+    from synthetic.shapes import ShapesConfig, held_out
 
     def union(boxes):
         return tuple(f(b[i] for b in boxes) for i, f in ((0, min), (1, min), (2, max), (3, max)))

@@ -69,7 +69,7 @@ class ServerThread:
 
 
 def sign_png(folder: Path, name: str = "sign.png", text: str = "OPEN DAILY", seed: int = 1) -> Path:
-    from tools.synth import render_sign
+    from synthetic.render import render_sign
 
     path = Path(folder) / name
     render_sign(seed=seed, text=text).image.save(path)

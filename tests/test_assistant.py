@@ -4,8 +4,8 @@ into LLaVA, the default offline VLM), and a scripted model where a test needs a 
 import pytest
 
 from assistant.session import Assistant, AssistantConfig
+from synthetic import render as synth
 from tests.scripted_engine import ScriptedEngine, prompt_text
-from tools import synth
 from tools.base import ToolRunner
 from tools.registry import default_registry
 

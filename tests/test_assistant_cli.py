@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import synth
+from synthetic import render as synth
 
 ROOT = Path(__file__).resolve().parents[1]
 

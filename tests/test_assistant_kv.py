@@ -6,8 +6,8 @@ import pytest
 
 from assistant import budget
 from assistant.session import Assistant, AssistantConfig
+from synthetic import render as synth
 from tests.scripted_engine import ScriptedEngine, prompt_text
-from tools import synth
 from tools.base import ToolRunner
 from tools.registry import default_registry
 

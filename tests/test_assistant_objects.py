@@ -5,10 +5,10 @@ det ids cited, and a made-up count from the model flagged."""
 import pytest
 
 from assistant.session import Assistant, AssistantConfig
+from synthetic.shapes import held_out
 from tests.scripted_engine import ScriptedEngine
 from tools.base import ToolRegistry, ToolRunner
 from tools.color import ColorTool
-from tools.shapes import held_out
 
 
 @pytest.fixture(scope="module")

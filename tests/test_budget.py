@@ -44,8 +44,8 @@ def _photo(colour, size=(800, 600), source="photo.png") -> ImageRef:
 
 def _sign_with_ocr(store: EvidenceStore, seed: int = 3):
     """A rendered street sign and the real OCR tool's evidence about it."""
+    from synthetic.render import render_sign
     from tools.ocr import OCRConfig, OCRTool
-    from tools.synth import render_sign
 
     synth = render_sign(seed=seed, size=(960, 720))
     ref = ImageRef.from_pil(synth.image, source="street_sign.png")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from synthetic.shapes import CLASSES, held_out
 from tools.evidence import iou
 from tools.images import ImageRef
-from tools.shapes import CLASSES, held_out
 
 # Tests marked slow use the shapes detector, trained the first time (minutes), then cached on disk.
 
@@ -153,8 +153,8 @@ def test_detector_train_command_trains_on_yolo_data(tmp_path):
 
     from frontends import runtime
     from frontends.commands import detector as cmd
+    from synthetic.shapes import ShapesConfig, write_dataset
     from tools.detector import DetectorTool
-    from tools.shapes import ShapesConfig, write_dataset
 
     data = write_dataset(tmp_path / "data", ShapesConfig(train_images=8, val_images=4, seed=7))
     parser = argparse.ArgumentParser()

@@ -7,8 +7,8 @@ import pytest
 
 from assistant.context import build_messages, evidence_block, is_instruction_like
 from assistant.session import Assistant, AssistantConfig
+from synthetic import render as synth
 from tests.scripted_engine import ScriptedEngine, prompt_text
-from tools import synth
 from tools.base import ToolRunner
 from tools.evidence import Evidence
 from tools.registry import default_registry

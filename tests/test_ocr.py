@@ -1,4 +1,4 @@
-"""OCR read word by word on rendered images (tools.synth), with the real Tesseract.
+"""OCR read word by word on rendered images (synthetic.render), with the real Tesseract.
 
 Each image is read once per module (`read` caches by image bytes) because a read costs ~1-2 s of CPU.
 """
@@ -71,7 +71,7 @@ def test_reads_every_sign_word_by_word_in_place(read, sign_images):
 
 
 def test_reads_most_small_tilted_blurred_signs(read):
-    from tools import synth
+    from synthetic import render as synth
 
     signs = synth.sign_set(8, hard=True)
     fully = [s.lines for s in signs if not missing_words(read(s), s)]
@@ -302,7 +302,7 @@ def test_rotate_box_round_trip():
 
 
 def test_renderer_is_deterministic_and_truth_lies_inside():
-    from tools import synth
+    from synthetic import render as synth
 
     for make in (
         lambda: synth.render_sign(7, tilt=5, photo=True),

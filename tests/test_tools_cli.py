@@ -75,7 +75,7 @@ def test_bad_argument_is_one_line_and_exit_2(picture, capsys):
 
 @pytest.mark.slow
 def test_detect_json_has_labels(shapes_detector_weights, tmp_path, capsys):
-    from tools.shapes import held_out
+    from synthetic.shapes import held_out
 
     im, truth = held_out(1)[0]
     path = tmp_path / "shapes.png"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
+from synthetic.render import render_small_text
 from tools.errors import BadInputError
 from tools.evidence import iou
 from tools.images import ImageRef
-from tools.synth import render_small_text
 from tools.zoom import ZoomTool, crop
 
 

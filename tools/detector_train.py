@@ -2,7 +2,7 @@
 
 `train()` wraps ultralytics' trainer with settings that work offline on a small CPU machine (no
 plots that fetch fonts, no AMP check that downloads weights, every core used). `prepare_shapes()`
-generates the synthetic shapes data (tools/shapes.py) and trains on it once: the result lives in
+generates the synthetic shapes data (synthetic/shapes.py) and trains on it once: the result lives in
 `tools.paths.cache_dir("detectors", "shapes-<key>")`, where the key hashes the generator's source and
 the training settings, so changing either retrains and nothing else does.
 """
@@ -120,7 +120,7 @@ def evaluate(weights: Path, data_yaml: Path, cfg: TrainConfig, runs: str) -> dic
 
 def shapes_key(shapes_cfg, train_cfg: TrainConfig) -> str:
     """Hash of what determines the trained model: generator source, data settings, training settings."""
-    from tools import shapes
+    from synthetic import shapes
 
     h = hashlib.sha256(inspect.getsource(shapes).encode())
     h.update(json.dumps([asdict(shapes_cfg), asdict(train_cfg)], sort_keys=True).encode())
@@ -129,7 +129,7 @@ def shapes_key(shapes_cfg, train_cfg: TrainConfig) -> str:
 
 def shapes_weights(shapes_cfg=None, train_cfg: TrainConfig | None = None) -> Path:
     """Where the shapes detector for these settings lives (whether or not it is trained yet)."""
-    from tools.shapes import ShapesConfig
+    from synthetic.shapes import ShapesConfig
 
     key = shapes_key(shapes_cfg or ShapesConfig(), train_cfg or TrainConfig())
     return cache_dir("detectors") / f"{SHAPES_DIR_PREFIX}{key}" / "best.pt"
@@ -145,7 +145,7 @@ def find_shapes_weights() -> Path | None:
 
 def prepare_shapes(shapes_cfg=None, train_cfg: TrainConfig | None = None, log=print) -> TrainResult:
     """Generate the shapes data and train on it, unless this exact model is already cached."""
-    from tools.shapes import ShapesConfig, write_dataset
+    from synthetic.shapes import ShapesConfig, write_dataset
 
     shapes_cfg = shapes_cfg or ShapesConfig()
     train_cfg = train_cfg or TrainConfig()
@@ -173,10 +173,10 @@ def prepare_shapes(shapes_cfg=None, train_cfg: TrainConfig | None = None, log=pr
 
 def shapes_hit_rate(weights: str | Path, n: int = 30, conf: float = 0.4, shapes_cfg=None) -> dict:
     """Recall and precision at IoU >= 0.5 with the right class, on n held-out generated images."""
+    from synthetic.shapes import held_out
     from tools.detector import DetectorTool
     from tools.evidence import iou
     from tools.images import ImageRef
-    from tools.shapes import held_out
 
     tool = DetectorTool(weights=weights)
     truth_n = found_n = hits = 0

@@ -18,6 +18,7 @@ Fonts are DejaVu (Debian `fonts-dejavu-core`), found through fontconfig or PIL's
 from __future__ import annotations
 
 import functools
+import math
 import random
 import subprocess
 from dataclasses import dataclass, field
@@ -26,7 +27,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from tools.ocr_layout import rotate_box
+
+def rotate_box(box: tuple, angle: float, src_size: tuple[int, int], dst_size: tuple[int, int]) -> tuple:
+    """Where a box lands after PIL's `rotate(angle, expand=True)` (degrees counter-clockwise, about the centre).
+
+    Kept here rather than imported so the generators depend on nothing of the project's; the OCR's own
+    `tools.ocr_layout.rotate_box` is then checked against an independent ground truth.
+    """
+    a = math.radians(angle)
+    cos, sin = math.cos(a), math.sin(a)
+    cx, cy, dx, dy = src_size[0] / 2, src_size[1] / 2, dst_size[0] / 2, dst_size[1] / 2
+    pts = [(box[0], box[1]), (box[2], box[1]), (box[0], box[3]), (box[2], box[3])]
+    # Image y points down: a counter-clockwise turn on screen is (x, y) -> (x cos + y sin, -x sin + y cos).
+    out = [((x - cx) * cos + (y - cy) * sin + dx, -(x - cx) * sin + (y - cy) * cos + dy) for x, y in pts]
+    xs, ys = [p[0] for p in out], [p[1] for p in out]
+    return (min(xs), min(ys), max(xs), max(ys))
+
 
 Box = tuple[float, float, float, float]
 
