@@ -8,8 +8,8 @@ trace directory is `tools.paths.cache_dir("traces")` (that is `$GROUNDED_VLM_HOM
 A turn records everything needed to inspect it and to replay its last stage: the question, the images
 (hashes, sizes), each tool call (arguments, result summary, evidence ids, duration, cache hit, error),
 the budget decision per image, the evidence itself, the model and prompt versions, tokens and timings,
-the model's raw output, and the verified answer with each claim. `replay_turn` re-runs verification and
-answer composition from the recorded evidence and model output and says whether it gives the same answer.
+the model's raw output, and the verified answer with each claim. This module holds the records and their
+JSONL I/O only, so every layer can import it; replaying a turn lives in `assistant.replay`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import json
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from tools.errors import BadInputError
 
 TRACE_FORMAT = 1  # bumped when a field changes meaning; readers accept older files field by field
 
@@ -191,8 +193,6 @@ def _json_default(o):
 
 def load_trace(path: str | Path) -> ConversationTrace:
     """Read a conversation's JSONL trace; a torn last line (a crash mid-write) is skipped."""
-    from tools.errors import BadInputError
-
     p = Path(path)
     if not p.is_file():
         raise BadInputError(f"trace file not found: {p}")
@@ -210,51 +210,3 @@ def load_trace(path: str | Path) -> ConversationTrace:
     if not turns:
         raise BadInputError(f"trace file {p} has no turns")
     return ConversationTrace(conversation_id=turns[0].conversation_id, turns=turns, path=str(p))
-
-
-@dataclass
-class ReplayResult:
-    """Verification and answer composition re-run from a recorded turn."""
-
-    matches: bool
-    answer: str
-    recorded_answer: str
-    claims: list[ClaimRecord]
-    differences: list[str]
-
-
-def replay_turn(turn: TurnTrace) -> ReplayResult:
-    """Re-run the turn's verification and answer composition from its recorded evidence and model output."""
-    from assistant.answer import compose_answer
-    from assistant.policy import Intent
-    from tools.evidence import Evidence
-
-    evidence = [Evidence.from_dict(d) for d in turn.evidence]
-    intent = Intent(turn.intent or "other", **turn.intent_detail)
-    composed = compose_answer(
-        turn.question,
-        intent,
-        evidence,
-        turn.model_output,
-        tool_errors=_errors(turn),
-        sizes=turn.image_sizes,
-        grounding=turn.grounding,
-        image_order=turn.in_scope,
-        image_numbers=turn.in_scope_numbers,
-    )
-    diffs = []
-    if composed.answer != turn.answer:
-        diffs.append(f"answer: recorded {turn.answer!r}, replayed {composed.answer!r}")
-    if composed.abstained != turn.abstained:
-        diffs.append(f"abstained: recorded {turn.abstained}, replayed {composed.abstained}")
-    if sorted(composed.citations) != sorted(turn.citations):
-        diffs.append(f"citations: recorded {turn.citations}, replayed {composed.citations}")
-    recorded = [(c.text, c.supported) for c in turn.claims]
-    replayed = [(c.text, c.supported) for c in composed.claims]
-    if recorded != replayed:
-        diffs.append(f"claims: recorded {recorded}, replayed {replayed}")
-    return ReplayResult(not diffs, composed.answer, turn.answer, composed.claims, diffs)
-
-
-def _errors(turn: TurnTrace) -> dict[str, str]:
-    return {c.tool: c.error for c in turn.tool_calls if c.error}

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from assistant.replay import replay_turn
 from assistant.session import Assistant, AssistantConfig
 from assistant.trace import (
     BudgetRecord,
@@ -13,7 +14,6 @@ from assistant.trace import (
     TraceWriter,
     TurnTrace,
     load_trace,
-    replay_turn,
 )
 from tests.scripted_engine import ScriptedEngine
 from tools.base import Tool, ToolRegistry, ToolRunner
