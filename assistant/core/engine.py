@@ -8,10 +8,13 @@ and streamed as text. Greedy decoding is deterministic. What it cost lands in `G
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 import torch
@@ -25,6 +28,43 @@ from tools.errors import BadInputError
 from tools.paths import cache_dir
 
 
+class Cancel:
+    """A way to stop generations from another thread: a flag, and an optional deadline.
+
+    The decode loop checks it once per token (and while waiting for the engine), so a front end whose
+    client left, or whose request ran too long, frees the engine within one token's time, whatever
+    thread the generation runs on. Install it around the work with `cancel_scope`.
+    """
+
+    def __init__(self, timeout_s: float | None = None):
+        self.event = threading.Event()
+        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def set(self) -> None:
+        self.event.set()
+
+    def reason(self) -> str | None:
+        """Why to stop ("cancelled", "timeout"), or None to go on."""
+        if self.event.is_set():
+            return "cancelled"
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            return "timeout"
+        return None
+
+
+_CANCEL: contextvars.ContextVar[Cancel | None] = contextvars.ContextVar("generation_cancel", default=None)
+
+
+@contextlib.contextmanager
+def cancel_scope(cancel: Cancel):
+    """Streams started inside this block (on this thread) stop when `cancel` says so."""
+    token = _CANCEL.set(cancel)
+    try:
+        yield cancel
+    finally:
+        _CANCEL.reset(token)
+
+
 class LocalStream:
     """Iterate for text chunks; afterwards `text` is the whole answer and `stats` complete."""
 
@@ -33,11 +73,17 @@ class LocalStream:
         self.stats = stats
         self.text = ""
         self.token_ids: list[int] = []
+        self.stopped: str | None = None  # "cancelled" / "timeout" when a Cancel ended it early
 
     def __iter__(self) -> Iterator[str]:
-        for chunk in self._chunks:
-            self.text += chunk
-            yield chunk
+        try:
+            for chunk in self._chunks:
+                self.text += chunk
+                yield chunk
+        finally:
+            # A reader that stops early (break, an exception, the iterator dropped) ends the generation
+            # here and now, releasing the engine, instead of whenever the garbage collector gets to it.
+            self._chunks.close()
 
     def consume(self) -> str:
         for _ in self:
@@ -80,7 +126,8 @@ class LocalEngine:
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {e for e in [*eos, tok.eos_token_id] if e is not None}
         self._lock = threading.Lock()  # one generation at a time: the model and caches are shared
-        self._active: tuple[LocalStream, int] | None = None  # the stream holding the lock, and its thread
+        # The stream holding the lock (weakly: this must never keep it alive) and its thread.
+        self._active: tuple[weakref.ref, int] | None = None
         limit = getattr(self.model.config.get_text_config(decoder=True), "max_position_embeddings", None)
         self.max_context = min(cfg.max_context, limit or cfg.max_context)
 
@@ -127,12 +174,15 @@ class LocalEngine:
         self, messages, images, gen: GenerationConfig, session_id, stream: LocalStream, ignore_eos: bool
     ):
         stats = stream.stats
+        cancel = _CANCEL.get()
         active = self._active
-        if active is not None and active[1] == threading.get_ident():
+        if active is not None and active[1] == threading.get_ident() and active[0]() is not None:
             # This thread left an earlier stream unfinished; waiting for it would wait forever.
-            active[0].close()
-        with self._lock:
-            self._active = (stream, threading.get_ident())
+            active[0]().close()
+        with self._hold(cancel, stream):
+            if stream.stopped:
+                return
+            self._active = (weakref.ref(stream), threading.get_ident())
             t0 = time.perf_counter()
             prompt = self.adapter.prepare(messages, images, stats)
             if len(prompt.ids) >= self.max_context:
@@ -171,6 +221,9 @@ class LocalEngine:
                         yield chunk
                     if detok.stopped or stats.tokens_out >= gen.max_new_tokens:
                         break
+                    if cancel is not None and (why := cancel.reason()):
+                        stream.stopped = why  # the cache is consistent here: the session keeps it
+                        break
                     with torch.inference_mode():
                         logits = self.adapter.step(token, prompt, cache)
                     fed.append(token)
@@ -192,6 +245,20 @@ class LocalEngine:
                     keys = prompt.keys + fed
                     if self.adapter.seq_len(cache) == len(keys):
                         self.kv_cache.store(session_id, keys, cache)
+
+    @contextlib.contextmanager
+    def _hold(self, cancel: Cancel | None, stream: LocalStream):
+        """The engine lock, released on every way out; a cancelled waiter gives up (stream.stopped)."""
+        while not self._lock.acquire(timeout=0.05 if cancel is not None else -1):
+            if why := cancel.reason():
+                stream.stopped = why
+                yield
+                return
+        try:
+            yield
+        finally:
+            self._active = None
+            self._lock.release()
 
     def _reuse(self, prompt: Prompt, session_id: str | None):
         """(cache, start): the session's cache cropped to the common prefix, or a fresh one and 0."""
