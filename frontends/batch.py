@@ -217,8 +217,11 @@ def run_batch(
     answer: AnswerFn,
     progress: bool = True,
     on_row: Callable[[dict], None] | None = None,
+    keys: tuple[str, ...] = RESULT_KEYS,
 ) -> BatchSummary:
-    """Answer every job not yet in `log`; returns the summary over the whole log."""
+    """Answer every job not yet in `log`; returns the summary over the whole log.
+
+    `keys`: what a row keeps of the answer's dict (evaluation keeps more than RESULT_KEYS)."""
     from tqdm import tqdm
 
     todo = [j for j in jobs if j.id not in log.rows]
@@ -227,7 +230,7 @@ def run_batch(
     bar = tqdm(total=len(jobs), initial=summary.skipped, disable=not progress, unit="q", dynamic_ncols=True)
     try:
         for job in todo:
-            row = _answer_row(job, images_dir, answer)
+            row = _answer_row(job, images_dir, answer, keys)
             log.append(row)
             summary.ran += 1
             bar.update(1)
@@ -242,9 +245,9 @@ def run_batch(
     return summary
 
 
-def _answer_row(job: Job, images_dir: str | Path | None, answer: AnswerFn) -> dict:
+def _answer_row(job: Job, images_dir: str | Path | None, answer: AnswerFn, keys=RESULT_KEYS) -> dict:
     row = {"id": job.id, "image": job.image, "question": job.question}
-    row.update({k: None for k in RESULT_KEYS})
+    row.update({k: None for k in keys})
     row.update(citations=[], claims=[], abstained=False, error=None)
     t0 = time.perf_counter()
     try:
@@ -256,7 +259,7 @@ def _answer_row(job: Job, images_dir: str | Path | None, answer: AnswerFn) -> di
             image = ImageRef.from_path(path)
             image.image  # noqa: B018 - decode now: a corrupt file is this row's error, before the model runs
         result = answer(job, image)
-        row.update({k: result.get(k) for k in RESULT_KEYS if k in result})
+        row.update({k: result.get(k) for k in keys if k in result})
         row["abstained"] = bool(row.get("abstained"))
     except Exception as e:  # a bad row is recorded and the run goes on (KeyboardInterrupt is not caught)
         row["error"] = one_line(e)
