@@ -15,12 +15,15 @@ JSONL I/O only, so every layer can import it; replaying a turn lives in `assista
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from tools.errors import BadInputError
 
+# A conversation id names its trace file: no path separators, no leading dot, bounded length.
+SAFE_CONVERSATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 TRACE_FORMAT = 1  # bumped when a field changes meaning; readers accept older files field by field
 
 
@@ -170,6 +173,11 @@ class TraceWriter:
     """Appends turns of one conversation to `<trace_dir>/<conversation_id>.jsonl`."""
 
     def __init__(self, trace_dir: str | Path, conversation_id: str):
+        if not isinstance(conversation_id, str) or not SAFE_CONVERSATION_ID.fullmatch(conversation_id):
+            raise BadInputError(
+                f"conversation id {str(conversation_id)[:40]!r} is not usable: use 1-128 letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit"
+            )
         self.path = Path(trace_dir) / f"{conversation_id}.jsonl"
         self._lock = threading.Lock()
 
