@@ -17,6 +17,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from assistant import objects
 from assistant.trace import ClaimRecord
 from tools.evidence import Evidence
 
@@ -209,32 +210,11 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
     rest = _QUOTE.sub(" ", text)
     rest = re.sub(r"\b(image|picture|photo)\s*#?\d+\b", " ", rest, flags=re.I)
     words = re.findall(r"[a-z]+", rest.lower())
-    labels = {e.text.lower() for e in evidence if e.kind == "detection"}
-    numbers = [parse_number(m.group(1)) for m in _NUMBER.finditer(rest)]
-    ocr_nums = ocr_numbers(evidence)
-    for value in numbers:
-        label = next((w for w in words if _count_of(w, evidence) or w.rstrip("s") in labels), None)
-        if label is not None and value == int(value):
-            dets = _count_of(label, evidence)
-            ok = len(dets) == int(value)
-            checks.append(
-                (
-                    ok,
-                    [d.id for d in dets],
-                    f"{len(dets)} {label} detected" + ("" if ok else f", not {int(value)}"),
-                    "count",
-                )
-            )
-            continue
-        hits = [i for v, i in ocr_nums if abs(v - value) < 1e-6]
-        checks.append(
-            (
-                bool(hits),
-                hits[:3],
-                f"number {value:g} " + ("read by OCR" if hits else "not found in the evidence"),
-                "number",
-            )
-        )
+    negated = bool(_NEGATION.search(rest))
+    checks += _count_checks(rest, evidence)
+    counted = {w for c in checks if c[3] == "count" for w in c[4:]}
+    checks = [c[:4] for c in checks]
+    checks += _number_checks(rest, words, evidence)
     colour_ev = [e for e in evidence if e.kind == "color"]
     for c in [w for w in words if w in COLOURS]:
         hits = [
@@ -248,25 +228,153 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
             else ("no colour finding says so" if colour_ev else "no colour evidence")
         )
         checks.append((bool(hits), hits, f"colour {c!r} {why}", "colour"))
+    labels = {singular_label(e.text) for e in evidence if e.kind == "detection"}
+    things = [w for w in dict.fromkeys(words) if objects.is_object_word(w, labels) and w not in counted]
     pos = [w for w in words if w in POSITIONS]
     if pos and sizes:
-        dets = [e for w in words for e in _count_of(w, evidence)]
+        dets = [e for w in things for e in objects.matching(w, evidence)]
         for d in dets[:1]:
             where = _position_of(d.box, sizes.get(d.image, (1, 1)))
-            ok = all(p in where for p in pos)
+            ok = all(p in where for p in pos) != negated
             checks.append((ok, [d.id], f"{d.text} {d.id} is at {'/'.join(sorted(where))}", "position"))
+    absence = negated and bool(_ABSENCE.search(rest))
+    checks += _object_checks(things, evidence, absence, text_read=_read_tokens(evidence))
     if not checks:
-        dets = [e for w in set(words) for e in _count_of(w, evidence)]
-        if dets:  # "there is a bus": the label was detected
-            return ClaimRecord(text, True, [d.id for d in dets][:5], f"{dets[0].text} detected", "presence")
         if cites and all(c in by_id for c in cites) and _mentions_cited(words, [by_id[c] for c in cites]):
             return ClaimRecord(text, True, cites, "matches the cited evidence", "general")
         return ClaimRecord(text, False, cites, "nothing in the evidence supports this", "general")
     ok = all(c[0] for c in checks)
     ids = [i for c in checks for i in c[1]]
-    reasons = "; ".join(c[2] for c in checks if c[0] != ok) or "; ".join(c[2] for c in checks)
-    kind = next((c[3] for c in checks if c[0] != ok), checks[0][3])
+    failed = [c for c in checks if not c[0]]
+    reasons = "; ".join(c[2] for c in (failed or checks))
+    kind = (failed or checks)[0][3]
     return ClaimRecord(text, ok, list(dict.fromkeys(ids)), reasons, kind)
+
+
+# "no", "not", "never", "without", "isn't": a claim that denies what it names.
+_NEGATION = re.compile(r"\b(no|not|none|never|neither|nor|without|nothing)\b|n't\b", re.I)
+# Denying that a thing is there at all ("there is no dog", "no dogs are visible", "isn't any").
+_ABSENCE = re.compile(
+    r"\b(no|none|without|nothing)\b|\b(is|are|was|were|do|does)(n't| not) (any|a|an|see|visible|present)\b|"
+    r"\bnot (any|a single)\b|\bthere (is|are)(n't| not)\b",
+    re.I,
+)
+_SMALL = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+          "ten": 10, "a single": 1}  # fmt: skip
+_COUNTED = re.compile(
+    r"(?<![\w.,:$€£])(\d+|" + "|".join(_SMALL) + r")\s+((?:[a-z]+\s+){0,2}?)([a-z]+)\b", re.I
+)
+
+
+def singular_label(label: str) -> str:
+    return objects.singular(label.lower())
+
+
+def _count_checks(rest: str, evidence: list[Evidence]) -> list[tuple]:
+    """A count per counted thing ("1 person and 3 cars"): each number against its own label's detections."""
+    labels = {singular_label(e.text) for e in evidence if e.kind == "detection"}
+    out = []
+    for m in _COUNTED.finditer(rest):
+        raw, noun = m.group(1).lower(), m.group(3).lower()
+        if not objects.is_object_word(noun, labels):
+            continue
+        value = _SMALL.get(raw) or int(raw)
+        dets = objects.matching(noun, evidence)
+        if not dets and not objects.knows(evidence, noun):
+            reason = f"no detector that knows {noun!r} ran, so {value} {noun} cannot be checked"
+            out.append((False, [], reason, "count", noun, raw))
+            continue
+        ok = len(dets) == value
+        reason = f"{len(dets)} {noun} detected" + ("" if ok else f", not {value}")
+        out.append((ok, [d.id for d in dets], reason, "count", noun, raw))
+    return out
+
+
+# Labels of receipt and form fields: a number claimed for one must sit on that field's line.
+FIELD_WORDS = {"total", "subtotal", "tax", "vat", "gst", "change", "cash", "balance", "due", "tip", "discount",
+               "fare", "deposit", "rounding", "rounded"}  # fmt: skip
+_STOPWORDS = {"the", "and", "for", "with", "this", "that", "there", "are", "was", "were", "its", "it's", "has",
+              "have", "number", "price", "cost", "costs", "amount", "shown", "shows", "says", "reads", "which",
+              "image", "picture", "photo", "sign", "text", "value", "written", "printed", "listed", "one"}  # fmt: skip
+
+
+def _read_tokens(evidence: list[Evidence]) -> dict[str, set[str]]:
+    """Normalised tokens read by OCR, per image."""
+    out: dict[str, set[str]] = {}
+    for e in evidence:
+        if e.tool in ("ocr", "zoom") and e.kind in ("word", "line"):
+            out.setdefault(e.image, set()).update(norm(e.text).split())
+    return out
+
+
+def _number_checks(rest: str, words: list[str], evidence: list[Evidence]) -> list[tuple]:
+    """Numbers that are not counts, against OCR numbers on the line of the field the claim names."""
+    counted = {m.start(1) for m in _COUNTED.finditer(rest) if m.group(1)[0].isdigit()}
+    labels = {singular_label(e.text) for e in evidence if e.kind == "detection"}
+    counted = {
+        m.start(1)
+        for m in _COUNTED.finditer(rest)
+        if m.start(1) in counted and objects.is_object_word(m.group(3).lower(), labels)
+    }
+    values = [parse_number(m.group(1)) for m in _NUMBER.finditer(rest) if m.start(1) not in counted]
+    if not values:
+        return []
+    read = set().union(*_read_tokens(evidence).values()) if evidence else set()
+    fields = {w for w in words if len(w) >= 3 and w not in _STOPWORDS and (w in FIELD_WORDS or w in read)}
+    by_id = {e.id: e for e in evidence}
+    out = []
+    for value in values:
+        hits = [i for v, i in ocr_numbers(evidence) if abs(v - value) < 1e-6]
+        if fields:
+            hits = [i for i in hits if _row_has(by_id[i], fields, evidence)]
+        where = f" on a line with {'/'.join(sorted(fields))}" if fields else ""
+        reason = f"number {value:g} " + (
+            f"read by OCR{where}" if hits else f"not found in the evidence{where}"
+        )
+        out.append((bool(hits), hits[:3], reason, "number"))
+    return out
+
+
+def _row_has(e: Evidence, fields: set[str], evidence: list[Evidence]) -> bool:
+    """Whether OCR text on the same row as `e` (itself included) carries one of the field words."""
+
+    def has(t: Evidence) -> bool:
+        toks = norm(t.text).split()
+        return any(f in toks or (len(f) >= 4 and any(similarity(f, w) >= 0.8 for w in toks)) for f in fields)
+
+    if has(e):
+        return True
+    if not e.box:
+        return False
+    mid = (e.box[1] + e.box[3]) / 2
+    return any(
+        t.image == e.image and t.box and t.box[1] <= mid <= t.box[3] and has(t)
+        for t in evidence
+        if t.tool in ("ocr", "zoom") and t.kind in ("line", "word") and t is not e
+    )
+
+
+def _object_checks(things: list[str], evidence: list[Evidence], absence: bool, text_read) -> list[tuple]:
+    """Every thing a claim names must be in the evidence; an absence only from a detector that knows it."""
+    out = []
+    for w in things:
+        dets = objects.matching(w, evidence)
+        if absence:
+            if dets:
+                out.append((False, [d.id for d in dets[:5]], f"{dets[0].text} detected", "presence"))
+            elif objects.knows(evidence, w):
+                out.append((True, [d.id for d in objects.detectors(evidence)][:1],
+                            f"the detector knows {w!r} and found none", "presence"))  # fmt: skip
+            else:
+                out.append((False, [], f"no loaded detector knows {w!r}, so its absence cannot be checked",
+                            "presence"))  # fmt: skip
+        elif dets:
+            out.append((True, [d.id for d in dets[:5]], f"{dets[0].text} detected", "presence"))
+        elif any(w in toks or objects.singular(w) in toks for toks in text_read.values()):
+            continue  # the word is read on the image: the text check covers it
+        else:
+            out.append((False, [], f"nothing in the evidence shows a {w}", "object"))
+    return out
 
 
 def _mentions_cited(words: list[str], cited: list[Evidence]) -> bool:

@@ -79,9 +79,11 @@ def test_counts_against_detections():
 
 
 def test_colours_against_the_colour_tool():
-    assert verify_claim("The car is red.", [], COLOURS).supported
-    bad = verify_claim("The car is blue.", [], COLOURS)
+    assert verify_claim("The image is mostly red.", [], COLOURS).supported
+    bad = verify_claim("The image is blue.", [], COLOURS)
     assert not bad.supported and "blue" in bad.reason
+    car = verify_claim("The car is red.", [], COLOURS)  # the whole image's red says nothing of a car
+    assert not car.supported and "car" in car.reason
 
 
 def test_positions_against_boxes():
