@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import prompts
-from assistant import policy, verify
+from assistant import objects, policy, regions, verify
 from assistant.context import is_instruction_like
 from assistant.extract import Extract, colours, count_objects, extract, read_text
 from assistant.trace import ClaimRecord
@@ -95,8 +95,9 @@ def _per_image(intent, question, evidence, sizes, order: list[str], numbers: lis
 
 def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict) -> str:
     tool = _TOOL_FOR.get(intent.name, "")
-    if tool in errors:
-        return f"the {tool} tool failed ({errors[tool]})"
+    failed = [str(v) for k, v in errors.items() if (k[0] if isinstance(k, tuple) else k) == tool]
+    if failed:  # errors are keyed by (tool, image): each image's failure is reported
+        return f"the {tool} tool failed ({'; '.join(dict.fromkeys(failed))})"
     has_text = any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence)
     if intent.name == "field":
         what = {"phone": "phone number", "url": "web address"}.get(
@@ -110,11 +111,13 @@ def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict) -> s
     if intent.name == "price":
         return f"no price for {intent.target or 'that item'!r} was read in the image."
     if intent.name in policy.OBJECT_INTENTS:
+        if intent.target and not objects.knows(evidence, intent.target):
+            return objects.unknown_reason(intent.target, evidence)
         seen = sorted({e.text for e in evidence if e.kind == "detection"})
         found = f" (it found: {', '.join(seen)})" if seen else ""
         return f"the detector found no {intent.target or 'object'}{found}."
     if intent.name == "color":
-        return "no colour evidence."
+        return regions.why_no_colour(intent.target, evidence)
     if intent.name == "metadata":
         return "the image carries no such metadata."
     return "the tools found nothing that answers it."

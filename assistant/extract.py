@@ -237,7 +237,7 @@ _META_KEYS = {
 def metadata(evidence: list[Evidence], question: str) -> Extract | None:
     q = question.lower()
     keys = ()
-    if re.search(r"\bwhen|date|time\b", q):
+    if re.search(r"\b(when|date|time)\b", q):
         keys = _META_KEYS["when"]
     elif re.search(r"camera|taken with|device", q):
         keys = _META_KEYS["camera"]

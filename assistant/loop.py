@@ -145,7 +145,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
         trace.evidence = [e.to_dict() for e in _evidence(conv, trace)]
         evidence = [Evidence.from_dict(d) for d in trace.evidence]
         trace.model_output = output or ""
-        errors = {c.tool: c.error for c in trace.tool_calls if c.error}
+        errors = {(c.tool, c.image): c.error for c in trace.tool_calls if c.error}  # per tool and image
         composed = compose_answer(
             text,
             intent,

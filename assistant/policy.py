@@ -158,12 +158,14 @@ def _target(name: str, q: str) -> str:
             r"how much (?:is|was|does|did) (?:the |a |an )?([a-z ]+?)(?: cost|\?|$)",
             r"cost of (?:the |a )?([a-z ]+?)(?:\?|$)",
         ],
-        "color": [r"(?:colou?r) (?:is|are) (?:the |a |an )?([a-z ]+?)(?:\?|$)"],
+        "color": [r"(?:colou?r) (?:is|are|of) (?:the |a |an )?([a-z' ]+?)(?:\?|$)"],
     }
     for pat in patterns.get(name, []):
         m = re.search(pat, q)
         if m:
-            words = [w for w in m.group(1).split() if w not in _STOP]
+            words = [w for w in re.sub(r"'s?\b", "", m.group(1)).split() if w not in _STOP]
+            if words and name == "color":  # the whole phrase: "stripe at bottom", "bird feet", "letters"
+                return " ".join([*words[:-1], singular(words[-1])][:6])
             if words:
                 return singular(" ".join(words[-2:]))
     return ""

@@ -55,5 +55,5 @@ def replay_turn(turn: TurnTrace) -> ReplayResult:
     return ReplayResult(not diffs, composed.answer, turn.answer, composed.claims, diffs)
 
 
-def _errors(turn: TurnTrace) -> dict[str, str]:
-    return {c.tool: c.error for c in turn.tool_calls if c.error}
+def _errors(turn: TurnTrace) -> dict[tuple[str, str], str]:
+    return {(c.tool, c.image): c.error for c in turn.tool_calls if c.error}  # as the loop keys them
