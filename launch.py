@@ -33,6 +33,10 @@ COMMANDS = {
     "detector": ("frontends.commands.detector", "Train or prepare the YOLO detector."),
     "models": ("frontends.commands.models", "Build, convert and list the local models."),
     "bench": ("frontends.commands.bench", "Benchmarks that print figures and write them to JSON."),
+    "eval": (
+        "frontends.commands.eval",
+        "Evaluate answers on sets with known answers: scores, report, compare.",
+    ),
 }
 
 
