@@ -1,32 +1,25 @@
 """Build an Assistant from its two configs: the model (ModelConfig) and the loop (AssistantConfig).
 
 Front ends call `build_assistant`; tests and benchmarks may pass an already-loaded `engine` or `runner`.
-The image planner comes from `assistant.budget.planner_factory(engine, assistant_config)` when that
-module provides one (the image-token budget), else every image of the turn goes in full.
+Every conversation plans its images with the image-token budget planner (`Assistant`'s default).
 """
 
 from __future__ import annotations
 
 from assistant.session import Assistant, AssistantConfig
+from tools.base import ToolCache, ToolRunner
+from tools.paths import cache_dir
+from tools.registry import default_registry
 
 
-def build_runner(cfg: AssistantConfig, detector_weights: str | None = None):
-    """The tool runner for this config, or None when tools are off."""
+def build_runner(cfg: AssistantConfig) -> ToolRunner | None:
+    """The tool runner for this config (its detector weights, a disk cache when asked), or None when
+    tools are off."""
     if cfg.no_tools:
         return None
-    from tools.base import ToolRunner
-    from tools.registry import default_registry
-
-    return ToolRunner(default_registry(enabled=cfg.tools, detector_weights=detector_weights))
-
-
-def planner_factory():
-    """The budget module's planner factory when there is one (it plugs into the ImagePlanner seam)."""
-    try:
-        from assistant import budget
-    except ImportError:
-        return None
-    return getattr(budget, "planner_factory", None)
+    registry = default_registry(enabled=cfg.tools, detector_weights=cfg.detector_weights)
+    cache = ToolCache(disk_dir=cache_dir("tool-results")) if cfg.tool_cache_disk else None
+    return ToolRunner(registry, cache=cache)
 
 
 def build_assistant(
@@ -40,4 +33,4 @@ def build_assistant(
         engine = load_engine(model_cfg)
     if runner is None:
         runner = build_runner(assistant_cfg)
-    return Assistant(engine, runner, assistant_cfg, planner_factory=planner_factory())
+    return Assistant(engine, runner, assistant_cfg)

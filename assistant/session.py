@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from assistant import budget
 from assistant.trace import BudgetRecord, ClaimRecord, ImageRecord, ToolCallRecord, TraceWriter, TurnTrace
 from tools.errors import UserError
 from tools.evidence import Evidence, EvidenceStore
@@ -46,6 +47,20 @@ class AssistantConfig:
         default=3, metadata={"help": "most rounds of model-driven tool calls per turn"}
     )
     tool_timeout_s: float = field(default=60.0, metadata={"help": "time limit per tool call, seconds"})
+    detector_weights: str | None = field(
+        default=None,
+        metadata={
+            "help": "detector weights for the detect tool: a .pt file (e.g. from `detector train`) or a "
+            "cached Ultralytics name; default: COCO yolo11n.pt if cached, else the offline shapes detector"
+        },
+    )
+    tool_cache_disk: bool = field(
+        default=False,
+        metadata={
+            "help": "also keep tool results on disk (the cache's tool-results/), so a restart or another "
+            "process reuses them; keyed by image hash, tool, version and arguments"
+        },
+    )
     max_new_tokens: int = field(default=160, metadata={"help": "most tokens the model generates per answer"})
     history_turns: int = field(
         default=6, metadata={"help": "earlier turns given to the model as history (older ones are left out)"}
@@ -86,8 +101,8 @@ class ImagePlanner(Protocol):
     """Decides, per turn, how each image enters the model: an ImageInput (full, crop, reduced) or text only.
 
     One planner per conversation (it may keep state across turns), made by
-    `Assistant.planner_factory(engine, config)`; the image-token budget planner plugs in there, and
-    `FullCurrentImages` is the default. `plan` is called every turn after the tools ran and before the
+    `Assistant.planner_factory(engine, config)`; the default is the image-token budget planner
+    (`assistant.budget.planner_factory`), the one production runs. `plan` is called every turn after the tools ran and before the
     model; it returns one (ImageInput | None, BudgetRecord) per image of the conversation, in the
     conversation's order; None means the image enters as text only (its evidence stands in).
     """
@@ -95,36 +110,6 @@ class ImagePlanner(Protocol):
     def plan(
         self, engine, question: str, images: list[ScopedImage], evidence: list[Evidence]
     ) -> list[tuple]: ...
-
-
-class FullCurrentImages:
-    """Default planner: every image of this turn in full; older images as text (their evidence stands in)."""
-
-    def plan(self, engine, question, images, evidence):
-        from assistant.core.types import ImageInput
-
-        out = []
-        for im in images:
-            rec = BudgetRecord(image=im.ref.id, image_index=im.index, choice="text")
-            if not getattr(engine, "supports_images", False):
-                rec.reason = "the model takes no images; its evidence stands in"
-                out.append((None, rec))
-            elif im.current:
-                inp = ImageInput(im.ref)
-                rec.choice, rec.reason, rec.status = "full", "image of this turn", "new"
-                rec.tokens = _safe_count(engine, inp)
-                out.append((inp, rec))
-            else:
-                rec.reason, rec.status = "earlier image: its evidence stands in", "demoted"
-                out.append((None, rec))
-        return out
-
-
-def _safe_count(engine, inp) -> int:
-    try:
-        return int(engine.image_token_count(inp))
-    except Exception:  # a cost estimate must never fail a turn
-        return 0
 
 
 @dataclass
@@ -200,8 +185,8 @@ class Assistant:
         self.engine = engine
         self.tools = tools  # tools.base.ToolRunner or None
         self.config = config or AssistantConfig()
-        # (engine, config) -> ImagePlanner, one per conversation; default: this turn's images in full
-        self.planner_factory = planner_factory or (lambda engine, config: FullCurrentImages())
+        # (engine, config) -> ImagePlanner, one per conversation; default: the image-token budget planner
+        self.planner_factory = planner_factory or budget.planner_factory
 
     @property
     def description(self) -> str:
