@@ -24,6 +24,7 @@ from dataclasses import fields as dataclass_fields
 
 from assistant.budget_cues import content_words, find_region, name_words, references, squared
 from assistant.core.types import ImageInput
+from assistant.trace import BudgetRecord
 from tools.errors import BadInputError
 from tools.evidence import Box, Evidence
 from tools.images import ImageRef
@@ -440,8 +441,6 @@ class LoopPlanner:
 
     def plan(self, engine, question: str, images, evidence) -> list[tuple]:
         """One (ImageInput | None, BudgetRecord) per conversation image, in the conversation's order."""
-        from assistant.trace import BudgetRecord
-
         new = [im.ref for im in images if im.current or im.ref.id not in self.planner._slots]
         in_scope = [im.ref.id for im in images if im.in_scope and not im.current]
         plan = self.planner.plan_turn(question, new, evidence, referenced=in_scope)
