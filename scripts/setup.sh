@@ -14,6 +14,7 @@ SUDO=""
 apt_pkgs=()
 command -v tesseract >/dev/null || apt_pkgs+=(tesseract-ocr)
 fc-list 2>/dev/null | grep -qi dejavusans || apt_pkgs+=(fonts-dejavu-core fontconfig)
+fc-list 2>/dev/null | grep -qi liberationsans || apt_pkgs+=(fonts-liberation) # more faces for the generated eval sets (0.8 MB)
 if [ "$want_test" = 1 ]; then
   command -v chromium >/dev/null || apt_pkgs+=(chromium)
 fi

@@ -154,7 +154,10 @@ class SynthImage:
 
 @functools.cache
 def font_path(face: str = "sans") -> str:
-    """Absolute path of a DejaVu face; raises FileNotFoundError saying what to install."""
+    """Absolute path of a DejaVu face (or `face` itself when it is a font file's path); raises
+    FileNotFoundError saying what to install."""
+    if face not in FONT_FILES and Path(face).is_file():
+        return face
     name = FONT_FILES[face]
     candidates = [Path("/usr/share/fonts/truetype/dejavu") / name]
     try:
