@@ -12,7 +12,7 @@ accuracy a perfect reader of those pixels could reach; the question is whether c
 
 Families are priced by the model core on tiny models that carry real processor settings:
 LLaVA-1.5 (one 336 px view, 576 tokens) and LLaVA-NeXT (336 px AnyRes tiles, LLaVA-v1.6's grid).
-Run: `python -m bench.budget_eval --json OUT.json [--signs 8 --receipts 6]`.
+Run: `python launch.py bench budget --json OUT.json [--signs 8 --receipts 6]` (or `python -m bench.budget_eval`).
 """
 
 from __future__ import annotations
@@ -196,9 +196,6 @@ def _summary(rows: list[dict]) -> dict:
 
 
 if __name__ == "__main__":
-    from frontends.runtime import configure_environment, run_command
-
-    configure_environment()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
-    sys.exit(run_command(run, parser.parse_args()))
+    sys.exit(run(parser.parse_args()))

@@ -23,8 +23,15 @@ import json
 import platform
 import resource
 import statistics
+import sys
 import time
 from pathlib import Path
+
+
+def eprint(*parts) -> None:
+    """Progress goes to stderr; the figures go to stdout and JSON."""
+    print(*parts, file=sys.stderr, flush=True)
+
 
 SYSTEM = (
     "You are a careful visual assistant. Answer questions about the user's images briefly and "
@@ -76,7 +83,6 @@ def run(args) -> int:
 
     from assistant.core import load_engine
     from assistant.core.config import ModelConfig
-    from frontends.runtime import eprint
 
     torch.manual_seed(0)
     if args.threads:
