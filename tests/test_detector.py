@@ -11,6 +11,10 @@ from tools.images import ImageRef
 # Tests marked slow use the shapes detector, trained the first time (minutes), then cached on disk.
 
 
+def detections(found):
+    return [f for f in found if f.kind == "detection"]
+
+
 def _match(truth, found):
     """Ground-truth shapes hit by a detection of the right class with IoU >= 0.5 (each detection used once)."""
     hits, used = 0, set()
@@ -30,8 +34,8 @@ def test_detects_held_out_shapes_with_the_right_class(shapes_detector):
     samples = held_out(30)
     truth_n = hit_n = found_n = 0
     for im, truth in samples:
-        found = shapes_detector(ImageRef.from_pil(im), conf=0.4)
-        assert all(f.kind == "detection" and f.text in CLASSES and 0 < f.confidence <= 1 for f in found)
+        found = detections(shapes_detector(ImageRef.from_pil(im), conf=0.4))
+        assert all(f.text in CLASSES and 0 < f.confidence <= 1 for f in found)
         truth_n += len(truth)
         found_n += len(found)
         hit_n += _match(truth, found)
@@ -46,7 +50,7 @@ def test_class_filter_and_region_keep_boxes_in_original_pixels(shapes_detector):
     # test is about filtering and regions, not about which shapes a freshly trained detector misses
     # (recall is asserted above; training is not bit-identical across machines).
     def found_shape(im, truth):
-        found = shapes_detector(ImageRef.from_pil(im), conf=0.4)
+        found = detections(shapes_detector(ImageRef.from_pil(im), conf=0.4))
         return next(
             (s for s in truth if any(f.text == s.name and iou(f.box, s.box) >= 0.5 for f in found)), None
         )
@@ -58,15 +62,15 @@ def test_class_filter_and_region_keep_boxes_in_original_pixels(shapes_detector):
     )
     ref = ImageRef.from_pil(im)
     wanted = shape.name
-    everything = shapes_detector(ref, conf=0.4)
-    only = shapes_detector(ref, classes=[wanted], conf=0.4)
+    everything = detections(shapes_detector(ref, conf=0.4))
+    only = detections(shapes_detector(ref, classes=[wanted], conf=0.4))
     assert only and {f.text for f in only} == {wanted}
     assert len(only) == sum(f.text == wanted for f in everything)
     assert len(only) < len(everything) or len({f.text for f in everything}) == 1
     # Detecting inside a region around one shape returns that shape in full-image coordinates.
     x0, y0, x1, y1 = shape.box
     region = (max(0, x0 - 40), max(0, y0 - 40), min(im.width, x1 + 40), min(im.height, y1 + 40))
-    inside = shapes_detector(ref, region=region, conf=0.25)
+    inside = detections(shapes_detector(ref, region=region, conf=0.25))
     assert any(f.text == wanted and iou(f.box, shape.box) >= 0.5 for f in inside)
 
 
@@ -186,9 +190,51 @@ def test_coco_default_weights_find_the_bus_and_people():
         )
     tool = DetectorTool()
     bus = ImageRef.from_path(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")
-    found = tool(bus, conf=0.4)
+    found = detections(tool(bus, conf=0.4))
     assert tool.note == "", tool.note  # the real weights, not the offline fallback
     labels = [f.text for f in found]
     assert "bus" in labels and labels.count("person") >= 3
     w, h = bus.size
     assert all(0 <= f.box[0] < f.box[2] <= w and 0 <= f.box[1] < f.box[3] <= h for f in found)
+
+
+def _assets(name):
+    from pathlib import Path
+
+    import ultralytics
+
+    return Path(ultralytics.__file__).parent / "assets" / name
+
+
+def test_render_statistic_tells_shape_renders_from_photos():
+    from PIL import Image
+
+    from tools.render_stats import FLAT_FILL_MIN, RENDER_SCORE_MIN, flat_fill, render_score
+
+    renders = held_out(30)
+    assert min(render_score(im) for im, _ in renders) >= RENDER_SCORE_MIN
+    assert min(flat_fill(im, s.box) for im, t in renders for s in t) >= FLAT_FILL_MIN
+    for name in ("bus.jpg", "zidane.jpg"):
+        photo = Image.open(_assets(name)).convert("RGB")
+        assert render_score(photo) < RENDER_SCORE_MIN, name
+        w, h = photo.size
+        boxes = [
+            (x, y, x + w / 4, y + h / 4)
+            for x in range(0, w * 3 // 4, w // 8)
+            for y in range(0, h * 3 // 4, h // 8)
+        ]
+        assert sum(flat_fill(photo, b) >= FLAT_FILL_MIN for b in boxes) == 0, name
+
+
+@pytest.mark.slow
+def test_shapes_detector_states_its_vocabulary_and_stays_out_of_photos(shapes_detector):
+    assert shapes_detector.classes == list(CLASSES) and shapes_detector.domain == "synthetic shapes"
+    im, _ = held_out(1)[0]
+    record = shapes_detector(ImageRef.from_pil(im))[-1]
+    assert record.kind == "detector" and record.box is None
+    assert record.extra["classes"] == list(CLASSES) and record.extra["applies"] is True
+    for name in ("bus.jpg", "zidane.jpg"):
+        found = shapes_detector(ImageRef.from_path(_assets(name)), conf=0.1)
+        assert detections(found) == [], name  # no squares on a bus
+        assert found[-1].kind == "detector" and found[-1].extra["applies"] is False
+        assert "photo" in found[-1].text

@@ -7,6 +7,10 @@ Weights, in order of what the user asked for:
 - "shapes": the project's own detector, trained on its synthetic shapes (`launch.py detector prepare`).
 Offline with the default weights not cached, the tool falls back to the shapes detector if one is
 trained and says so (`note`); otherwise it fails with one line that says what to do.
+
+Every call ends with one `detector` record (no box): the classes the weights know, their training
+domain, and whether the model applies to this image. The shapes detector was trained on flat renders:
+on a photo (`render_stats`) its boxes are left out, so no square on a coffee cup becomes evidence.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from tools.errors import BadInputError, ModelLoadError
 from tools.evidence import Finding, crop_to_original
 from tools.images import ImageRef
 from tools.paths import cache_dir
+from tools.render_stats import FLAT_FILL_MIN, RENDER_SCORE_MIN, flat_fill, render_score
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = "yolo11n.pt"  # COCO-pretrained, 80 classes, ~5.4 MB
 SHAPES = "shapes"
+SYNTHETIC = "synthetic shapes"  # the training domain of the offline detector
 
 
 class DetectorTool(Tool):
@@ -121,7 +127,23 @@ class DetectorTool(Tool):
 
     @property
     def version(self) -> str:  # the cache key must change with the weights
-        return f"1:{self.resolve()[1]}"
+        return f"2:{self.resolve()[1]}"
+
+    @property
+    def domain(self) -> str:
+        """What the weights were trained on: "synthetic shapes" (the offline detector) or "photos"."""
+        path = Path(self.resolve()[0])
+        return SYNTHETIC if self.requested == SHAPES or path.parent.name.startswith("shapes-") else "photos"
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names the loaded weights know (loads them on first use)."""
+        if not self._ready:
+            with self._setup_lock:
+                if not self._ready:
+                    self.setup()
+                    self._ready = True
+        return self.class_names
 
     # ---- work ----------------------------------------------------------------------------------
 
@@ -176,7 +198,22 @@ class DetectorTool(Tool):
             out.append(
                 Finding("detection", names[int(k)], float(c), box, {"class_id": int(k), "model": label})
             )
-        return out
+        return self._in_domain(image.image, out, [names[i] for i in sorted(names)], label)
+
+    def _in_domain(self, im, found: list[Finding], classes: list[str], label: str) -> list[Finding]:
+        """Detections the model's training domain vouches for, then one `detector` record: the classes it
+        knows, its domain and whether it applies to this image (absence is claimed only where it does)."""
+        extra = {"classes": classes, "domain": self.domain, "model": label, "applies": True}
+        if self.domain == SYNTHETIC:
+            score = render_score(im)
+            kept = [f for f in found if flat_fill(im, f.box) >= FLAT_FILL_MIN]
+            extra.update(render_score=round(score, 3), dropped=len(found) - len(kept))
+            extra["applies"] = score >= RENDER_SCORE_MIN
+            found = kept if extra["applies"] else []
+        text = f"the detector knows {', '.join(classes[:20])} (trained on {self.domain})"
+        if not extra["applies"]:
+            text += "; this image is a photo, not such a render: its detections are not evidence"
+        return [*found, Finding("detector", text, 1.0, None, extra)]
 
 
 def _label(path: Path) -> str:
