@@ -1,4 +1,11 @@
-"""OCR with Tesseract that reads documents and scene text (signs on busy photos), as word/line/block evidence.
+"""OCR that reads documents and scene text (signs on busy photos) with two engines, as word/line/block evidence.
+
+By default (`engine="auto"`) the neural engine (PP-OCRv4 via rapidocr-onnxruntime, `tools.ocr_rapid`)
+and Tesseract both read the image and their readings are fused (`tools.ocr_fuse`): every word keeps the
+engine that read it, its confidence, and the other engine's reading where they disagree. The reading is
+full recall whatever the question: `mode` only hints which engine leads, it never drops a line the
+neural detector found. `engine="tesseract"` is the multi-pass Tesseract reader below on its own,
+`engine="rapid"` the neural engine on its own.
 
 One pass of Tesseract reads a clean page well and a photo badly: a sign's light letters on a coloured
 plate, surrounded by windows and leaves, come back as nothing or as junk. So the tool runs several passes
@@ -24,12 +31,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tools.base import Tool
 from tools.errors import BadInputError, ToolError
 from tools.evidence import Finding, clip_box
 from tools.images import ImageRef
+from tools.ocr_fuse import FuseConfig, read_fused, tesseract_on_lines
 from tools.ocr_image import Frame, binarize, char_height, estimate_skew, text_regions
 from tools.ocr_layout import (
     OcrWord,
@@ -41,6 +49,7 @@ from tools.ocr_layout import (
     plausible,
     union,
 )
+from tools.ocr_rapid import RapidConfig, RapidEngine
 
 Box = tuple[float, float, float, float]
 
@@ -69,6 +78,8 @@ class OCRConfig:
     sparse_min_conf: float = 0.75  # and at least this confidence
     call_timeout_s: float = 20.0  # a single Tesseract call is killed after this
     read_enough_words: int = 8  # a page pass reading this many confident words needs no OSD
+    rapid: RapidConfig = field(default_factory=RapidConfig)  # the neural engine
+    fuse: FuseConfig = field(default_factory=FuseConfig)  # how the two engines' readings are combined
 
 
 class _ThreadLimitedEnv(Mapping):
@@ -118,12 +129,21 @@ class OCRTool(Tool):
         },
         "mode": {
             "type": "string",
-            "description": "'document' for pages and receipts, 'scene' for text in photos, 'auto' for both.",
+            "description": (
+                "A hint: 'document' (pages, receipts) or 'scene' (text in photos); 'auto' decides. "
+                "With engine 'auto' it only chooses which engine leads; no text is dropped."
+            ),
             "default": "auto",
             "enum": ["auto", "document", "scene"],
         },
+        "engine": {
+            "type": "string",
+            "description": "'auto' fuses the neural engine and Tesseract; or one of them alone.",
+            "default": "auto",
+            "enum": ["auto", "tesseract", "rapid"],
+        },
     }
-    version = "2"  # bump when readings change, so cached results from older versions are not reused
+    version = "3"  # bump when readings change, so cached results from older versions are not reused
     evidence_prefix = "ocr"
     timeout_s = 30.0
 
@@ -145,9 +165,18 @@ class OCRTool(Tool):
                 self.name, "the tesseract program is not installed (apt-get install tesseract-ocr)"
             ) from None
 
-    def forward(self, image: ImageRef, region=None, psm=None, lang="eng", min_confidence=0.5, mode="auto"):
+    def forward(
+        self,
+        image: ImageRef,
+        region=None,
+        psm=None,
+        lang="eng",
+        min_confidence=0.5,
+        mode="auto",
+        engine="auto",
+    ):
         missing = [part for part in lang.split("+") if part not in self._languages]
-        if missing:
+        if missing and engine != "rapid":
             raise BadInputError(
                 f"tool ocr: language(s) {missing} not installed; available: {sorted(self._languages)}"
             )
@@ -160,11 +189,33 @@ class OCRTool(Tool):
                     f"tool ocr: region {list(region)} lies outside the {im.size[0]}x{im.size[1]} image"
                 )
             im, ox, oy = im.crop((x0, y0, x1, y1)), float(x0), float(y0)
-        reader = _Reader(self.config, lang, time.monotonic() + self.timeout_s * 0.9)
-        words = reader.read(im.convert("L"), psm=psm, mode=mode, min_conf=min_confidence)
+        deadline = time.monotonic() + self.timeout_s * 0.9
+        reader = _Reader(self.config, lang, deadline)
+        notes: list[str] = []
+        if engine == "tesseract":
+            words = reader.read(im.convert("L"), psm=psm, mode=mode, min_conf=min_confidence)
+        else:
+            import numpy as np
+
+            rgb = np.asarray(im.convert("RGB"))
+            try:
+                rapid = RapidEngine(self.config.rapid, deadline)
+            except ToolError as e:
+                if engine == "rapid":
+                    raise
+                rapid = e
+            if engine == "rapid":
+                words = rapid.read(rgb, min_confidence)
+            else:
+                words, notes = read_fused(
+                    reader, rapid, im.convert("L"), rgb, psm, mode, min_confidence, self.config.fuse
+                )
         for w in words:
             w.box = (w.box[0] + ox, w.box[1] + oy, w.box[2] + ox, w.box[3] + oy)
-        return to_findings(words)
+        found = to_findings(words)
+        # An engine that failed is said once, as a note (the other engine's reading stands).
+        found += [Finding("note", n, 0.0, None, {"about": "ocr engine"}) for n in notes]
+        return found
 
 
 def to_findings(words: list[OcrWord]) -> list[Finding]:
@@ -175,9 +226,14 @@ def to_findings(words: list[OcrWord]) -> list[Finding]:
     for block_id, block in enumerate(blocks):
         for line in block:
             for w in line.words:
-                extra = {"line_id": line_id, "block_id": block_id, "pass": w.source}
+                extra = {"line_id": line_id, "block_id": block_id, "pass": w.source, "engine": w.engine}
+                if w.agree:
+                    extra["engines"] = list(w.agree)
+                if w.alts:
+                    extra["alts"] = list(w.alts)
                 word_f.append(Finding("word", w.text, round(w.conf, 4), _round(w.box), extra))
-            extra = {"line_id": line_id, "block_id": block_id, "n_words": len(line.words)}
+            engines = sorted({e for w in line.words for e in (w.agree or [w.engine])})
+            extra = {"line_id": line_id, "block_id": block_id, "n_words": len(line.words), "engines": engines}
             line_f.append(Finding("line", line.text, round(line.conf, 4), _round(line.box), extra))
             line_id += 1
         conf = sum(li.conf for li in block) / len(block)
@@ -210,6 +266,16 @@ class _Reader:
 
     def __init__(self, cfg: OCRConfig, lang: str, deadline: float):
         self.cfg, self.lang, self.deadline = cfg, lang, deadline
+        self.frame: Frame | None = None  # the reading frame the last `read` used
+
+    def read_lines(self, gray, lines, fuse_cfg: FuseConfig) -> list[OcrWord]:
+        """Tesseract's reading of lines another engine detected (one call, see `tesseract_on_lines`)."""
+        try:
+            return tesseract_on_lines(
+                lambda img, psm: self._tesseract(img, psm, "line", Frame(img.size)), gray, lines, fuse_cfg
+            )
+        except _OutOfTime:
+            return []
 
     def read(self, gray, psm: int | None, mode: str, min_conf: float) -> list[OcrWord]:
         frame, img = Frame(gray.size), gray
@@ -228,6 +294,7 @@ class _Reader:
         except _OutOfTime:
             if not words:
                 raise ToolError("ocr", "ran out of time before Tesseract read anything") from None
+        self.frame = frame
         keep = []
         for w in words:
             w.text = clean_text(w.text)

@@ -39,6 +39,12 @@ class Frame:
             box = rotate_box(box, -a, after, before)
         return box
 
+    def from_original(self, box: Box) -> Box:
+        """A box in original-image pixels -> this frame (for words another engine read on the original)."""
+        for a, before, after in self.steps:
+            box = rotate_box(box, a, before, after)
+        return box
+
 
 def _border_colour(image) -> int:
     """The median of the image's border, so the corners a rotation opens look like the background."""

@@ -25,6 +25,13 @@ class OcrWord:
     box: Box
     source: str  # the pass that read it, e.g. "page", "sparse", "region:3"
     fbox: Box | None = None  # the box in the reading frame (upright, deskewed) where lines run level
+    agree: list[str] = field(default_factory=list)  # engines that read the same text here (fusion)
+    alts: list[dict] = field(default_factory=list)  # other engines' readings of this spot (fusion)
+
+    @property
+    def engine(self) -> str:
+        """The engine that read it: "rapid" (neural) or "tesseract" (every Tesseract pass)."""
+        return "rapid" if self.source.startswith("rapid") else "tesseract"
 
 
 @dataclass

@@ -1,0 +1,348 @@
+"""Fusing the two OCR engines' readings of one image into one set of words.
+
+The neural engine (`tools.ocr_rapid`) finds text lines and reads scene text well; Tesseract reads dense
+printed pages well and splits words at their spaces. Both readings are kept apart until here:
+
+- `tesseract_on_lines` lets Tesseract read the lines the neural detector found (each warped level,
+  scaled to a readable height, binarised, all stacked in one sheet: one Tesseract call), so the two
+  engines read the same regions;
+- `fuse` pairs each neural line with the Tesseract words inside it and aligns the two readings word by
+  word. Where they agree (ignoring case, punctuation and the spaces the neural engine tends to drop) the
+  Tesseract words are kept (tighter boxes, proper word breaks) and marked as read by both engines. Where
+  they disagree the more credible reading wins (its confidence plus a prior: the neural engine on scene
+  text, Tesseract on dense pages where it is confident), and the other is recorded as an alternative on
+  the words kept. Words one engine read and the other did not see are kept (full recall), Tesseract's
+  lone words inside a neural line only when they are confident.
+
+Every word keeps its engine (`source`), its confidence and the alternatives (`OcrWord.alts`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tools.ocr_image import binarize
+from tools.ocr_layout import OcrWord, overlap_of_smaller
+from tools.ocr_rapid import TextLine, rectify
+
+
+@dataclass
+class FuseConfig:
+    """Knobs of the fusion (defaults measured on rendered signs/receipts and on real photos)."""
+
+    dense_lines: int = 14  # an image with this many detected lines is read as a document page
+    scene_prior: float = 0.15  # added to the neural reading's confidence on scene text
+    doc_prior: float = 0.15  # added to Tesseract's on a document page, when its reading is confident
+    doc_conf: float = 0.8  # ... i.e. at least this confident
+    lone_conf: float = 0.85  # a Tesseract word inside a neural line that the neural engine did not read
+    line_px: int = 48  # Tesseract sees each detected line scaled to about this height
+    max_upscale: float = 4.0
+    sheet_gap_px: int = 24
+    inside: float = 0.6  # a word belongs to a line when this much of it lies inside the line's box
+    glued_chars: int = 2  # a Tesseract word takes in this many neural characters glued to it, no more
+
+
+def loose(text: str) -> str:
+    """Text compared between engines: case, punctuation and spaces do not count."""
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+# ---- Tesseract on the neural engine's lines -------------------------------------------------------
+
+
+def tesseract_on_lines(
+    tesseract: Callable, gray: np.ndarray, lines: list[TextLine], cfg: FuseConfig
+) -> list[OcrWord]:
+    """Tesseract's reading of each line (psm 6 on one stacked sheet), word boxes in image pixels.
+
+    `tesseract(image, psm)` returns `OcrWord`s with boxes in that image's pixels."""
+    from PIL import Image
+
+    pieces = []  # (prepared crop, x offset of the line inside it, line width in crop pixels, line)
+    for li in lines:
+        crop = rectify(gray, li)
+        h = crop.shape[0]
+        scale = min(cfg.max_upscale, max(0.5, cfg.line_px / max(1, h)))
+        im = Image.fromarray(crop).resize(
+            (max(2, round(crop.shape[1] * scale)), max(2, round(h * scale))), Image.LANCZOS
+        )
+        m = max(6, round(0.25 * im.height))
+        padded = Image.new("L", (im.width + 2 * m, im.height + 2 * m), int(np.median(crop)))
+        padded.paste(im, (m, m))
+        pieces.append((binarize(padded, (m, m, m + im.width, m + im.height)), m, im.width, li))
+    if not pieces:
+        return []
+    gap = cfg.sheet_gap_px
+    width = max(p.width for p, *_ in pieces) + 2 * gap
+    sheet = Image.new("L", (width, sum(p.height + gap for p, *_ in pieces) + gap), 255)
+    tops, y = [], gap
+    for p, *_ in pieces:
+        sheet.paste(p, (gap, y))
+        tops.append(y)
+        y += p.height + gap
+    out = []
+    for w in tesseract(sheet, 6):
+        cy = (w.box[1] + w.box[3]) / 2
+        k = max((i for i, t in enumerate(tops) if t - gap / 2 <= cy), default=0)
+        _, m, width, li = pieces[k]
+        t0 = (w.box[0] - gap - m) / width
+        t1 = (w.box[2] - gap - m) / width
+        if t1 <= 0 or t0 >= 1:
+            continue  # read in the padding: not part of the line
+        out.append(OcrWord(w.text, w.conf, li.sub_box(t0, t1), "line", None))
+    return out
+
+
+# ---- fusion ---------------------------------------------------------------------------------------
+
+
+def fuse(lines: list[TextLine], tess: list[OcrWord], dense: bool, cfg: FuseConfig) -> list[OcrWord]:
+    """One set of words from the neural lines (recognised) and Tesseract's words; see the module doc."""
+    out: list[OcrWord] = []
+    claimed: set[int] = set()
+    for li in lines:
+        lb = li.box
+        mine = [
+            i
+            for i, w in enumerate(tess)
+            if i not in claimed and overlap_of_smaller(w.box, lb) >= cfg.inside and _fits(w.box, li)
+        ]
+        claimed.update(mine)
+        tw = sorted((tess[i] for i in mine), key=lambda w, li=li: _along(li, w.box))
+        out += _fuse_line(li, tw, dense, cfg)
+    out += [w for i, w in enumerate(tess) if i not in claimed]
+    return out
+
+
+def _fits(box, li: TextLine) -> bool:
+    """A word no taller than about the line (a big word is not part of a small line it overlaps)."""
+    h = (box[2] - box[0]) if li.vertical else (box[3] - box[1])
+    return h <= 1.6 * max(li.height, 1.0)
+
+
+def _along(li: TextLine, box) -> float:
+    """Where a box's centre lies along the line's reading direction (0 at its start)."""
+    q = li.quad
+    a0, a1 = (q[0], q[3]) if li.vertical else (q[0], q[1])
+    d = a1 - a0
+    c = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float32)
+    t = float(np.dot(c - a0, d) / max(float(np.dot(d, d)), 1e-6))
+    return 1.0 - t if li.flipped else t
+
+
+def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) -> list[OcrWord]:
+    """Align the neural line's characters with Tesseract's words inside it (letters and digits only, so
+    case, punctuation and dropped spaces do not count) and settle each Tesseract word against the
+    neural reading of the same stretch; what only the neural engine read becomes words of its own."""
+    if not tw:
+        return li.words()
+    r_idx = [k for k, c in enumerate(li.text) if loose(c)]  # neural characters that count -> text index
+    r = "".join(li.text[k].lower() for k in r_idx)
+    t, owner = "", []
+    for j, w in enumerate(tw):
+        lw = loose(w.text)
+        t += lw
+        owner += [j] * len(lw)
+    # t position -> r position (or -1 where only Tesseract has a character)
+    t2r = [-1] * len(t)
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, r, t, autojunk=False).get_opcodes():
+        if op in ("equal", "replace"):
+            for j in range(j1, j2):
+                t2r[j] = i1 + (j - j1) * (i2 - i1) // max(1, j2 - j1)
+    used = [False] * len(r)
+    spans: list[tuple[int, int] | None] = []
+    for j in range(len(tw)):
+        rs = [t2r[p] for p in range(len(t)) if owner[p] == j and t2r[p] >= 0]
+        spans.append((min(rs), max(rs)) if rs else None)
+        for k in range(min(rs), max(rs) + 1) if rs else ():
+            used[k] = True
+    out: list[OcrWord] = []
+    for w, span in zip(tw, spans, strict=True):
+        if span is None:  # the neural engine saw nothing here: keep only what Tesseract is sure of
+            if w.conf >= cfg.lone_conf and len(loose(w.text)) >= 2:
+                out.append(w)
+            continue
+        lo, hi = _absorb(li.text, r_idx, used, *span, cfg.glued_chars)
+        for k in range(lo, hi + 1):
+            used[k] = True
+        out.append(_settle(w, li.text[r_idx[lo] : r_idx[hi] + 1], li.conf, dense, cfg))
+    # Runs of neural characters no Tesseract word accounts for: words only the neural engine read.
+    k = 0
+    while k < len(r):
+        if used[k]:
+            k += 1
+            continue
+        e = k
+        while e + 1 < len(r) and not used[e + 1]:
+            e += 1
+        a, b = _widen(li.text, r_idx[k], r_idx[e] + 1)
+        for piece in _split(li, a, b):
+            out.append(piece)
+        k = e + 1
+    return out
+
+
+def _absorb(text: str, r_idx: list[int], used: list[bool], lo: int, hi: int, most: int) -> tuple[int, int]:
+    """Extend a word's stretch of neural characters over at most `most` unclaimed ones glued to it (no
+    space between): Tesseract's "180048" is the neural "3180048", not "3" and "180048"."""
+
+    def glued(a: int, b: int) -> bool:
+        return not any(c.isspace() for c in text[r_idx[min(a, b)] : r_idx[max(a, b)] + 1])
+
+    k = lo
+    while k > 0 and lo - (k - 1) <= most and not used[k - 1] and glued(k - 1, lo):
+        k -= 1
+    e = hi
+    while e + 1 < len(r_idx) and (e + 1) - hi <= most and not used[e + 1] and glued(hi, e + 1):
+        e += 1
+    # Only a short fragment is absorbed: a longer run is a word of its own that Tesseract missed.
+    lo = k if lo - k <= most and (k == 0 or used[k - 1] or not glued(k - 1, lo)) else lo
+    hi = e if e - hi <= most and (e + 1 >= len(r_idx) or used[e + 1] or not glued(hi, e + 1)) else hi
+    return lo, hi
+
+
+def _widen(text: str, a: int, b: int) -> tuple[int, int]:
+    """Extend text[a:b] over neighbouring punctuation (not spaces): "8.85" stays whole, "$5" keeps "$"."""
+    while a > 0 and not text[a - 1].isspace() and not loose(text[a - 1]):
+        a -= 1
+    while b < len(text) and not text[b].isspace() and not loose(text[b]):
+        b += 1
+    return a, b
+
+
+def _split(li: TextLine, a: int, b: int) -> list[OcrWord]:
+    """text[a:b] of a neural line as words (split at its spaces), with boxes from character positions."""
+    out, i = [], a
+    for token in li.text[a:b].split():
+        start = li.text.index(token, i)
+        i = start + len(token)
+        out.append(li.span(start, i))
+    return out
+
+
+def _settle(w: OcrWord, theirs: str, their_conf: float, dense: bool, cfg: FuseConfig) -> OcrWord:
+    """A Tesseract word against the neural reading of the same stretch: agreement is credited to both
+    engines; a disagreement goes to the more credible reading (its confidence plus the engine's prior),
+    in Tesseract's box, and the other reading is kept as an alternative."""
+    if loose(theirs) == loose(w.text):
+        w.agree = ["tesseract", "rapid"]
+        w.conf = max(w.conf, their_conf)
+        return w
+    r_score = their_conf + (0.0 if dense else cfg.scene_prior)
+    t_score = w.conf + (cfg.doc_prior if dense and w.conf >= cfg.doc_conf else 0.0)
+    if t_score >= r_score:
+        w.alts = [{"engine": "rapid", "text": theirs, "confidence": round(their_conf, 4)}]
+        return w
+    alt = {"engine": "tesseract", "text": w.text, "confidence": round(w.conf, 4)}
+    return OcrWord(theirs.strip(), their_conf, w.box, "rapid", w.fbox, alts=[alt])
+
+
+# ---- one fused request ----------------------------------------------------------------------------
+
+
+def read_fused(reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_conf: float, cfg: FuseConfig):
+    """Both engines on one image at full recall -> (words, notes about an engine that failed).
+
+    `reader` is the Tesseract reader of one request (`tools.ocr._Reader`), `rapid` a `RapidEngine` or an
+    exception saying why it could not load. The neural detector decides what the image is: a page with
+    many lines is read by Tesseract's page pass, and the neural recogniser reads only the lines Tesseract
+    did not read confidently (a receipt's far-right prices, a stamp, a logo); a scene's few lines are all
+    read by the neural recogniser and by Tesseract on the same line crops, and Tesseract's own scene
+    passes (sparse text, text-like regions) run only when the neural engine found nothing it is sure of.
+    `mode` is a hint: "document"/"scene" choose the path; no path drops a line the detector found."""
+    from tools.errors import ToolError
+
+    notes: list[str] = []
+    gray = np.asarray(gray_img, dtype=np.uint8)
+    lines: list[TextLine] = []
+    if isinstance(rapid, Exception):
+        notes.append(f"neural OCR engine unavailable: {rapid}")
+        rapid = None
+    else:
+        try:
+            lines = rapid.detect(rgb)
+        except Exception as e:  # an engine's failure leaves the other's reading, never a crash
+            notes.append(f"neural OCR engine failed: {type(e).__name__}: {e}")
+            rapid = None
+    dense = mode == "document" or (mode == "auto" and len(lines) >= cfg.dense_lines)
+
+    def tesseract(kind: str) -> list[OcrWord]:
+        try:
+            return reader.read(gray_img, psm=psm, mode=kind, min_conf=min_conf)
+        except ToolError as e:
+            notes.append(f"Tesseract failed: {e.reason}")
+            return []
+
+    if rapid is None:
+        return tesseract("auto" if mode == "auto" else mode), notes
+    if dense:
+        tess = tesseract("document")
+        sure = [w for w in tess if w.conf >= cfg.doc_conf]
+        todo = [li for li in lines if not _covered(li, sure, cfg)]
+        read = _recognize(rapid, rgb, todo, notes)
+    else:
+        read = _recognize(rapid, rgb, lines, notes)
+        tess = []
+        if read:
+            try:
+                tess = _plausible(reader.read_lines(gray, read, cfg), min_conf)
+            except ToolError as e:
+                notes.append(f"Tesseract failed: {e.reason}")
+        if not any(li.conf >= cfg.doc_conf for li in read):
+            tess += tesseract("scene")
+    words = fuse(read, tess, dense, cfg)
+    # Lines are grouped in one frame: Tesseract's turned page when it turned one, else the image itself.
+    frame = getattr(reader, "frame", None)
+    for w in words:
+        w.fbox = frame.from_original(w.box) if frame is not None and frame.steps else None
+    return [w for w in words if w.conf >= min_conf], notes
+
+
+def _recognize(rapid, rgb, lines: list[TextLine], notes: list[str]) -> list[TextLine]:
+    try:
+        return rapid.recognize(rgb, lines)
+    except Exception as e:
+        notes.append(f"neural OCR engine failed: {type(e).__name__}: {e}")
+        return []
+
+
+def _plausible(words: list[OcrWord], min_conf: float) -> list[OcrWord]:
+    from tools.ocr_layout import clean_text, plausible
+
+    out = []
+    for w in words:
+        w.text = clean_text(w.text)
+        if plausible(w, min_conf):
+            out.append(w)
+    return out
+
+
+def _covered(li: TextLine, words: list[OcrWord], cfg: FuseConfig) -> bool:
+    """Did Tesseract's confident words read this detected line end to end (no gap a word could hide in)?"""
+    q = li.quad
+    a0, a1 = (q[0], q[3]) if li.vertical else (q[0], q[1])
+    length = float(np.linalg.norm(a1 - a0))
+    if length <= 0:
+        return True
+    spans = []
+    for w in words:
+        if overlap_of_smaller(w.box, li.box) < cfg.inside or not _fits(w.box, li):
+            continue
+        b = w.box
+        ends = ((b[0], b[1]), (b[0], b[3])) if li.vertical else ((b[0], b[1]), (b[2], b[1]))
+        ts = sorted(_along(li, (x, y, x, y)) for x, y in ends)
+        spans.append((ts[0], ts[1]))
+    if not spans:
+        return False
+    allowed = li.height / length  # a gap wider than a line height could hold a word
+    t = 0.0
+    for s0, s1 in sorted(spans):
+        if s0 - t > allowed:
+            return False
+        t = max(t, s1)
+    return 1.0 - t <= allowed
