@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant import objects
+from tools.color import area_box
 from tools.evidence import Evidence
 
 WHOLE = {"image", "picture", "photo", "background", "scene", "everything", "main", "dominant", "overall",
@@ -24,7 +25,7 @@ AREA_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle", "u
 class Subject:
     """What a colour question is about."""
 
-    kind: str  # "image" | "area" | "text" | "object" | "unknown"
+    kind: str  # "image" | "area" | "text" | "object"
     thing: str = ""  # the object or text word ("horse", "letter"), or the unlocatable noun ("stripe")
     area: str = ""  # position words, canonical order ("bottom", "top left")
 
@@ -42,8 +43,8 @@ def subject(target: str) -> Subject:
         return Subject("text", objects.singular(text), area)
     if area:
         return Subject("area", nouns[0] if nouns else "", area)
-    if nouns:
-        return Subject("unknown", " ".join(nouns))
+    if nouns:  # a thing of no known kind ("square", "stripe"): a detector may know it, or no tool can
+        return Subject("object", objects.singular(nouns[0]), area)
     return Subject("image")
 
 
@@ -62,26 +63,6 @@ def area_of(words: list[str]) -> str:
     return " ".join(p for p in (v, h) if p) or c
 
 
-def area_box(area: str, width: float, height: float) -> tuple[float, float, float, float]:
-    """The pixels a position names: a quarter band at an edge, a corner, or the middle half."""
-    x0, y0, x1, y1 = 0.0, 0.0, float(width), float(height)
-    parts = area.split()
-    if "top" in parts:
-        y1 = height * 0.25
-    if "bottom" in parts:
-        y0 = height * 0.75
-    if "left" in parts:
-        x1 = width * 0.25 if len(parts) == 1 else width * 0.5
-    if "right" in parts:
-        x0 = width * 0.75 if len(parts) == 1 else width * 0.5
-    if len(parts) == 2:  # a corner: the quarter of the image there
-        y1 = height * 0.5 if "top" in parts else y1
-        y0 = height * 0.5 if "bottom" in parts else y0
-    if area == "center":
-        x0, y0, x1, y1 = width * 0.25, height * 0.25, width * 0.75, height * 0.75
-    return (x0, y0, x1, y1)
-
-
 def why_no_colour(target: str, evidence: list[Evidence]) -> str:
     """Why a colour question was not answered, in the words of what it asked about."""
     s = subject(target)
@@ -98,9 +79,15 @@ def why_no_colour(target: str, evidence: list[Evidence]) -> str:
         return f"the detector found no {s.thing}, so its colour could not be measured."
     if s.kind == "text":
         return "no text was read in the image, so the colour of its letters could not be measured."
-    if s.kind == "unknown":
-        return (
-            f"no tool can locate the {s.thing} in the image; ask about a part of it (top, bottom, left, "
-            "right, centre), its text, or the whole image."
-        )
     return "no colour evidence."
+
+
+def pick(dets: list[Evidence], area: str, size) -> Evidence:
+    """The detection a question means: the one nearest the named position, else the most confident."""
+    if not area or not size or not size[0]:
+        return max(dets, key=lambda e: e.confidence)
+    x0, y0, x1, y1 = area_box(area, size[0], size[1])
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return min(
+        dets, key=lambda e: ((e.box[0] + e.box[2]) / 2 - cx) ** 2 + ((e.box[1] + e.box[3]) / 2 - cy) ** 2
+    )

@@ -215,7 +215,13 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
     counted = {w for c in checks if c[3] == "count" for w in c[4:]}
     checks = [c[:4] for c in checks]
     checks += _number_checks(rest, words, evidence)
-    colour_ev = [e for e in evidence if e.kind == "color"]
+    colour_ev = _main_colours(
+        [
+            e
+            for e in evidence
+            if e.kind == "color" and (e.extra.get("part") != "background" or "background" in words)
+        ]
+    )  # the paper behind letters says nothing of the letters
     for c in [w for w in words if w in COLOURS]:
         hits = [
             e.id
@@ -264,6 +270,22 @@ _SMALL = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven
 _COUNTED = re.compile(
     r"(?<![\w.,:$€£])(\d+|" + "|".join(_SMALL) + r")\s+((?:[a-z]+\s+){0,2}?)([a-z]+)\b", re.I
 )
+
+
+MAIN_SHARE = 0.3  # a colour covering this much of what was measured is one of its colours
+
+
+def _main_colours(found: list[Evidence]) -> list[Evidence]:
+    """Colour findings that can answer "what colour is it": the largest of each measurement, or any
+    covering MAIN_SHARE of it (a red stripe's thin white margin does not make the stripe white)."""
+    groups: dict[tuple, list[Evidence]] = {}
+    for e in found:
+        groups.setdefault((e.image, e.box, e.extra.get("part"), e.extra.get("area")), []).append(e)
+    out = []
+    for g in groups.values():
+        top = max(g, key=lambda e: float(e.extra.get("share", 0)))
+        out += [e for e in g if e is top or float(e.extra.get("share", 0)) >= MAIN_SHARE]
+    return out
 
 
 def singular_label(label: str) -> str:

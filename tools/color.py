@@ -10,6 +10,7 @@ from __future__ import annotations
 import colorsys
 
 from tools.base import Tool
+from tools.errors import BadInputError
 from tools.evidence import Finding
 from tools.images import ImageRef
 
@@ -57,6 +58,26 @@ def color_name(rgb) -> str:
     return base
 
 
+def area_box(area: str, width: float, height: float) -> tuple[float, float, float, float]:
+    """The pixels a position names: a quarter band at an edge, a corner, or the middle half."""
+    x0, y0, x1, y1 = 0.0, 0.0, float(width), float(height)
+    parts = area.split()
+    if "top" in parts:
+        y1 = height * 0.25
+    if "bottom" in parts:
+        y0 = height * 0.75
+    if "left" in parts:
+        x1 = width * 0.25 if len(parts) == 1 else width * 0.5
+    if "right" in parts:
+        x0 = width * 0.75 if len(parts) == 1 else width * 0.5
+    if len(parts) == 2:  # a corner: the quarter of the image there
+        y1 = height * 0.5 if "top" in parts else y1
+        y0 = height * 0.5 if "bottom" in parts else y0
+    if area in ("center", "centre", "middle"):
+        x0, y0, x1, y1 = width * 0.25, height * 0.25, width * 0.75, height * 0.75
+    return (x0, y0, x1, y1)
+
+
 class ColorTool(Tool):
     name = "color"
     description = (
@@ -65,6 +86,17 @@ class ColorTool(Tool):
     )
     inputs = {
         "region": {"type": "box", "description": "Only look inside this box.", "default": None},
+        "area": {
+            "type": "string",
+            "description": "Only look at this part of the image: top, bottom, left, right, center, top left...",
+            "default": None,
+        },
+        "text_boxes": {
+            "type": "array",
+            "description": "Boxes of text read there (OCR lines): measure the ink of the letters, apart from "
+            "the background around them.",
+            "default": None,
+        },
         "colors": {
             "type": "integer",
             "description": "At most this many colours.",
@@ -82,34 +114,96 @@ class ColorTool(Tool):
     evidence_prefix = "color"
     timeout_s = 10.0
 
-    def forward(self, image: ImageRef, region=None, colors=5, min_share=0.05) -> list[Finding]:
-        from PIL import Image
-
+    def forward(
+        self, image: ImageRef, region=None, area=None, text_boxes=None, colors=5, min_share=0.05
+    ) -> list[Finding]:
         im = image.image
+        if text_boxes:
+            return _ink(im, text_boxes, colors, min_share)
         box = (0.0, 0.0, float(im.width), float(im.height))
+        extra = {}
+        if area:
+            unknown = set(str(area).lower().split()) - {
+                "top",
+                "bottom",
+                "left",
+                "right",
+                "center",
+                "centre",
+                "middle",
+            }
+            if unknown:
+                raise BadInputError(
+                    f"area {area!r}: use top, bottom, left, right, center or a corner like 'top left'"
+                )
+            box, extra = area_box(area, im.width, im.height), {"area": area}
         if region is not None:
             box = tuple(float(v) for v in region)
-            im = im.crop(tuple(round(v) for v in region))
-        im = im.copy()
-        im.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.BOX)
-        # A palette larger than the answer, so that two shades of one named colour do not steal a slot.
-        pal = im.quantize(colors=max(8, 3 * colors), method=Image.Quantize.MEDIANCUT)
-        palette = pal.getpalette()
-        total = im.width * im.height
-        merged: dict[str, list[float]] = {}  # name -> [pixel count, sum r, sum g, sum b]
-        for count, idx in pal.getcolors(maxcolors=256) or []:
-            rgb = palette[3 * idx : 3 * idx + 3]
-            acc = merged.setdefault(color_name(rgb), [0, 0.0, 0.0, 0.0])
-            acc[0] += count
-            for i in range(3):
-                acc[i + 1] += count * rgb[i]
-        ranked = sorted(merged.items(), key=lambda kv: -kv[1][0])[:colors]
-        out = []
-        for name, (count, *sums) in ranked:
-            share = count / total
-            if share < min_share:
-                continue
-            rgb = [round(s / count) for s in sums]
-            extra = {"share": round(share, 4), "rgb": rgb, "hex": "#{:02x}{:02x}{:02x}".format(*rgb)}
-            out.append(Finding("color", name, 1.0, box, extra))  # the share is in extra, not a doubt
-        return out
+        if box != (0.0, 0.0, float(im.width), float(im.height)):
+            im = im.crop(tuple(round(v) for v in box))
+        return [Finding("color", n, 1.0, box, {**x, **extra}) for n, x in _named(im, colors, min_share)]
+
+
+def _named(im, colors: int, min_share: float) -> list[tuple[str, dict]]:
+    """Dominant named colours of an image: (name, {share, rgb, hex}), largest first."""
+    from PIL import Image
+
+    im = im.copy()
+    im.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.BOX)
+    # A palette larger than the answer, so that two shades of one named colour do not steal a slot.
+    pal = im.quantize(colors=max(8, 3 * colors), method=Image.Quantize.MEDIANCUT)
+    palette = pal.getpalette()
+    total = im.width * im.height
+    merged: dict[str, list[float]] = {}  # name -> [pixel count, sum r, sum g, sum b]
+    for count, idx in pal.getcolors(maxcolors=256) or []:
+        rgb = palette[3 * idx : 3 * idx + 3]
+        acc = merged.setdefault(color_name(rgb), [0, 0.0, 0.0, 0.0])
+        acc[0] += count
+        for i in range(3):
+            acc[i + 1] += count * rgb[i]
+    out = []
+    for name, (count, *sums) in sorted(merged.items(), key=lambda kv: -kv[1][0])[:colors]:
+        share = count / total
+        if share >= min_share:
+            rgb = [round(v / count) for v in sums]
+            out.append(
+                (name, {"share": round(share, 4), "rgb": rgb, "hex": "#{:02x}{:02x}{:02x}".format(*rgb)})
+            )
+    return out  # the share is in extra, not a doubt: confidence stays 1
+
+
+INK_DISTANCE = 60.0  # RGB distance from the background beyond which a pixel in a text box is ink
+
+
+def _ink(im, boxes, colors: int, min_share: float) -> list[Finding]:
+    """The letters' own colour inside text boxes: pixels far from the box's border colour (the background)."""
+    import numpy as np
+    from PIL import Image
+
+    ink, ground = [], []
+    for b in boxes:
+        x0, y0, x1, y1 = (round(float(v)) for v in b)
+        a = np.asarray(im.crop((x0, y0, x1, y1))).reshape(max(1, y1 - y0), max(1, x1 - x0), 3).astype(float)
+        if a.shape[0] < 3 or a.shape[1] < 3:
+            continue
+        ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+        bg = np.median(ring, axis=0)
+        far = np.linalg.norm(a - bg, axis=-1) > INK_DISTANCE
+        ink.append(a[far])
+        ground.append(a[~far])
+    ink_px = np.concatenate(ink) if ink else np.zeros((0, 3))
+    ground_px = np.concatenate(ground) if ground else np.zeros((0, 3))
+    total = len(ink_px) + len(ground_px)
+    if not total or len(ink_px) < 0.02 * total:
+        return []
+    union = (min(float(b[0]) for b in boxes), min(float(b[1]) for b in boxes),
+             max(float(b[2]) for b in boxes), max(float(b[3]) for b in boxes))  # fmt: skip
+    out = []
+    for part, px in (("ink", ink_px), ("background", ground_px)):
+        if not len(px):
+            continue
+        side = max(1, int(len(px) ** 0.5))
+        strip = Image.fromarray(px[: side * side].astype("uint8").reshape(side, side, 3))
+        for name, extra in _named(strip, colors, min_share):
+            out.append(Finding("color", name, 1.0, union, {**extra, "part": part}))
+    return out

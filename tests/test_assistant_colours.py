@@ -1,0 +1,63 @@
+"""Colour questions answered where they point: a part of the image, the ink of its text, or an object a
+loaded detector can find; never the whole image's colour for a part, and an abstention for a thing no
+tool can locate."""
+
+from PIL import Image, ImageDraw, ImageFont
+
+from assistant.session import Assistant, AssistantConfig
+from tests.scripted_engine import ScriptedEngine
+from tools.base import ToolRegistry, ToolRunner
+from tools.color import ColorTool
+from tools.images import ImageRef
+from tools.ocr import OCRTool
+
+RED = (200, 20, 20)
+
+
+def striped():
+    """White, with a red stripe along the bottom (a fifth of the height)."""
+    im = Image.new("RGB", (400, 300), (250, 250, 250))
+    ImageDraw.Draw(im).rectangle([0, 240, 399, 299], fill=RED)
+    return im
+
+
+def blue_letters():
+    im = Image.new("RGB", (520, 160), (245, 245, 240))
+    font = ImageFont.truetype("DejaVuSans-Bold.ttf", 72)
+    ImageDraw.Draw(im).text((30, 40), "LONDON", fill=(20, 40, 200), font=font)
+    return im
+
+
+def _conv(tmp_path, *tools, reply="It is white."):
+    reg = ToolRegistry()
+    for t in tools:
+        reg.register(t)
+    return Assistant(
+        ScriptedEngine([reply] * 4), ToolRunner(reg), AssistantConfig(trace_dir=str(tmp_path))
+    ).conversation()
+
+
+def test_area_and_ink_of_the_colour_tool():
+    tool = ColorTool()
+    assert tool(ImageRef.from_pil(striped()))[0].text == "white"
+    bottom = tool(ImageRef.from_pil(striped()), area="bottom")
+    assert bottom[0].text == "red" and bottom[0].extra["area"] == "bottom"
+    ink = tool(ImageRef.from_pil(blue_letters()), text_boxes=[[25, 45, 500, 125]])
+    parts = {f.extra["part"]: f.text for f in ink if f.extra["share"] > 0.5}
+    assert parts == {"ink": "blue", "background": "white"}
+
+
+def test_a_colour_question_about_a_part_of_the_image_is_measured_there(tmp_path):
+    r = _conv(tmp_path, ColorTool()).ask("What colour is the stripe at the bottom of the image?", [striped()])
+    assert not r.abstained and "red" in r.answer and "white" not in r.answer.split("(")[0]
+    assert any(c.args.get("area") == "bottom" for c in r.tool_calls)
+
+
+def test_the_colour_of_letters_is_their_ink(tmp_path):
+    r = _conv(tmp_path, ColorTool(), OCRTool()).ask("What colour are the letters?", [blue_letters()])
+    assert not r.abstained and "blue" in r.answer.lower()
+
+
+def test_an_object_no_detector_can_find_is_abstained_on(tmp_path):
+    r = _conv(tmp_path, ColorTool()).ask("What colour is the horse?", [striped()])
+    assert r.abstained and "horse" in r.answer and "white" not in r.answer
