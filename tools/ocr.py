@@ -192,6 +192,7 @@ class OCRTool(Tool):
         deadline = time.monotonic() + self.timeout_s * 0.9
         reader = _Reader(self.config, lang, deadline)
         notes: list[str] = []
+        dense = mode == "document"
         if engine == "tesseract":
             words = reader.read(im.convert("L"), psm=psm, mode=mode, min_conf=min_confidence)
         else:
@@ -207,20 +208,22 @@ class OCRTool(Tool):
             if engine == "rapid":
                 words = rapid.read(rgb, min_confidence)
             else:
-                words, notes = read_fused(
+                words, notes, dense = read_fused(
                     reader, rapid, im.convert("L"), rgb, psm, mode, min_confidence, self.config.fuse
                 )
         for w in words:
             w.box = (w.box[0] + ox, w.box[1] + oy, w.box[2] + ox, w.box[3] + oy)
-        found = to_findings(words)
+        # A page's far-right prices belong to their items' lines however wide the gap; in a scene two
+        # signs side by side are two lines.
+        found = to_findings(words, self.config.fuse.page_gap_heights if dense else 25.0)
         # An engine that failed is said once, as a note (the other engine's reading stands).
         found += [Finding("note", n, 0.0, None, {"about": "ocr engine"}) for n in notes]
         return found
 
 
-def to_findings(words: list[OcrWord]) -> list[Finding]:
+def to_findings(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Finding]:
     """Merged words -> word, line and block findings, words carrying their line and block ids."""
-    blocks = group_blocks(group_lines(words))
+    blocks = group_blocks(group_lines(words, max_gap_heights))
     word_f, line_f, block_f = [], [], []
     line_id = 0
     for block_id, block in enumerate(blocks):

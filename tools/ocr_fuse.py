@@ -36,6 +36,7 @@ class FuseConfig:
     """Knobs of the fusion (defaults measured on rendered signs/receipts and on real photos)."""
 
     dense_lines: int = 14  # an image with this many detected lines is read as a document page
+    page_gap_heights: float = 100.0  # on a page, words this many line heights apart still share a line
     scene_prior: float = 0.15  # added to the neural reading's confidence on scene text
     doc_prior: float = 0.15  # added to Tesseract's on a document page, when its reading is confident
     doc_conf: float = 0.8  # ... i.e. at least this confident
@@ -167,7 +168,7 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
             if w.conf >= cfg.lone_conf and len(loose(w.text)) >= 2:
                 out.append(w)
             continue
-        lo, hi = _absorb(li.text, r_idx, used, *span, cfg.glued_chars)
+        lo, hi = _absorb(li, r_idx, used, w, *span, cfg.glued_chars)
         for k in range(lo, hi + 1):
             used[k] = True
         out.append(_settle(w, li.text[r_idx[lo] : r_idx[hi] + 1], li.conf, dense, cfg))
@@ -187,23 +188,28 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
     return out
 
 
-def _absorb(text: str, r_idx: list[int], used: list[bool], lo: int, hi: int, most: int) -> tuple[int, int]:
-    """Extend a word's stretch of neural characters over at most `most` unclaimed ones glued to it (no
-    space between): Tesseract's "180048" is the neural "3180048", not "3" and "180048"."""
+def _absorb(li: TextLine, r_idx: list[int], used: list[bool], w: OcrWord, lo: int, hi: int, most: int):
+    """Extend a Tesseract word's stretch of neural characters over the unclaimed ones glued to it (no space
+    between) when the run is short or lies inside the word's box: Tesseract's "180048" is the neural
+    "3180048", and its "NANCE" over the whole word is the neural "MAINTENANCE"; a long run beside the
+    box ("Telephone" before "03") is a word Tesseract missed, not part of this one."""
+    text = li.text
 
     def glued(a: int, b: int) -> bool:
-        return not any(c.isspace() for c in text[r_idx[min(a, b)] : r_idx[max(a, b)] + 1])
+        return not any(c.isspace() for c in text[r_idx[a] : r_idx[b] + 1])
+
+    def takes(a: int, b: int) -> bool:
+        if b - a + 1 <= most:
+            return True
+        return overlap_of_smaller(li.span(r_idx[a], r_idx[b] + 1).box, w.box) >= 0.5
 
     k = lo
-    while k > 0 and lo - (k - 1) <= most and not used[k - 1] and glued(k - 1, lo):
+    while k > 0 and not used[k - 1] and glued(k - 1, lo):
         k -= 1
     e = hi
-    while e + 1 < len(r_idx) and (e + 1) - hi <= most and not used[e + 1] and glued(hi, e + 1):
+    while e + 1 < len(r_idx) and not used[e + 1] and glued(hi, e + 1):
         e += 1
-    # Only a short fragment is absorbed: a longer run is a word of its own that Tesseract missed.
-    lo = k if lo - k <= most and (k == 0 or used[k - 1] or not glued(k - 1, lo)) else lo
-    hi = e if e - hi <= most and (e + 1 >= len(r_idx) or used[e + 1] or not glued(hi, e + 1)) else hi
-    return lo, hi
+    return (k if k < lo and takes(k, lo - 1) else lo), (e if e > hi and takes(hi + 1, e) else hi)
 
 
 def _widen(text: str, a: int, b: int) -> tuple[int, int]:
@@ -246,7 +252,8 @@ def _settle(w: OcrWord, theirs: str, their_conf: float, dense: bool, cfg: FuseCo
 
 
 def read_fused(reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_conf: float, cfg: FuseConfig):
-    """Both engines on one image at full recall -> (words, notes about an engine that failed).
+    """Both engines on one image at full recall -> (words, notes about an engine that failed, whether it
+    was read as a document page).
 
     `reader` is the Tesseract reader of one request (`tools.ocr._Reader`), `rapid` a `RapidEngine` or an
     exception saying why it could not load. The neural detector decides what the image is: a page with
@@ -279,7 +286,7 @@ def read_fused(reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_con
             return []
 
     if rapid is None:
-        return tesseract("auto" if mode == "auto" else mode), notes
+        return tesseract("auto" if mode == "auto" else mode), notes, mode == "document"
     if dense:
         tess = tesseract("document")
         sure = [w for w in tess if w.conf >= cfg.doc_conf]
@@ -300,7 +307,7 @@ def read_fused(reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_con
     frame = getattr(reader, "frame", None)
     for w in words:
         w.fbox = frame.from_original(w.box) if frame is not None and frame.steps else None
-    return [w for w in words if w.conf >= min_conf], notes
+    return [w for w in words if w.conf >= min_conf], notes, dense
 
 
 def _recognize(rapid, rgb, lines: list[TextLine], notes: list[str]) -> list[TextLine]:
