@@ -221,3 +221,15 @@ def test_concurrent_calls_read_what_a_single_call_reads(ocr):
         futures = [pool.submit(ocr, ImageRef.from_pil(signs[k % 2].image), engine="rapid") for k in range(6)]
         got = [sorted(f.text for f in words(fu.result(timeout=120))) for fu in futures]
     assert got == [alone[k % 2] for k in range(6)]
+
+
+def test_zoom_reads_its_crop_with_the_same_engines():
+    from tools.zoom import ZoomTool
+
+    s = synth.render_sign(5, text="NO PARKING", font_px=(40, 44))
+    box = (min(w.box[0] for w in s.words), min(w.box[1] for w in s.words))
+    box += (max(w.box[2] for w in s.words), max(w.box[3] for w in s.words))
+    found = ZoomTool()(ImageRef.from_pil(s.image), box=box, engine="rapid")
+    read = [f for f in found if f.kind == "word"]
+    assert {loose(f.text) for f in read} >= {"no", "parking"}
+    assert all(f.extra["engine"] == "rapid" and f.extra["via"] == "zoom" for f in read)

@@ -1,6 +1,7 @@
 """The zoom tool: crop a region with a margin, upscale it, and read it again.
 
-Small text that OCR misses on the whole image is often readable once it is a few times larger.
+Small text that OCR misses on the whole image is often readable once it is a few times larger. The crop
+is read by the OCR tool with the same engines (by default the neural engine and Tesseract, fused).
 Zoom returns one "crop" finding for the region it looked at, plus the OCR findings read in the
 upscaled crop with their boxes mapped back to pixels of the original image
 (`tools.evidence.crop_to_original`), so a word found by zooming is cited in the same frame as
@@ -59,7 +60,14 @@ class ZoomTool(Tool):
             "maximum": 8,
         },
         "ocr": {"type": "boolean", "description": "Read the text in the enlarged crop.", "default": True},
+        "engine": {
+            "type": "string",
+            "description": "OCR engine for the crop, as the ocr tool's: 'auto' (both, fused), 'tesseract', 'rapid'.",
+            "default": "auto",
+            "enum": ["auto", "tesseract", "rapid"],
+        },
     }
+    version = "2"  # the crop is read by the fused OCR (neural engine + Tesseract)
     evidence_prefix = "zoom"
     timeout_s = 60.0
 
@@ -75,7 +83,7 @@ class ZoomTool(Tool):
                 raise ToolError("zoom", f"it needs the OCR tool (tools/ocr.py): {e}") from None
             self._ocr = OCRTool()
 
-    def forward(self, image: ImageRef, box, margin=0.1, scale=None, ocr=True) -> list[Finding]:
+    def forward(self, image: ImageRef, box, margin=0.1, scale=None, ocr=True, engine="auto") -> list[Finding]:
         up, cbox, used = crop(image.image, box, margin, scale)
         extra = {"scale": round(used, 4), "size": list(up.size), "margin": margin}
         found = [
@@ -83,7 +91,7 @@ class ZoomTool(Tool):
         ]
         if not ocr:
             return found
-        for f in self._ocr(ImageRef.from_pil(up, source=f"{image.source}#zoom")):
+        for f in self._ocr(ImageRef.from_pil(up, source=f"{image.source}#zoom"), engine=engine):
             mapped = None
             if f.box is not None:
                 mapped = clip_box(crop_to_original(f.box, cbox[:2], used), image.size)
