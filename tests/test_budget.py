@@ -14,11 +14,13 @@ from tools.evidence import EvidenceStore, Finding
 from tools.images import ImageRef
 
 
-def _engine(name_or_path: str):
+def _engine(name: str):
     from assistant.core import load_engine
     from assistant.core.config import ModelConfig
+    from tests.fixtures.tiny_models import TINY_MODELS, tiny_model_dir
 
-    return load_engine(ModelConfig(model=str(name_or_path), device="cpu"))
+    model = str(tiny_model_dir(name)) if name in TINY_MODELS else name  # the tests' own tiny models
+    return load_engine(ModelConfig(model=model, device="cpu"))
 
 
 @pytest.fixture(scope="module")
