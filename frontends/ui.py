@@ -26,7 +26,7 @@ from pathlib import Path
 from frontends import ui_render as R
 from tools.errors import UserError
 
-OFFLINE_ALIASES = ["smollm2-llava", "smollm2", "tiny-llava", "tiny-mllama"]
+OFFLINE_ALIASES = ["smollm2-llava", "smollm2"]  # the product offline models (tiny-* are test fixtures)
 CSS = """
 .banner-offline {background:#fff4ce;border:1px solid #e0b400;border-radius:6px;padding:6px 12px}
 .banner-online {background:#e8f4ea;border:1px solid #5aa469;border-radius:6px;padding:6px 12px}

