@@ -9,7 +9,7 @@ Conditions (`--conditions`):
 - `ocr-fails`, `detector-fails`: that tool raises on every call;
 - `tools-slow`: every tool takes longer than its deadline.
 
-Failures are injected by wrapping the tools in the registry (a different tool version, so no cached
+Failures are injected by wrapping the tools in the registry (with a fresh tool cache, so no cached
 finding stands in for the failure). Accuracy should fall in proportion to what was lost, and the answer
 should say what evidence is missing, never crash.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from assistant.factory import build_assistant
 from assistant.session import Assistant, AssistantConfig
+from tools.base import ToolRunner
 from tools.errors import ToolError
 from tools.images import ImageRef
 
@@ -81,21 +82,28 @@ def _inject(tool, condition: str) -> None:
             raise ToolError(tool.name, "the tool failed (failure injected by the evaluation)")
 
     tool.forward = forward
-    tool.version = f"{tool.version}+{condition}"  # its own cache key: no cached finding hides the failure
 
 
-def assistant_for(condition: str, engine, assistant_cfg: AssistantConfig) -> Assistant:
-    """An Assistant over `engine` with the parts this condition takes away taken away."""
+# Conditions whose tools run as shipped: they can share one tool runner (and its cache) across engines.
+SHARED_TOOLS = ("both", "tools-only", "no-image", "corrupt-image")
+
+
+def assistant_for(condition: str, engine, assistant_cfg: AssistantConfig, runner=None) -> Assistant:
+    """An Assistant over `engine` with the parts this condition takes away taken away. `runner`: a tool
+    runner to reuse where the condition leaves the tools as they are (so engines share its cache)."""
     cfg = assistant_cfg
     if condition == "vision-only":
         cfg = dataclasses.replace(cfg, no_tools=True)
     if condition == "tools-slow":
         cfg = dataclasses.replace(cfg, tool_timeout_s=SLOW_DEADLINE_S)
-    assistant = build_assistant(None, cfg, engine=engine)
+    shared = runner if condition in SHARED_TOOLS and not cfg.no_tools else None
+    assistant = build_assistant(None, cfg, engine=engine, runner=shared)
     if assistant.tools is not None and (condition in _FAILING or condition == "tools-slow"):
         for name in assistant.tools.registry.names():  # a registry of its own: wrapping it harms no one
             if condition == "tools-slow" or name == _FAILING[condition]:
                 _inject(assistant.tools.registry.get(name), condition)
+        # A fresh memory-only cache: no finding cached before (or on disk) stands in for the failure.
+        assistant.tools = ToolRunner(assistant.tools.registry)
     if condition == "tools-only":
         assistant.planner_factory = lambda engine, config: TextOnly()
     return assistant

@@ -145,7 +145,8 @@ def plots(rows: list[dict], out: Path) -> list[Path]:
     ax.set_xlabel("latency per turn (s)")
     ax.set_ylabel("samples")
     ax.set_title("Latency distribution")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     written.append(_save(fig, out / "latency.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))

@@ -82,14 +82,14 @@ def _builder(args):
     """(engine name, condition) -> Assistant; the model loads once and serves every condition."""
     import dataclasses
 
-    from evaluation.ablations import assistant_for
+    from evaluation.ablations import SHARED_TOOLS, assistant_for
     from evaluation.engines import ENGINES
     from frontends.assistant_args import configs_from_args
 
     model_cfg, assistant_cfg = configs_from_args(args)
     trace_dir = args.trace_dir or str(Path(args.out) / "traces")
     assistant_cfg = dataclasses.replace(assistant_cfg, trace_dir=trace_dir)
-    loaded = {}
+    loaded, shared = {}, {}
 
     def build(engine: str, condition: str):
         if engine not in loaded:
@@ -99,7 +99,10 @@ def _builder(args):
                 loaded[engine] = load_engine(model_cfg)
             else:
                 loaded[engine] = ENGINES[engine]()
-        return assistant_for(condition, loaded[engine], assistant_cfg)
+        assistant = assistant_for(condition, loaded[engine], assistant_cfg, shared.get("runner"))
+        if condition in SHARED_TOOLS and assistant.tools is not None:
+            shared.setdefault("runner", assistant.tools)  # one tool cache for every engine
+        return assistant
 
     return build
 
