@@ -5,7 +5,9 @@ word recall (ground-truth words read, at the right place), word precision (words
 images fully read (every word), and for our tool the latency p50/p95. The baselines are Tesseract with
 default settings and with `--psm 6`, on the unchanged RGB image, as the command line would run it.
 
-    python -m bench.ocr_eval [--out bench-results/ocr_eval.json] [--signs 8]
+    python -m bench.ocr_eval [--out bench-results/ocr_eval.json] [--signs 8] [--engines auto tesseract rapid]
+
+"ours" is the OCR tool's default (both engines fused); "ours_tesseract" and "ours_rapid" are one engine each.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ def run(
     out: str | Path | None = "bench-results/ocr_eval.json",
     sets: list[str] | None = None,
     baselines: bool = True,
+    engines: tuple[str, ...] = ("auto",),
 ) -> dict:
     """Evaluate every set with every reader; returns (and writes) {set: {reader: figures}}."""
     from tools.images import ImageRef
@@ -126,7 +129,7 @@ def run(
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     tool = OCRTool()
-    readers = {"ours": None}
+    readers = {("ours" if e == "auto" else f"ours_{e}"): e for e in engines}
     if baselines:
         readers["tesseract_default"] = lambda im: raw_tesseract(im, None)
         readers["tesseract_psm6"] = lambda im: raw_tesseract(im, 6)
@@ -139,8 +142,12 @@ def run(
             tally, times, cpu = Tally(), [], []
             for s in images:
                 t0, c0 = time.perf_counter(), _cpu_s()
-                if fn is None:
-                    found = [(f.text, f.box) for f in tool(ImageRef.from_pil(s.image)) if f.kind == "word"]
+                if isinstance(fn, str):
+                    found = [
+                        (f.text, f.box)
+                        for f in tool(ImageRef.from_pil(s.image), engine=fn)
+                        if f.kind == "word"
+                    ]
                 else:
                     found = fn(s.image)
                 times.append(time.perf_counter() - t0)
@@ -163,8 +170,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--signs", type=int, default=8, help="how many rendered signs to read")
     p.add_argument("--sets", nargs="*", help="only these sets (default: all)")
     p.add_argument("--ours-only", action="store_true", help="skip the raw Tesseract baselines")
+    p.add_argument(
+        "--engines",
+        nargs="+",
+        default=["auto"],
+        choices=["auto", "tesseract", "rapid"],
+        help="OCR tool engines",
+    )
     args = p.parse_args(argv)
-    result = run(args.signs, args.out, args.sets, baselines=not args.ours_only)
+    result = run(args.signs, args.out, args.sets, baselines=not args.ours_only, engines=tuple(args.engines))
     print(f"{'set':<14} {'reader':<18} {'full':>6} {'recall':>7} {'prec':>6} {'p50 s':>7} {'cpu p50':>8}")
     for set_name, rows in result.items():
         for reader, r in rows.items():

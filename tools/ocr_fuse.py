@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.ocr_image import binarize
+from tools.ocr_image import Frame, binarize
 from tools.ocr_layout import OcrWord, overlap_of_smaller
 from tools.ocr_rapid import TextLine, rectify
 
@@ -251,7 +251,9 @@ def _settle(w: OcrWord, theirs: str, their_conf: float, dense: bool, cfg: FuseCo
 # ---- one fused request ----------------------------------------------------------------------------
 
 
-def read_fused(reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_conf: float, cfg: FuseConfig):
+def read_fused(
+    reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_conf: float, cfg: FuseConfig, turned=False
+):
     """Both engines on one image at full recall -> (words, notes about an engine that failed, whether it
     was read as a document page).
 
@@ -276,6 +278,14 @@ def read_fused(reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_con
         except Exception as e:  # an engine's failure leaves the other's reading, never a crash
             notes.append(f"neural OCR engine failed: {type(e).__name__}: {e}")
             rapid = None
+    if rapid is not None and not turned:
+        try:
+            turn = rapid.upright_turn(rgb, lines)
+        except Exception as e:
+            notes.append(f"neural OCR engine failed: {type(e).__name__}: {e}")
+            rapid, turn = None, 0
+        if turn:  # a sideways or upside-down page: read it turned upright, boxes mapped back
+            return _read_turned(reader, rapid, gray_img, rgb, turn, psm, mode, min_conf, cfg, notes)
     dense = mode == "document" or (mode == "auto" and len(lines) >= cfg.dense_lines)
 
     def tesseract(kind: str) -> list[OcrWord]:
@@ -308,6 +318,20 @@ def read_fused(reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_con
     for w in words:
         w.fbox = frame.from_original(w.box) if frame is not None and frame.steps else None
     return [w for w in words if w.conf >= min_conf], notes, dense
+
+
+def _read_turned(reader, rapid, gray_img, rgb, turn: int, psm, mode, min_conf, cfg, notes):
+    from PIL import Image
+
+    from tools.evidence import clip_box
+
+    frame, gray_t = Frame(gray_img.size).then(gray_img, turn)
+    rgb_t = np.asarray(Image.fromarray(rgb).rotate(turn, expand=True))
+    words, more, dense = read_fused(reader, rapid, gray_t, rgb_t, psm, mode, min_conf, cfg, turned=True)
+    for w in words:
+        w.fbox = w.fbox or w.box  # lines are grouped in the upright frame
+        w.box = clip_box(frame.to_original(w.box), frame.size)
+    return words, notes + more, dense
 
 
 def _recognize(rapid, rgb, lines: list[TextLine], notes: list[str]) -> list[TextLine]:

@@ -184,6 +184,26 @@ class RapidEngine:
             lines.append(TextLine(q, vertical=tall >= 1.5 * wide))
         return lines
 
+    def upright_turn(self, rgb: np.ndarray, lines: list[TextLine], most: int = 12) -> int:
+        """Degrees (counter-clockwise) to turn the image so most of its lines read upright; 0 when they do.
+
+        Mostly vertical lines mean a sideways page; the angle classifier, asked about the longest lines
+        at once, says which way round (one line's verdict is unreliable, the majority is not)."""
+        if not lines:
+            return 0
+        vertical = [li for li in lines if li.vertical]
+        group = vertical if len(vertical) > len(lines) / 2 else [li for li in lines if not li.vertical]
+        group = sorted(group, key=lambda li: -(li.box[2] - li.box[0]) * (li.box[3] - li.box[1]))[:most]
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        with _RUN_LOCK:
+            _, votes, _ = self._ocr.text_cls([rectify(bgr, li) for li in group])
+        flipped = sum(float(score) for label, score in votes if label == "180")
+        upright = sum(float(score) for label, score in votes if label != "180")
+        if group[0].vertical:
+            # Vertical crops are turned a quarter counter-clockwise to be read (`rectify`).
+            return -90 if flipped > upright else 90
+        return 180 if flipped > upright else 0
+
     def recognize(self, rgb: np.ndarray, lines: list[TextLine]) -> list[TextLine]:
         """Read `lines` (in place, batched); returns those read with at least `min_score`. Stops between
         batches once the request's deadline has passed (the lines not reached stay unread)."""
