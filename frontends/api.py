@@ -3,47 +3,130 @@
 Two kinds of model sit behind a name:
 - an `AssistantBackend` answers like the UI does: tools run on the request's images, the answer is
   verified, and the response carries an extra `grounding` field (citations, claims, abstained, evidence,
-  tool calls, timings, trace path). Earlier messages of the request become the conversation's history;
-  a `conversation_id` field (an extension) continues a conversation kept on the server instead;
+  tool calls, timings, the trace's file name). Earlier messages of the request become the conversation's
+  history; a `conversation_id` field (an extension) continues a conversation kept on the server instead;
 - an `EngineBackend` (`serve --raw`) passes the messages straight to the model, as vLLM would, so another
   assistant can use this server as its remote back end while keeping tools and verification local.
 
-Generation runs on a worker thread, one request per model at a time (engines are not re-entrant); the
-event loop only moves chunks. A client that goes away stops its generation at the next token.
+What keeps it alive under hostile or careless clients:
+- the body is read (and counted, with or without a Content-Length) before anything else: above the
+  limit the answer is 413; the API key is checked before the body is read;
+- requests are parsed and their images decoded on a small worker pool, never on the event loop, so
+  `/health` answers while a big request decodes;
+- generation runs on a worker thread, one request per model at a time (engines are not re-entrant),
+  behind a `Gate`: a bounded number may wait, and one that cannot start within `queue_timeout_s` gets
+  503 with Retry-After; `/health` shows who runs and waits;
+- each run carries an engine `Cancel`: a client that leaves (streaming or not) sets it and the engine
+  stops within a token; its deadline (`request_timeout_s`) ends a generation that runs too long; the
+  worker closes its generation itself, so the engine is freed on the thread that used it;
+- SIGTERM / Ctrl-C cancel every run and uvicorn closes connections after `shutdown_timeout_s`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
+import math
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from assistant.core.engine import Cancel, cancel_scope
 from frontends import openai_format as fmt
 from frontends.api_backends import AssistantBackend, Cancelled, EngineBackend, Outcome  # noqa: F401 - re-exported
 from frontends.openai_format import ChatRequest, RequestLimits
 from tools.errors import BackendError, BadInputError, ModelLoadError, UserError
 
+# Request parsing and image decoding: off the event loop, and at most this many at once.
+_PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="api-parse")
+
+
+class Busy(UserError):
+    """The model's queue is full, or a request waited longer than the bound: 503 with Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class TimedOut(BackendError):
+    """A generation ran past the request's time limit."""
+
+
+class Gate:
+    """One model's turn-taking: one request runs, a bounded number wait, none waits without end."""
+
+    def __init__(self, max_waiting: int):
+        self.max_waiting = max_waiting
+        self._model = threading.Lock()
+        self._count = threading.Lock()
+        self.waiting = 0
+        self.running = 0
+        self.served = 0
+        self.avg_run_s = 5.0  # running mean of run times, for Retry-After
+
+    def retry_after(self) -> int:
+        return max(1, min(300, math.ceil(self.avg_run_s * (self.waiting + 1))))
+
+    def check_room(self) -> None:
+        if self.waiting >= self.max_waiting:
+            raise Busy(
+                f"the server is busy: {self.waiting} requests already wait for this model; retry later",
+                self.retry_after(),
+            )
+
+    def enter(self, cancel: Cancel, timeout_s: float) -> None:
+        with self._count:
+            self.check_room()
+            self.waiting += 1
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not self._model.acquire(timeout=0.05):
+                if cancel.event.is_set():
+                    raise Cancelled
+                if time.monotonic() > deadline:
+                    raise Busy(
+                        f"the server is busy: this request could not start within {timeout_s:g} s; retry later",
+                        self.retry_after(),
+                    )
+            self.running = 1
+        finally:
+            with self._count:
+                self.waiting -= 1
+
+    def leave(self, run_s: float) -> None:
+        self.served += 1
+        self.avg_run_s = 0.8 * self.avg_run_s + 0.2 * run_s
+        self.running = 0
+        self._model.release()
+
+    def status(self) -> dict:
+        return {"running": self.running, "waiting": self.waiting, "max_waiting": self.max_waiting}
+
 
 @dataclass
 class ModelHub:
-    """Named backends, built on first use; `default` names the first."""
+    """Named backends, built on first use; `default` names the first. Holds each model's `Gate` and the
+    runs in flight (so a shutdown can cancel them)."""
 
     loaders: dict[str, Callable[[], object]] = field(default_factory=dict)
+    max_waiting: int = 16  # requests that may wait per model; more get 503 at once
     _built: dict[str, object] = field(default_factory=dict)
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _gates: dict[str, Gate] = field(default_factory=dict)
     _build_lock: threading.Lock = field(default_factory=threading.Lock)
+    runs: set = field(default_factory=set)  # _Run objects in flight
 
     def add(self, name: str, loader: Callable[[], object]) -> None:
         self.loaders[name] = loader
-        self._locks[name] = threading.Lock()
 
     def names(self) -> list[str]:
         return list(self.loaders)
@@ -72,8 +155,19 @@ class ModelHub:
         )
         return {"supports_images": takes}
 
-    def lock(self, name: str) -> threading.Lock:
-        return self._locks[name]
+    def gate(self, name: str) -> Gate:
+        with self._build_lock:
+            if name not in self._gates:
+                self._gates[name] = Gate(self.max_waiting)
+            return self._gates[name]
+
+    def status(self) -> dict:
+        return {n: self.gate(n).status() for n in self.names()}
+
+    def cancel_all(self) -> None:
+        """Stop every run in flight (shutdown): each worker notices within a token."""
+        for run in list(self.runs):
+            run.cancel.set()
 
 
 class UnknownModel(BadInputError):
@@ -86,53 +180,85 @@ class ServeConfig:
     port: int = 8000
     api_key: str | None = None  # when set, requests must send `Authorization: Bearer KEY`
     limits: RequestLimits = field(default_factory=RequestLimits)
+    max_waiting: int = 16  # requests that may wait for a model; more get 503 with Retry-After at once
+    queue_timeout_s: float = 120.0  # a request that cannot start within this gets 503 with Retry-After
+    request_timeout_s: float = 600.0  # a generation running longer is stopped (its answer ends there)
+    shutdown_timeout_s: float = 3.0  # on SIGTERM, open connections are closed after this long
 
 
 def _status(e: Exception) -> int:
+    if isinstance(e, Cancelled):
+        return 499  # the client closed the request (nobody reads this answer)
     if isinstance(e, UnknownModel):
         return 404
-    if isinstance(e, ModelLoadError):
+    if isinstance(e, (ModelLoadError, Busy)):
         return 503
+    if isinstance(e, TimedOut):
+        return 504
     if isinstance(e, BackendError):
         return 502
     return 400 if isinstance(e, UserError) else 500
 
 
 def _message(e: Exception) -> str:
+    if isinstance(e, Cancelled):
+        return "the request was cancelled"
     if isinstance(e, UserError):
         return str(e)
     traceback.print_exception(e, file=sys.stderr)
     return f"internal error: {type(e).__name__}: {e}"
 
 
-class BodyLimit:
-    """ASGI middleware refusing bodies above a size before they are read whole (Content-Length or streamed)."""
+def _error_response(e: Exception) -> JSONResponse:
+    status = _status(e)
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    headers = {"Retry-After": str(e.retry_after_s)} if isinstance(e, Busy) else None
+    return JSONResponse(fmt.error_body(_message(e), kind), status_code=status, headers=headers)
 
-    def __init__(self, app, max_bytes: int):
+
+class Guard:
+    """ASGI wrapper in front of the app: the API key, then the body, counted as it arrives.
+
+    The key is checked before a byte of the body is read. The body is read whole here, at most
+    `max_bytes` of it whatever the headers say (a chunked upload has no Content-Length), and handed to
+    the app from memory; above the limit the answer is 413 and the rest is never read.
+    """
+
+    def __init__(self, app, max_bytes: int, api_key: str | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.api_key = api_key
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        if self.api_key:
+            given = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(given, f"Bearer {self.api_key}".encode()):
+                body = fmt.error_body("missing or wrong API key", "authentication_error")
+                return await _send_json(send, 401, body)
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _send_json(send, 413, self._too_large())
-        seen = 0
-
-        async def limited():
-            nonlocal seen
+            return await _send_json(send, 413, too_large_body(self.max_bytes))
+        chunks, seen = [], 0
+        while True:
             msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return msg
+            if msg["type"] == "http.disconnect":
+                return
+            chunk = msg.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                return await _send_json(send, 413, too_large_body(self.max_bytes))
+            chunks.append(chunk)
+            if not msg.get("more_body", False):
+                break
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        await self.app(scope, limited, send)  # the route turns _TooLarge into a 413
+        async def replay():
+            return pending.pop() if pending else await receive()
 
-    def _too_large(self) -> dict:
-        return too_large_body(self.max_bytes)
+        await self.app(scope, replay, send)
 
 
 def too_large_body(max_bytes: int) -> dict:
@@ -141,36 +267,19 @@ def too_large_body(max_bytes: int) -> dict:
     )
 
 
-class _TooLarge(Exception):
-    pass
-
-
 async def _send_json(send, status: int, body: dict) -> None:
-    import json
-
     data = json.dumps(body).encode()
-    await send(
-        {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    if status == 413:
+        headers.append((b"connection", b"close"))  # the rest of the body is not read
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 
 def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
     cfg = cfg or ServeConfig()
+    hub.max_waiting = cfg.max_waiting
     app = FastAPI(title="grounded-vlm", docs_url=None, redoc_url=None, openapi_url=None)
-
-    def err(e: Exception) -> JSONResponse:
-        status = _status(e)
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        return JSONResponse(fmt.error_body(_message(e), kind), status_code=status)
-
-    @app.middleware("http")
-    async def auth(request: Request, call_next):
-        if cfg.api_key and request.headers.get("authorization", "") != f"Bearer {cfg.api_key}":
-            return JSONResponse(
-                fmt.error_body("missing or wrong API key", "authentication_error"), status_code=401
-            )
-        return await call_next(request)
 
     @app.get("/v1/models")
     async def models():
@@ -183,23 +292,27 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok"}
+        return {"status": "ok", "models": hub.status()}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
+        loop = asyncio.get_running_loop()
         try:
-            req = fmt.parse_request(await request.body(), cfg.limits)
+            body = await request.body()
+            req = await loop.run_in_executor(_PARSERS, fmt.parse_request, body, cfg.limits)
             name = hub.resolve(req.model)
-        except _TooLarge:
-            return JSONResponse(too_large_body(cfg.limits.max_request_bytes), status_code=413)
+            hub.gate(name).check_room()
         except Exception as e:
-            return err(e)
-        run = _Run(hub, name, req, asyncio.get_running_loop())
+            return _error_response(e)
+        run = _Run(hub, name, req, loop, cfg)
         run.start()
+        started = await _until(run.started, request, run)
+        if isinstance(started, Exception):
+            return _error_response(started)
         if not req.stream:
-            outcome = await run.result()
+            outcome = await _until(run.finished, request, run, cfg.request_timeout_s + 5)
             if isinstance(outcome, Exception):
-                return err(outcome)
+                return _error_response(outcome)
             usage = fmt.usage_dict(outcome.prompt_tokens, outcome.completion_tokens)
             return fmt.completion_body(
                 run.id, name, outcome.text, outcome.finish_reason, usage, outcome.grounding
@@ -208,48 +321,78 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
             run.sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    return BodyLimit(app, cfg.limits.max_request_bytes)
+    return Guard(app, cfg.limits.max_request_bytes, cfg.api_key)
+
+
+async def _until(fut: asyncio.Future, request: Request, run: _Run, timeout_s: float | None = None):
+    """Wait for `fut`, cancelling the run if the client disconnects or the wait exceeds `timeout_s`."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        done, _ = await asyncio.wait({fut}, timeout=0.25)
+        if done:
+            return fut.result()
+        if await request.is_disconnected():
+            run.cancel.set()
+            return Cancelled()
+        if deadline is not None and time.monotonic() > deadline:
+            run.cancel.set()
+            return TimedOut(f"the answer took longer than {timeout_s:g} s; it was stopped")
 
 
 class _Run:
     """One request's generation on a worker thread, feeding an asyncio queue."""
 
-    def __init__(self, hub: ModelHub, name: str, req: ChatRequest, loop: asyncio.AbstractEventLoop):
-        self.hub, self.name, self.req, self.loop = hub, name, req, loop
+    def __init__(
+        self, hub: ModelHub, name: str, req: ChatRequest, loop: asyncio.AbstractEventLoop, cfg: ServeConfig
+    ):
+        self.hub, self.name, self.req, self.loop, self.cfg = hub, name, req, loop, cfg
         self.id = fmt.new_id()
         self.queue: asyncio.Queue = asyncio.Queue()
-        self.cancelled = threading.Event()
+        self.started: asyncio.Future = loop.create_future()  # True, or the reason it never started
+        self.finished: asyncio.Future = loop.create_future()  # the Outcome, or an exception
+        self.cancel = Cancel(cfg.request_timeout_s)
 
     def start(self) -> None:
+        self.hub.runs.add(self)
         threading.Thread(target=self._work, name=f"api-{self.id[-6:]}", daemon=True).start()
 
-    def _put(self, item) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+    def _settle(self, fut: asyncio.Future, value) -> None:
+        def set_it():
+            if not fut.done():
+                fut.set_result(value)
+
+        self.loop.call_soon_threadsafe(set_it)
 
     def _emit(self, text: str) -> None:
-        if self.cancelled.is_set():
+        if self.cancel.event.is_set():
             raise Cancelled
         if text:
-            self._put(("chunk", text))
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, ("chunk", text))
 
     def _work(self) -> None:
+        outcome: object = None
         try:
             backend = self.hub.get(self.name)
-            with self.hub.lock(self.name):
-                if self.cancelled.is_set():
-                    raise Cancelled
-                outcome = backend.run(self.req, self._emit if self.req.stream else (lambda _t: None))
-            self._put(("done", outcome))
-        except Cancelled:
-            self._put(("done", Cancelled()))
-        except Exception as e:  # reported to the client as an OpenAI-style error
-            self._put(("done", e))
-
-    async def result(self):
-        while True:
-            kind, item = await self.queue.get()
-            if kind == "done":
-                return item
+            gate = self.hub.gate(self.name)
+            gate.enter(self.cancel, self.cfg.queue_timeout_s)
+            t0 = time.monotonic()
+            try:
+                self._settle(self.started, True)
+                with cancel_scope(self.cancel):
+                    outcome = backend.run(self.req, self._emit if self.req.stream else (lambda _t: None))
+                if self.cancel.event.is_set():
+                    outcome = Cancelled()
+                elif self.cancel.reason() == "timeout":
+                    outcome.finish_reason = "length"
+            finally:
+                gate.leave(time.monotonic() - t0)
+        except Exception as e:  # Cancelled, Busy, a user error: reported to the client as an OpenAI error
+            outcome = e
+        finally:
+            self.hub.runs.discard(self)
+            self._settle(self.started, outcome)  # no-op when it started
+            self._settle(self.finished, outcome)
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, ("done", outcome))
 
     async def sse(self):
         created = int(time.time())
@@ -277,12 +420,27 @@ class _Run:
                 yield fmt.sse("[DONE]")
                 return
         finally:
-            self.cancelled.set()  # the client left (or the stream ended): the worker stops at the next chunk
+            # The client left (or the stream ended): the engine stops within a token, and the worker
+            # closes its generation and frees the model.
+            self.cancel.set()
 
 
 def serve(hub: ModelHub, cfg: ServeConfig) -> None:
+    """Run until SIGTERM / Ctrl-C: then every run is cancelled and connections close within
+    `shutdown_timeout_s`."""
     import uvicorn
 
-    app = create_app(hub, cfg)
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            hub.cancel_all()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        create_app(hub, cfg),
+        host=cfg.host,
+        port=cfg.port,
+        log_level="warning",
+        timeout_graceful_shutdown=cfg.shutdown_timeout_s,
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
+        Server(config).run()

@@ -1,6 +1,8 @@
 """What answers an API request: the bare model (`EngineBackend`, for `serve --raw`) or the grounded
 assistant (`AssistantBackend`). Both run on a worker thread and hand text chunks to `emit` as they come;
-the HTTP side (`frontends.api`) turns those into SSE chunks or one response.
+the HTTP side (`frontends.api`) turns those into SSE chunks or one response. However a run ends
+(finished, `Cancelled` raised by `emit`, an error), the generation it started is closed on this same
+thread before `run` returns, so the engine is free for the next request at once.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from frontends.openai_format import ChatRequest
 from tools.errors import BackendError, UserError
@@ -53,8 +56,11 @@ class EngineBackend:
             stop=req.stop,
         )
         stream = self.engine.stream(messages, [ImageInput(im) for im in req.images], gen)
-        for chunk in stream:
-            emit(chunk)
+        try:
+            for chunk in stream:
+                emit(chunk)
+        finally:
+            _close(stream)
         stats = stream.stats
         finish = "length" if stats.tokens_out >= gen.max_new_tokens else "stop"
         return Outcome(stream.text, finish, stats.tokens_in, stats.tokens_out)
@@ -92,18 +98,22 @@ class AssistantBackend:
         conv, images = self._conversation(req)
         streamed = ""
         result = None
-        for ev in conv.stream(req.question.text, images):
-            if ev.type == "token":
-                streamed += ev.text
-                emit(ev.text)
-            elif ev.type == "error":
-                raise (
-                    ev.error
-                    if isinstance(ev.error, UserError)
-                    else BackendError(ev.text or "the turn failed")
-                )
-            elif ev.type == "done":
-                result = ev.result
+        events = conv.stream(req.question.text, images)
+        try:
+            for ev in events:
+                if ev.type == "token":
+                    streamed += ev.text
+                    emit(ev.text)
+                elif ev.type == "error":
+                    raise (
+                        ev.error
+                        if isinstance(ev.error, UserError)
+                        else BackendError(ev.text or "the turn failed")
+                    )
+                elif ev.type == "done":
+                    result = ev.result
+        finally:
+            events.close()  # on this thread, now: ends the engine's generation and frees it
         if result is None:
             raise BackendError("the turn ended without an answer")
         text = result.answer
@@ -132,6 +142,8 @@ class AssistantBackend:
                 "composition",
             )
         }
+        # The trace's file name, never the server's path (it says where the server keeps its files).
+        grounding["trace"] = Path(d["trace"]).name if d.get("trace") else None
         grounding["tool_calls"] = d.get("tool_calls")
         grounding["conversation_id"] = result.conversation_id
         grounding["model"] = result.model
@@ -139,3 +151,9 @@ class AssistantBackend:
         return Outcome(
             text, "stop", int(tokens.get("tokens_in", 0)), int(tokens.get("tokens_out", 0)), grounding
         )
+
+
+def _close(stream) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()

@@ -5,6 +5,9 @@ Kept apart from the HTTP server so it can be read (and tested) without one. A re
 with a message naming the field, which the server returns as an OpenAI-style 400 error.
 Images come as `image_url` parts holding data URLs; remote http(s) URLs are refused unless the
 server was started with `--allow-remote-images`, and never any other scheme (no `file://`).
+Before any image is decoded, the pixels the request would decode (read from the headers) are summed
+and bounded, so a few tiny files declaring huge images cannot take the server's memory.
+A conversation id names a file on the server: only a safe character set and length pass.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.trace import SAFE_CONVERSATION_ID
 from tools.errors import BadInputError
 from tools.images import ImageRef
+
+PART_TYPES = ("text", "image_url")
 
 
 @dataclass
@@ -31,6 +37,7 @@ class RequestLimits:
     max_request_bytes: int = 32 * 1024 * 1024  # whole HTTP body (base64 images make bodies large)
     max_images: int = 8  # images across all messages of one request
     max_image_bytes: int = 16 * 1024 * 1024  # one decoded image file
+    max_request_pixels: int = 48_000_000  # pixels all images of one request decode to, together
     max_new_tokens: int = 1024  # cap on max_tokens
     allow_remote_images: bool = (
         False  # fetch http(s) image URLs (off: a server should not fetch what clients name)
@@ -79,9 +86,7 @@ class _Request(BaseModel):
     stop: str | list[str] | None = None
     n: int | None = Field(default=None, ge=1, le=1)
     seed: int | None = None
-    conversation_id: str | None = Field(
-        default=None, max_length=128
-    )  # extension: continue a server-side chat
+    conversation_id: str | None = None  # extension: continue a server-side chat (checked below)
 
 
 @dataclass
@@ -126,14 +131,24 @@ def parse_request(body: bytes | dict, limits: RequestLimits) -> ChatRequest:
             body = json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise BadInputError(f"request body is not valid JSON: {e}") from None
+        except RecursionError:
+            raise BadInputError("request body is not usable JSON: it nests too deeply") from None
     if not isinstance(body, dict):
         raise BadInputError("request body must be a JSON object")
+    _check_parts(body)
     try:
         req = _Request.model_validate(body)
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "request"
         raise BadInputError(f"{where}: {err['msg']}") from None
+    except RecursionError:
+        raise BadInputError("request body nests too deeply") from None
+    cid = req.conversation_id
+    if cid is not None and not SAFE_CONVERSATION_ID.fullmatch(cid):
+        raise BadInputError(
+            "conversation_id: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     turns, n_images = [], 0
     for i, m in enumerate(req.messages):
         turn = Turn(role="system" if m.role == "developer" else m.role, text="")
@@ -154,6 +169,7 @@ def parse_request(body: bytes | dict, limits: RequestLimits) -> ChatRequest:
         turns.append(turn)
     if not any(t.role == "user" for t in turns):
         raise BadInputError("messages: there is no user message to answer")
+    _decode_within_budget([im for t in turns for im in t.images], limits)
     stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     max_tokens = req.max_completion_tokens or req.max_tokens
     if max_tokens is not None and max_tokens > limits.max_new_tokens:
@@ -206,8 +222,38 @@ def load_image_url(url: str, limits: RequestLimits, where: str = "image_url") ->
     else:
         scheme = url.split(":", 1)[0][:20] if ":" in url else "(none)"
         raise BadInputError(f"{where}: unsupported image URL scheme {scheme!r}; use a data URL")
-    ref.image  # noqa: B018 - decode now so a corrupt image is refused with the request, not mid-answer
+    ref.decoded_pixels()  # the header alone: an unreadable or oversized declaration is refused here
     return ref
+
+
+def _check_parts(body: dict) -> None:
+    """Name the part and the accepted types when a message part's type is unknown (pydantic would
+    report the first branch of the content union instead: "content.str: should be a valid string")."""
+    messages = body.get("messages")
+    for i, m in enumerate(messages if isinstance(messages, list) else []):
+        content = m.get("content") if isinstance(m, dict) else None
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in PART_TYPES:
+                shown = (
+                    repr(kind)[:40] if isinstance(part, dict) else f"a {type(part).__name__}, not an object"
+                )
+                raise BadInputError(
+                    f"messages.{i}.content.{j}: part type {shown} is not accepted; accepted: {', '.join(PART_TYPES)}"
+                )
+
+
+def _decode_within_budget(images: list[ImageRef], limits: RequestLimits) -> None:
+    """Sum what the images will decode to (headers only), refuse above the limit, then decode them
+    (now, so a corrupt image is refused with the request rather than mid-answer)."""
+    sizes = [im.decoded_pixels() for im in images]
+    if sum(sizes) > limits.max_request_pixels:
+        raise BadInputError(
+            f"images: together they decode to {sum(sizes)} pixels ({len(images)} images); this server's "
+            f"limit per request is {limits.max_request_pixels}; send fewer or smaller images"
+        )
+    for im in images:
+        im.image  # noqa: B018
 
 
 def _fetch(url: str, limits: RequestLimits, where: str) -> bytes:

@@ -225,7 +225,8 @@ def test_an_abandoned_stream_does_not_block_the_next_one(tiny_llava_engine):
     first = engine.stream(
         ask("Hello"), [], GenerationConfig(max_new_tokens=20), session_id="abandon", ignore_eos=True
     )
-    next(iter(first))  # started, holds the engine, never finished or closed
+    reading = iter(first)  # kept: dropping the iterator would end the generation (and free the engine)
+    next(reading)  # started, holds the engine, not finished or closed
     done = []
     t = threading.Thread(target=lambda: done.append(engine.generate(ask("Hi"), [], GREEDY).stats.tokens_out))
     t.start()

@@ -5,14 +5,21 @@ citations, claims, evidence and the trace path come back in an extra `grounding`
 the bare model is served instead, as vLLM would serve it, so another assistant can use this server as
 its remote back end (`--model http://HOST:PORT`) and keep tools and verification local.
 Images are sent as data URLs; remote image URLs are refused unless `--allow-remote-images`.
-Binds to 127.0.0.1 unless --host says otherwise.
+Binds to 127.0.0.1 unless --host says otherwise. The API key comes from --api-key-file, the
+GROUNDED_VLM_API_KEY environment variable, or --api-key (visible to other users in `ps`).
+One request per model runs at a time; up to --max-waiting wait, each at most --queue-timeout seconds,
+and the rest get 503 with Retry-After (`GET /health` shows the queue).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from frontends.assistant_args import add_assistant_args
+
+API_KEY_ENV = "GROUNDED_VLM_API_KEY"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--raw", action="store_true", help="serve the bare model (no tools, no verification), like vLLM would"
     )
-    p.add_argument("--api-key", default=None, help="require `Authorization: Bearer KEY` on every request")
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="require `Authorization: Bearer KEY` on every request (prefer --api-key-file or "
+        f"${API_KEY_ENV}: a command line is visible to every user in `ps`)",
+    )
+    p.add_argument("--api-key-file", default=None, help="read the API key from this file (its first line)")
     p.add_argument(
         "--allow-remote-images",
         action="store_true",
@@ -35,6 +48,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-request-mb", type=float, default=32.0, help="largest request body, MiB (default: 32)"
     )
     p.add_argument("--max-images", type=int, default=8, help="most images per request (default: 8)")
+    p.add_argument(
+        "--max-waiting",
+        type=int,
+        default=16,
+        help="requests that may wait for the model; more get 503 at once (default: 16)",
+    )
+    p.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a request may wait to start before it gets 503 (default: 120)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=600.0,
+        help="seconds an answer may take; a longer generation is stopped (default: 600)",
+    )
     add_assistant_args(p)
 
 
@@ -45,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
     model_cfg, _ = configs_from_args(args)
     name = args.name or model_cfg.model
-    cfg = ServeConfig(host=args.host, port=args.port, api_key=args.api_key)
+    cfg = ServeConfig(host=args.host, port=args.port, api_key=api_key(args))
+    cfg.max_waiting = args.max_waiting
+    cfg.queue_timeout_s = args.queue_timeout
+    cfg.request_timeout_s = args.request_timeout
     cfg.limits.allow_remote_images = args.allow_remote_images
     cfg.limits.max_request_bytes = int(args.max_request_mb * 1024 * 1024)
     cfg.limits.max_images = args.max_images
@@ -61,9 +95,25 @@ def run(args: argparse.Namespace) -> int:
     eprint(
         f"as model {name!r} (and 'default') on http://{args.host}:{args.port}/v1 {'(raw)' if args.raw else ''}"
     )
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.api_key:
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not cfg.api_key:
         eprint(
             "warning: listening beyond this machine without --api-key; anyone who reaches it can run the model"
         )
     serve(hub, cfg)
     return 0
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """The key from --api-key-file, else $GROUNDED_VLM_API_KEY, else --api-key; None when none is set."""
+    from tools.errors import BadInputError
+
+    if args.api_key_file:
+        path = Path(args.api_key_file)
+        try:
+            key = path.read_text(encoding="utf-8").strip().splitlines()
+        except OSError as e:
+            raise BadInputError(f"cannot read --api-key-file {path}: {e.strerror or e}") from None
+        if not key or not key[0].strip():
+            raise BadInputError(f"--api-key-file {path} is empty")
+        return key[0].strip()
+    return os.environ.get(API_KEY_ENV, "").strip() or args.api_key or None
