@@ -189,10 +189,12 @@ class RapidEngine:
 
         Mostly vertical lines mean a sideways page; the angle classifier, asked about the longest lines
         at once, says which way round (one line's verdict is unreliable, the majority is not)."""
-        if not lines:
-            return 0
+        if len(lines) < 2:
+            return 0  # one line is no page: it is read as it lies
         vertical = [li for li in lines if li.vertical]
-        group = vertical if len(vertical) > len(lines) / 2 else [li for li in lines if not li.vertical]
+        group = vertical if len(vertical) > 0.6 * len(lines) else [li for li in lines if not li.vertical]
+        if len(group) < 2:
+            return 0
         group = sorted(group, key=lambda li: -(li.box[2] - li.box[0]) * (li.box[3] - li.box[1]))[:most]
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         with _RUN_LOCK:
@@ -202,7 +204,8 @@ class RapidEngine:
         if group[0].vertical:
             # Vertical crops are turned a quarter counter-clockwise to be read (`rectify`).
             return -90 if flipped > upright else 90
-        return 180 if flipped > upright else 0
+        # Turning a photo upside down on a weak majority would lose everything: the verdict must be clear.
+        return 180 if flipped > 2 * upright else 0
 
     def recognize(self, rgb: np.ndarray, lines: list[TextLine]) -> list[TextLine]:
         """Read `lines` (in place, batched); returns those read with at least `min_score`. Stops between
