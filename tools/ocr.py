@@ -43,11 +43,9 @@ from tools.ocr_layout import (
     OcrWord,
     clean_text,
     drop_stray_short_words,
-    group_blocks,
-    group_lines,
     merge,
     plausible,
-    union,
+    to_findings,
 )
 from tools.ocr_rapid import RapidConfig, RapidEngine
 
@@ -219,35 +217,6 @@ class OCRTool(Tool):
         # An engine that failed is said once, as a note (the other engine's reading stands).
         found += [Finding("note", n, 0.0, None, {"about": "ocr engine"}) for n in notes]
         return found
-
-
-def to_findings(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Finding]:
-    """Merged words -> word, line and block findings, words carrying their line and block ids."""
-    blocks = group_blocks(group_lines(words, max_gap_heights))
-    word_f, line_f, block_f = [], [], []
-    line_id = 0
-    for block_id, block in enumerate(blocks):
-        for line in block:
-            for w in line.words:
-                extra = {"line_id": line_id, "block_id": block_id, "pass": w.source, "engine": w.engine}
-                if w.agree:
-                    extra["engines"] = list(w.agree)
-                if w.alts:
-                    extra["alts"] = list(w.alts)
-                word_f.append(Finding("word", w.text, round(w.conf, 4), _round(w.box), extra))
-            engines = sorted({e for w in line.words for e in (w.agree or [w.engine])})
-            extra = {"line_id": line_id, "block_id": block_id, "n_words": len(line.words), "engines": engines}
-            line_f.append(Finding("line", line.text, round(line.conf, 4), _round(line.box), extra))
-            line_id += 1
-        conf = sum(li.conf for li in block) / len(block)
-        extra = {"block_id": block_id, "n_lines": len(block)}
-        text = "\n".join(li.text for li in block)
-        block_f.append(Finding("block", text, round(conf, 4), _round(union([li.box for li in block])), extra))
-    return word_f + line_f + block_f
-
-
-def _round(box: Box) -> Box:
-    return tuple(round(float(v), 1) for v in box)
 
 
 def _fit(img, max_side: int):

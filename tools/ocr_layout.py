@@ -1,4 +1,4 @@
-"""Layout for OCR: plausibility filtering, merging words from several passes, lines and blocks.
+"""Layout for OCR: plausibility filtering, merging words from several passes, lines and blocks, findings.
 
 Pure geometry on word boxes in original-image pixels, no Tesseract here, so it is cheap to test.
 Lines are built from the words' vertical overlap (not Tesseract's block order), so a receipt's
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from tools.evidence import Finding
 
 Box = tuple[float, float, float, float]
 
@@ -219,3 +221,32 @@ def rotate_box(box: Box, angle: float, src_size: tuple[int, int], dst_size: tupl
     out = [((x - cx) * cos + (y - cy) * sin + dx, -(x - cx) * sin + (y - cy) * cos + dy) for x, y in pts]
     xs, ys = [p[0] for p in out], [p[1] for p in out]
     return (min(xs), min(ys), max(xs), max(ys))
+
+
+def to_findings(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Finding]:
+    """Merged words -> word, line and block findings, words carrying their line and block ids."""
+    blocks = group_blocks(group_lines(words, max_gap_heights))
+    word_f, line_f, block_f = [], [], []
+    line_id = 0
+    for block_id, block in enumerate(blocks):
+        for line in block:
+            for w in line.words:
+                extra = {"line_id": line_id, "block_id": block_id, "pass": w.source, "engine": w.engine}
+                if w.agree:
+                    extra["engines"] = list(w.agree)
+                if w.alts:
+                    extra["alts"] = list(w.alts)
+                word_f.append(Finding("word", w.text, round(w.conf, 4), _round(w.box), extra))
+            engines = sorted({e for w in line.words for e in (w.agree or [w.engine])})
+            extra = {"line_id": line_id, "block_id": block_id, "n_words": len(line.words), "engines": engines}
+            line_f.append(Finding("line", line.text, round(line.conf, 4), _round(line.box), extra))
+            line_id += 1
+        conf = sum(li.conf for li in block) / len(block)
+        extra = {"block_id": block_id, "n_lines": len(block)}
+        text = "\n".join(li.text for li in block)
+        block_f.append(Finding("block", text, round(conf, 4), _round(union([li.box for li in block])), extra))
+    return word_f + line_f + block_f
+
+
+def _round(box: Box) -> Box:
+    return tuple(round(float(v), 1) for v in box)
