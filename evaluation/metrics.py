@@ -174,6 +174,7 @@ def outcome(case: dict, answer: str, abstained: bool) -> str:
         return "right" if abstained else "wrong_as_fact"
     if abstained:
         return "abstained"
+    answer = _CITE.sub("", answer)  # "[det:1]" is a citation, not a count of one
     if any(contains(answer, f) for f in case.get("forbid") or []):
         return "wrong_as_fact"
     if any(contains(answer, e) for e in case.get("expect_any") or []):

@@ -39,6 +39,8 @@ def test_outcome_rule():
     # Abstain questions: right only when abstained; any answer is wrong shown as fact.
     assert m.outcome(case("abstain", ()), "I can't tell.", True) == "right"
     assert m.outcome(case("abstain", ()), "It is 555-1234.", False) == "wrong_as_fact"
+    # Citations are not part of what the answer says.
+    assert m.outcome(case("count", ["1"]), "There are 2 [det:1].", False) == "wrong_as_fact"
 
 
 def test_shown_as_fact_drops_the_overruled_note_and_unsupported_claims():
