@@ -11,10 +11,11 @@ replays through here to the same answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import prompts
-from assistant import objects, policy, regions, verify
+from assistant import objects, policy, reading, regions, verify
 from assistant.context import is_instruction_like
 from assistant.extract import Extract, colours, count_objects, extract, read_text
 from assistant.trace import ClaimRecord
@@ -27,8 +28,10 @@ class Composed:
     abstained: bool
     citations: list[str]
     claims: list[ClaimRecord] = field(default_factory=list)
-    composition: str = "model"  # "model" | "evidence" | "abstain"
-    note: str = ""
+    composition: str = "model"  # "model" | "evidence" | "abstain" | "summary"
+    note: str = ""  # one sentence for people: why the draft was not shown
+    draft: str = ""  # the model's own words (tool calls stripped)
+    overruled_because: str = ""  # why the evidence replaced the draft ("" when it was kept or silent)
 
 
 def abstain_text(reason: str) -> str:
@@ -75,25 +78,27 @@ def _inside(w: Evidence, line: Evidence) -> bool:
 
 
 def _per_image(intent, question, evidence, sizes, order: list[str], numbers: list[int]) -> Extract | None:
-    """One extract per image in scope, labelled with the image's number in the conversation."""
+    """One extract per image in scope, each labelled with its image's number in the conversation; an
+    image whose evidence cannot answer says so under its own label, never borrowing another's text."""
     number = dict(zip(order, numbers or range(1, len(order) + 1), strict=False))
-    groups = [i for i in order if any(e.image == i for e in evidence)]
-    if len(groups) <= 1:
+    if len(order) <= 1:
         return extract(intent, question, evidence, sizes)
-    parts = []
-    for image in groups:
-        ex = extract(intent, question, [e for e in evidence if e.image == image], sizes)
-        if ex is not None:
-            parts.append((number.get(image, "?"), ex))
-    if not parts:
+    parts = [
+        (number.get(i, "?"), extract(intent, question, [e for e in evidence if e.image == i], sizes))
+        for i in order
+    ]
+    found = [(n, ex) for n, ex in parts if ex is not None]
+    if not found:
         return None
-    if len(parts) == 1:
-        return parts[0][1]
-    text = " ".join(f"Image {n}: {ex.text}" for n, ex in parts)
-    return Extract(text, parts[0][1].key, [i for _, ex in parts for i in ex.ids], parts[0][1].kind)
+    text = " ".join(
+        f"Image {n}: {ex.text if ex else 'nothing in its evidence answers this.'}" for n, ex in parts
+    )
+    # a model's answer must state every image's answer to agree: `keys`
+    ids = [i for _, ex in found for i in ex.ids]
+    return Extract(text, found[0][1].key, ids, found[0][1].kind, [ex.key for _, ex in found])
 
 
-def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict) -> str:
+def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict, question: str = "") -> str:
     tool = _TOOL_FOR.get(intent.name, "")
     failed = [str(v) for k, v in errors.items() if (k[0] if isinstance(k, tuple) else k) == tool]
     if failed:  # errors are keyed by (tool, image): each image's failure is reported
@@ -105,7 +110,7 @@ def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict) -> s
         )
         return f"no {what} was read in the image" + ("." if has_text else " (no text was read at all).")
     if intent.name == "read" or (intent.name in policy.READING_INTENTS and not has_text):
-        return "no text was read in the image."
+        return reading.why_not(question, evidence)
     if intent.name == "total":
         return "no total was found in the text read from the image."
     if intent.name == "price":
@@ -127,10 +132,21 @@ def _cite(ids: list[str]) -> str:
     return f" [{', '.join(ids[:4])}]" if ids else ""
 
 
+# Citation marks and their broken leftovers ("[ [ocr:5", "ocr:6]", "[]") in a model's sentence.
+_CITE_JUNK = re.compile(r"\[+\s*(?:[a-z]+:\d+\s*,?\s*)*\]*|(?:[a-z]+:\d+\s*,?\s*)+\]+|\(\s*\)")
+
+
+def _clean(text: str) -> str:
+    """A claim's words without citation marks: citations are attached once, well-formed, by `_cite`."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(_CITE_JUNK.sub(" ", text).split()))
+
+
 def _render(claims: list[ClaimRecord]) -> str:
     out = []
     for c in claims:
-        text = c.text.rstrip()
+        text = _clean(c.text).rstrip()
+        if not text:
+            continue
         text = text[:1].upper() + text[1:]  # a clause split off a sentence starts one of its own
         end = text[-1] if text[-1:] in ".!?" else "."
         body = text[:-1] if text[-1:] in ".!?" else text
@@ -147,6 +163,7 @@ def _short(text: str, n: int = 120) -> str:
 
 
 def _summary(evidence: list[Evidence]) -> Extract | None:
+    """What the tools found, labelled as a summary of the evidence (for open questions only)."""
     parts, ids = [], []
     dets = [e for e in evidence if e.kind == "detection"]
     if dets:
@@ -163,7 +180,11 @@ def _summary(evidence: list[Evidence]) -> Extract | None:
         ids += col.ids
     if not parts:
         return None
-    return Extract("The tools found " + "; ".join(parts) + ".", "", ids, "summary")
+    return Extract("Summary of the evidence, not an answer: " + "; ".join(parts) + ".", "", ids, "summary")
+
+
+# Claims that a check against the evidence supported (not merely a word shared with what they cite).
+_CHECKED = {"quote", "number", "count", "colour", "position", "presence", "absence", "metadata"}
 
 
 def compose_answer(
@@ -195,61 +216,69 @@ def compose_answer(
     for c in claims:
         c.source = "model"
     unsupported = [c for c in claims if not c.supported]
-    model_said = model_text and not verify.is_abstention(model_text)
+    model_said = bool(model_text) and not verify.is_abstention(model_text)
+    # A draft whose every claim the evidence supports is kept: grounding must never harm a right answer.
+    grounded = bool(claims) and not unsupported and any(c.kind in _CHECKED for c in claims)
 
     if not order and intent.name not in NEEDS_EVIDENCE:
         # No image in the conversation: nothing to check a general answer against; it is kept, unflagged.
         for c in claims:
             c.supported, c.reason = False, "no image evidence to check it against"
-        return Composed(model_text, False, [], claims, "model", "no image: the answer is the model's own")
+        out = Composed(model_text, False, [], claims, "model", "no image: the answer is the model's own")
+        out.draft = model_text
+        return out
     ex = (
         _per_image(intent, question, evidence, sizes, order, image_numbers or [])
         if intent.name in NEEDS_EVIDENCE
         else None
     )
-    if ex is None and intent.name not in NEEDS_EVIDENCE:
-        if claims and not unsupported or (claims and grounding == "flag"):
-            return _from_model(claims)
-        if any(c.supported for c in claims):
-            return _from_model(claims)
+    keys = ex.keys if ex is not None else None
+    if keys and len(keys) > 1:  # several images: the draft must state each image's own answer
+        grounded = grounded and all(contains_fuzzy(model_text, k) for k in keys)
+    if grounded or (grounding == "flag" and claims):
+        return _from_model(claims, model_text)
+    if ex is None and intent.name == "describe":
         ex = _summary(evidence)
         if ex is not None:
-            return _from_evidence(
-                ex,
-                claims,
-                model_text,
-                model_said,
-                lead="I can't verify the model's answer. " if model_said else "",
-            )
+            return _from_evidence(ex, claims, model_text, model_said)
     if ex is None:
-        reason = _why_not(intent, evidence, tool_errors or {}) if order else "no image was given."
-        answer = abstain_text(reason)
-        note = ""
-        if model_said and claims:
-            note = f'The model answered "{_short(model_text)}", which the evidence does not support.'
-            answer += f"\n({note})"
+        reason = _why_not(intent, evidence, tool_errors or {}, question) if order else "no image was given."
+        if intent.name not in NEEDS_EVIDENCE and order:
+            reason = "nothing in the evidence answers the question."
         ab = ClaimRecord(abstain_text(reason), True, [], reason, "abstain", "evidence")
-        return Composed(answer, True, [], [ab, *[c for c in claims if not c.supported]], "abstain", note)
-    agrees = claims and not unsupported and any(contains_fuzzy(c.text, ex.key) for c in claims if c.supported)
-    if agrees or (grounding == "flag" and claims):
-        return _from_model(claims)
-    lead = "Yes. " if intent.name == "presence" else ""
+        out = Composed(abstain_text(reason), True, [], [ab, *unsupported], "abstain")
+        out.draft = model_text
+        if model_said:
+            why = unsupported[0].reason if unsupported else "it states nothing the evidence can check"
+            out.overruled_because = why
+            out.note = f"The model's draft was not shown: {why}."
+        return out
+    lead = "Yes. " if intent.name == "presence" and ex.key != "0" else ""  # "0": an absence
     return _from_evidence(ex, claims, model_text, model_said, lead)
 
 
-def _from_model(claims: list[ClaimRecord]) -> Composed:
+def _from_model(claims: list[ClaimRecord], model_text: str) -> Composed:
     cites = list(dict.fromkeys(i for c in claims if c.supported for i in c.evidence[:4]))
-    return Composed(_render(claims), False, cites, claims, "model")
+    out = Composed(_render(claims), False, cites, claims, "model")
+    out.draft = model_text
+    return out
 
 
 def _from_evidence(ex: Extract, claims, model_text: str, model_said: bool, lead: str = "") -> Composed:
-    body = ex.text.rstrip(".")
+    body = _clean(ex.text).rstrip(".")
     answer = f"{lead}{body}{_cite(ex.ids)}."
     own = ClaimRecord(lead + ex.text, True, ex.ids, "taken from the evidence", ex.kind, "evidence")
     bad = [c for c in claims if not c.supported]
-    note = ""
+    out = Composed(
+        answer,
+        False,
+        list(dict.fromkeys(ex.ids[:4])),
+        [own, *bad],
+        ex.kind if ex.kind == "summary" else "evidence",
+    )
+    out.draft = model_text
     if model_said:
-        why = bad[0].reason if bad else f"it does not state what the evidence says ({ex.key!r})"
-        note = f'The model answered "{_short(model_text)}", which the evidence does not support: {why}.'
-        answer += f"\n({note})"
-    return Composed(answer, False, list(dict.fromkeys(ex.ids[:4])), [own, *bad], "evidence", note)
+        why = bad[0].reason if bad else f"it does not state what the evidence says ({_short(ex.key)!r})"
+        out.overruled_because = why
+        out.note = f"The evidence overruled the model's draft: {why}."
+    return out

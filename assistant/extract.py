@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant import policy, verify
+from assistant import objects, policy, reading, regions, verify
 from tools.evidence import Evidence
 
 
@@ -24,145 +24,210 @@ class Extract:
     key: str  # the fact a model's answer must contain to agree ("41.30", "OPEN DAILY", "3")
     ids: list[str]
     kind: str = "quote"
+    keys: list[str] | None = None  # over several images: each image's key, in order
 
 
-def _lines(evidence: list[Evidence]) -> list[Evidence]:
-    """OCR lines worth reporting, in reading order; zoom lines replace OCR lines they re-read."""
-    lines = [e for e in evidence if e.kind == "line" and e.tool in ("ocr", "zoom") and _meaningful(e)]
+def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
+    """The text a reading question means (see `assistant.reading`); with no question, the main text."""
+    lines = reading.text_lines(evidence)
     if not lines:
-        return []
-    best = max(e.confidence for e in lines)
-    tallest = max(e.box[3] - e.box[1] for e in lines if e.box) if any(e.box for e in lines) else 0
-    keep = [
-        e for e in lines
-        if e.confidence >= max(0.6, best - 0.12) and (not e.box or not tallest or (e.box[3] - e.box[1]) >= 0.5 * tallest or e.confidence >= 0.9)
-    ]  # fmt: skip
-    # A less confident line right next to a kept one is on the same plate or page: it belongs to the text.
-    for e in lines:
-        if e not in keep and e.confidence >= 0.6 and any(_near(e, k) for k in keep):
-            keep.append(e)
-    zoomed = [e for e in keep if e.tool == "zoom"]
-    if zoomed:
-        keep = zoomed + [e for e in keep if e.tool != "zoom" and not any(_overlaps(e, z) for z in zoomed)]
-    return sorted(keep, key=lambda e: (e.image, e.box[1] if e.box else 0, e.box[0] if e.box else 0))
+        return None
+    labels = reading.label_words(question)
+    if question and reading.asks_person_or_unnamed(question, labels):
+        hit = [e for e in lines if reading.has_label(e, labels)]
+        if not hit:  # "the cashier's name", "this beach": only a label in the text could say
+            return None
+        return _quote(_with_value(max(hit, key=lambda e: reading.has_label(e, labels)), lines))
+    kind = reading.wanted_type(question) if question else ""
+    pool = reading.narrow(lines, question)
+    if kind:
+        found = reading.find_typed(kind, lines, pool, labels)
+        if found is None:
+            return None
+        value, line = found
+        return Extract(f'It says "{value}".', value, [line.id], "number" if kind in _NUMERIC else "quote")
+    if re.search(r"\bname\b", question, re.I) and _is_receipt(lines):
+        return _quote(_heading(lines))  # a shop's name heads its receipt
+    hit = sorted(
+        (e for e in lines if reading.has_label(e, labels)), key=lambda e: -reading.has_label(e, labels)
+    )
+    if hit and pool is lines:
+        return _quote(_with_value(hit[0], lines))
+    if question and pool is not lines:
+        return _quote(
+            sorted(pool, key=lambda e: (e.image, e.box[1] if e.box else 0, e.box[0] if e.box else 0))[:6]
+        )
+    return _quote(reading.main_text(lines, {}))
 
 
-def _meaningful(e: Evidence) -> bool:
-    """Not texture read as letters ("aa a", "|l"): a word of 3+ letters or digits, or a sure short word."""
-    tokens = [re.sub(r"\W", "", t) for t in e.text.split()]
-    return any(len(t) >= 3 for t in tokens) or (e.confidence >= 0.9 and any(len(t) >= 2 for t in tokens))
+_NUMERIC = {"money", "number", "percent", "quantity", "score"}
 
 
-def _near(a: Evidence, b: Evidence) -> bool:
-    """Boxes of one image within 1.5 line heights of each other."""
-    if a.image != b.image or not a.box or not b.box:
-        return False
-    gap = 1.5 * max(a.box[3] - a.box[1], b.box[3] - b.box[1])
-    dx = max(0.0, max(a.box[0], b.box[0]) - min(a.box[2], b.box[2]))
-    dy = max(0.0, max(a.box[1], b.box[1]) - min(a.box[3], b.box[3]))
-    return dx <= gap and dy <= gap
-
-
-def _overlaps(a: Evidence, b: Evidence) -> bool:
-    if not a.box or not b.box:
-        return False
-    ix = min(a.box[2], b.box[2]) - max(a.box[0], b.box[0])
-    iy = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
-    return ix > 0 and iy > 0
-
-
-def read_text(evidence: list[Evidence]) -> Extract | None:
-    lines = _lines(evidence)
+def _quote(lines: list[Evidence]) -> Extract | None:
     if not lines:
         return None
     text = " ".join(e.text for e in lines)
     return Extract(f'It says "{text}".', text, [e.id for e in lines])
 
 
-_MONEY = re.compile(r"(\d{1,6})(?:[.,]\s?|\s)(\d{2})\b|(\d{1,6})\b")
+def _with_value(line: Evidence, lines: list[Evidence]) -> list[Evidence]:
+    """A label line, and when it holds little but the label, the text beside or under it."""
+    if len(verify.norm(line.text).split()) > 2:
+        return [line]
+    nxt = reading.beside(line, lines)[:1] or reading.below(line, lines, 1)
+    return [line, *nxt]
+
+
+def _is_receipt(lines: list[Evidence]) -> bool:
+    money = sum(1 for e in lines if re.search(reading.PATTERNS["money"], e.text, re.I))
+    return money >= 3 or any(_TOTAL.search(e.text) for e in lines)
+
+
+def _heading(lines: list[Evidence]) -> list[Evidence]:
+    """The first lines of a page that are words, not numbers: a shop's or a document's name."""
+    words = [
+        e
+        for e in lines
+        if sum(c.isalpha() for c in e.text) >= 3 and not re.search(reading.PATTERNS["money"], e.text, re.I)
+    ]
+    if not words:
+        return []
+    top = sorted(words, key=lambda e: e.box[1] if e.box else 0)[:3]
+    tallest = max(top, key=lambda e: (e.box[3] - e.box[1]) if e.box else 0)
+    return [e for e in top if e is tallest or reading.same_row(e, tallest) or top.index(e) == 0][:2]
+
+
+# Total lines under their many names; what follows "sub" or precedes a tax word is not the total.
+_TOTAL = re.compile(
+    r"\b(grand\s*total|total\s*(amount\s*)?(payable|due)|amount\s*(due|payable)|net\s*total|total|"
+    r"balance(\s*due)?|amount|rounded|jumlah|summe|montant|tota1|t0tal)\b",
+    re.I,
+)
+_NOT_TOTAL = re.compile(
+    r"\b(sub\s*-?\s*total|total\s*(qty|quantity|items?|discount|savings?|saved|tax|gst|vat|disc)|"
+    r"(tax|gst|vat)\s*total|rounding|change|cash|tendered|points)\b",
+    re.I,
+)
+_AMOUNT = re.compile(
+    r"(?<![\d.,])(\d{1,3}(?:[,.' ]\d{3})+|\d+)[.,](\d{2})(?![\d])|(?<![\d.,])(\d+) (\d{2})\s*$|"
+    r"(?:[$€£¥]|\b(?:rm|usd|eur|sgd|s\$))\s?(\d+)(?![\d.,])",
+    re.I,
+)
 
 
 def _amount(text: str) -> str | None:
-    """The last amount on a line: "TOTAL 76 44" -> "76.44", "Total: $12" -> "12"."""
+    """The last amount on a line: "TOTAL 76 44" -> "76.44", "RM 1,234,50" -> "1234.50", "$12" -> "12"."""
     found = None
-    for m in _MONEY.finditer(text):
-        found = f"{m.group(1)}.{m.group(2)}" if m.group(1) else m.group(3)
+    for m in _AMOUNT.finditer(text):
+        if m.group(1):
+            found = f"{re.sub(r'[^0-9]', '', m.group(1))}.{m.group(2)}"
+        elif m.group(3):
+            found = f"{m.group(3)}.{m.group(4)}"
+        else:
+            found = m.group(5)
     return found
 
 
-def receipt_total(evidence: list[Evidence]) -> Extract | None:
-    lines = [e for e in evidence if e.kind == "line" and e.tool in ("ocr", "zoom")]
+def receipt_total(evidence: list[Evidence], question: str = "") -> Extract | None:
+    """The total: the amount of a total line (on it, on its row however far right, or under it).
+    Several total lines: the one whose words the question names ("net total", "incl. GST"), else the
+    largest amount (a subtotal, a tax or a rounding adjustment is smaller than the total)."""
+    lines = reading.text_lines(evidence)
+    asked = set(verify.norm(question).split()) - {
+        "total",
+        "the",
+        "what",
+        "is",
+        "on",
+        "amount",
+        "receipt",
+        "bill",
+    }
     scored = []
     for e in lines:
-        words = verify.norm(e.text).split()
-        for w in words:
-            if w in ("subtotal", "sub"):
-                break
-            if w in ("total", "amount", "due", "balance") or (
-                len(w) >= 4 and verify.difflib.SequenceMatcher(None, w, "total").ratio() >= 0.8
-            ):
-                amount = _amount(e.text)
-                if amount is None:
-                    amount = _amount_beside(e, lines)
-                if amount:
-                    scored.append((0 if w == "total" else 1, -(e.box[1] if e.box else 0), e, amount))
-                break
+        m = _TOTAL.search(e.text)
+        if not m or _NOT_TOTAL.search(e.text):
+            continue
+        amount, source = _amount(e.text[m.end() :]), e
+        if amount is None:
+            for other in reading.beside(e, lines) + reading.below(e, lines, 1):
+                if not _TOTAL.search(other.text) and _amount(other.text):
+                    amount, source = _amount(other.text), other
+                    break
+        if amount:
+            named = len(asked & set(verify.norm(e.text).split()))
+            scored.append((named, float(amount), e, source, amount))
     if not scored:
         return None
-    scored.sort(key=lambda t: (t[0], t[1]))
-    _, _, line, amount = scored[0]
-    return Extract(f"The total is {amount}.", amount, [line.id], "number")
-
-
-def _amount_beside(line: Evidence, lines: list[Evidence]) -> str | None:
-    """A price OCR put on its own line, level with the TOTAL label."""
-    if not line.box:
-        return None
-    mid = (line.box[1] + line.box[3]) / 2
-    for e in lines:
-        if e is not line and e.box and e.box[1] <= mid <= e.box[3] and e.box[0] > line.box[0]:
-            amount = _amount(e.text)
-            if amount:
-                return amount
-    return None
+    named, _, line, source, amount = max(scored, key=lambda t: (t[0], t[1]))
+    ids = list(dict.fromkeys([line.id, source.id]))
+    return Extract(f"The total is {amount}.", amount, ids, "number")
 
 
 def item_price(evidence: list[Evidence], item: str) -> Extract | None:
+    """An item's price: the amount on the line that names the item (or on its row to the right)."""
     if not item:
         return None
+    lines = reading.text_lines(evidence)
+    words = [
+        w for w in verify.norm(item).split() if w not in ("the", "a", "an", "to", "of", "for", "this", "that")
+    ]
+    if not words:
+        return None
+    head = policy.singular(words[0])
     best, best_score = None, 0.0
-    for e in evidence:
-        if e.kind != "line" or e.tool not in ("ocr", "zoom"):
+    for e in lines:
+        name = verify.norm(re.sub(r"[\d.,$€£¥]+", " ", e.text)).split()
+        if not any(verify.similarity(head, policy.singular(w)) >= 0.85 for w in name):
             continue
-        name = verify.norm(re.sub(r"[\d.,$€£]+", " ", e.text))
-        score = max((verify.difflib.SequenceMatcher(None, verify.norm(item), name).ratio(),
-                     1.0 if verify.norm(item) in name.split() or policy.singular(verify.norm(item)) in name else 0.0))  # fmt: skip
-        if score > best_score and _amount(e.text):
+        score = sum(any(verify.similarity(w, n) >= 0.85 for n in name) for w in words) / len(words)
+        if score > best_score:
             best, best_score = e, score
-    if best is None or best_score < 0.75:
+    if best is None:
         return None
-    amount = _amount(best.text)
-    return Extract(f"The {item} costs {amount}.", amount, [best.id], "number")
+    amount, source = _amount(best.text), best
+    if amount is None:
+        for other in reading.beside(best, lines):
+            if _amount(other.text):
+                amount, source = _amount(other.text), other
+                break
+    if amount is None:
+        return None
+    return Extract(f"The {item} costs {amount}.", amount, list(dict.fromkeys([best.id, source.id])), "number")
 
 
-def find_field(evidence: list[Evidence], name: str) -> Extract | None:
-    pattern = policy.FIELDS.get(name, (None, None))[1]
-    if not pattern:
+def find_field(evidence: list[Evidence], name: str, question: str = "") -> Extract | None:
+    """A phone number, e-mail, web address, date or time: at its label when the text has one."""
+    kind = name if name in reading.PATTERNS else ""
+    if not kind:
         return None
-    for e in evidence:
-        if e.kind == "line" and e.tool in ("ocr", "zoom"):
-            m = re.search(pattern, e.text, re.I)
-            if m:
-                value = m.group(0).strip()
-                return Extract(f'The {name} is "{value}".', value, [e.id])
-    return None
+    lines = reading.text_lines(evidence)
+    labels = reading.label_words(question) + list(_FIELD_LABELS.get(kind, ()))
+    found = reading.find_typed(kind, lines, lines, labels)
+    if found is None:
+        return None
+    value, line = found
+    what = {"phone": "phone number", "url": "web address", "email": "e-mail address"}.get(name, name)
+    return Extract(f'The {what} is "{value}".', value, [line.id])
+
+
+_FIELD_LABELS = {
+    "phone": ("tel", "phone", "telephone", "fax", "mobile"),
+    "email": ("email", "mail"),
+    "date": ("date",),
+}
 
 
 def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
     dets = [e for e in evidence if e.kind == "detection"]
     if target:
-        dets = [e for e in dets if policy.singular(e.text.lower()) == policy.singular(target.lower())]
+        dets = objects.matching(target, dets)
         if not dets:
+            if objects.knows(evidence, target):  # absence, from a detector that knows the class
+                ids = [e.id for e in objects.detectors(evidence) if e.extra.get("applies", True)][:1]
+                return Extract(
+                    f"No {target} was detected (the detector knows {_plural(target)}).", "0", ids, "count"
+                )
             return None
         label = target if len(dets) == 1 else _plural(target)
         return Extract(f"I count {len(dets)} {label}.", str(len(dets)), [e.id for e in dets], "count")
@@ -202,14 +267,35 @@ def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None
 
 
 def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) -> Extract | None:
+    """Colours where the question points (regions.subject): the image, a part of it, the text's ink, an
+    object's box. None when nothing was measured there: the whole image never answers for a part."""
     found = [e for e in evidence if e.kind == "color"]
-    regional = [e for e in found if e.box and not _whole_image(e, sizes or {})]
-    if target and regional:  # the colour call on the target's box (the latest one)
-        found = [e for e in regional if e.box == regional[-1].box]
+    whole = [e for e in found if e.box and _whole_image(e, sizes or {}) and not e.extra.get("part")]
+    s = regions.subject(target)
+    if s.kind == "image":
+        found, subject, verb = (
+            whole or [e for e in found if not e.extra.get("part")],
+            "The main colours of the image",
+            "are",
+        )
+    elif s.kind == "area":
+        found, subject, verb = (
+            [e for e in found if e.extra.get("area") == s.area],
+            f"The {s.area} of the image",
+            "is mostly",
+        )
+    elif s.kind == "text":
+        found, subject, verb = (
+            [e for e in found if e.extra.get("part") == "ink"],
+            f"The {_plural(s.thing)}",
+            "are",
+        )
+    elif s.kind == "object":
+        boxes = {tuple(e.box) for e in objects.matching(s.thing, evidence) if e.box}
+        found = [e for e in found if e.box and tuple(e.box) in boxes and e not in whole]
         subject, verb = f"The {target}", "is mostly"
     else:
-        found = [e for e in found if e not in regional] or found
-        subject, verb = "The main colours of the image", "are"
+        return None
     if not found:
         return None
     found.sort(key=lambda e: -float(e.extra.get("share", 0)))
@@ -263,13 +349,13 @@ def metadata(evidence: list[Evidence], question: str) -> Extract | None:
 def extract(intent: policy.Intent, question: str, evidence: list[Evidence], sizes: dict) -> Extract | None:
     name = intent.name
     if name == "read":
-        return read_text(evidence)
+        return read_text(evidence, question)
     if name == "total":
-        return receipt_total(evidence)
+        return receipt_total(evidence, question)
     if name == "price":
         return item_price(evidence, intent.target) or None
     if name == "field":
-        return find_field(evidence, intent.field)
+        return find_field(evidence, intent.field, question)
     if name in ("count", "presence"):
         return count_objects(evidence, intent.target)
     if name == "where":

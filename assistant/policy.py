@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from assistant import regions
+
 # Intents whose answer is text read from the image.
 READING_INTENTS = {"read", "total", "price", "field"}
 # Intents answered from the detector's boxes.
@@ -56,7 +58,9 @@ _INTENT_RULES: list[tuple[str, str]] = [
     (
         "read",
         r"\b(say|says|said|written|write|writing|text|word|words|read|reads|transcribe|letters|sign|label|"
-        r"caption|title|headline|spell|menu|what does it say)\b",
+        r"caption|title|headline|heading|spell|menu|what does it say|printed|listed|mentioned|logo|brand|"
+        r"names?|named|called|who|whose|author|numbers?|date|score|fare|percentage|purchased|bought|"
+        r"destination|station)\b",
     ),
     (
         "describe",
@@ -215,26 +219,36 @@ def resolve_scope(question: str, n_images: int, current: list[int], previous: li
     return [n_images]
 
 
+# The OCR call of every plan: the tool's defaults, its full-recall reading (one cached call per image).
+OCR_ARGS: dict = {}
+
+
 def plan(intent: Intent, images: list[int], available: set[str]) -> list[PlannedCall]:
     """First-round tool calls for an intent on the images in scope (only tools that are available)."""
     wanted: list[tuple[str, dict, str]] = []
     if intent.name in READING_INTENTS:
-        mode = "document" if intent.name in ("total", "price") else "auto"
-        wanted.append(("ocr", {"mode": mode}, f"{intent.name} question: read the text"))
+        # One full-recall reading per image, whatever the question: answers are selected from it, so
+        # no argument may narrow what OCR reads (a "document" mode lost prices far right of their items).
+        wanted.append(("ocr", dict(OCR_ARGS), f"{intent.name} question: read the text"))
     elif intent.name in OBJECT_INTENTS:
         wanted.append(("detect", {}, f"{intent.name} question: find objects"))
     elif intent.name == "color":
-        wanted.append(("color", {}, "colour question: dominant colours"))
-        if intent.target in TEXT_OBJECTS:
-            wanted.append(("ocr", {"mode": "auto"}, f"colour of the {intent.target}: find its text first"))
-        elif intent.target:
-            wanted.append(("detect", {}, f"colour of {intent.target!r}: find it first"))
+        # Measure where the question points: the whole image only for questions about the whole image.
+        subject = regions.subject(intent.target)
+        if subject.kind == "image":
+            wanted.append(("color", {}, "colour question: dominant colours"))
+        elif subject.kind == "area":
+            wanted.append(("color", {"area": subject.area}, f"colour of the {subject.area} of the image"))
+        elif subject.kind == "text":
+            wanted.append(("ocr", dict(OCR_ARGS), f"colour of the {subject.thing}: find its text first"))
+        elif subject.kind == "object":
+            wanted.append(("detect", {}, f"colour of {intent.target!r}: find the {subject.thing} first"))
     elif intent.name == "metadata":
         wanted.append(("metadata", {}, "question about the file or the camera"))
     else:
         wanted += [
             ("detect", {}, "open question: objects"),
-            ("ocr", {"mode": "auto"}, "open question: any text"),
+            ("ocr", dict(OCR_ARGS), "open question: any text"),
             ("color", {}, "open question: colours"),
         ]
     calls = []
@@ -283,25 +297,33 @@ def follow_ups(
                         "zoom", image_index, {"box": [x0, y0, x1, y1]}, "small text: zoom in and re-read"
                     )
                 )
-    if intent.name == "color" and intent.target in TEXT_OBJECTS and "color" in available:
+    subject = regions.subject(intent.target) if intent.name == "color" else None
+    if subject is not None and subject.kind == "text" and "color" in available:
         lines = [e for e in evidence if e.kind == "line" and e.box is not None and e.confidence >= 0.6]
-        if lines:
-            h = max(e.box[3] - e.box[1] for e in lines)
+        if subject.area:  # "the letters at the top": the lines there
             w, hh = image_size
-            box = [max(0.0, min(e.box[0] for e in lines) - h), max(0.0, min(e.box[1] for e in lines) - h),
-                   min(float(w), max(e.box[2] for e in lines) + h), min(float(hh), max(e.box[3] for e in lines) + h)]  # fmt: skip
+            x0, y0, x1, y1 = regions.area_box(subject.area, w, hh)
+            lines = [
+                e
+                for e in lines
+                if x0 <= (e.box[0] + e.box[2]) / 2 <= x1 and y0 <= (e.box[1] + e.box[3]) / 2 <= y1
+            ]
+        if lines:
+            boxes = [list(e.box) for e in lines]
             calls.append(
                 PlannedCall(
-                    "color", image_index, {"region": box}, f"colour around the text of the {intent.target}"
+                    "color", image_index, {"text_boxes": boxes}, f"colour of the ink of the {subject.thing}"
                 )
             )
-    elif intent.name == "color" and intent.target and "color" in available:
-        for e in evidence:
-            if e.kind == "detection" and e.box is not None and _label_matches(e.text, intent.target):
-                calls.append(
-                    PlannedCall("color", image_index, {"region": list(e.box)}, f"colour of {e.id} ({e.text})")
-                )
-                break
+    elif subject is not None and subject.kind == "object" and "color" in available:
+        from assistant import objects
+
+        dets = [e for e in objects.matching(subject.thing, evidence) if e.box is not None]
+        if dets:
+            d = regions.pick(dets, subject.area, image_size)
+            calls.append(
+                PlannedCall("color", image_index, {"region": list(d.box)}, f"colour of {d.id} ({d.text})")
+            )
     return calls
 
 

@@ -65,8 +65,10 @@ def test_follow_up_inherits_intent():
         (Intent("where", "dog"), ["detect"]),
         (Intent("presence", "bus"), ["detect"]),
         (Intent("color"), ["color"]),
-        (Intent("color", "sign"), ["color", "ocr"]),
-        (Intent("color", "car"), ["color", "detect"]),
+        (Intent("color", "sign"), ["ocr"]),  # the letters' ink, measured once they are read
+        (Intent("color", "car"), ["detect"]),  # the car's box, once found; never the whole image
+        (Intent("color", "stripe at bottom"), ["color"]),  # the bottom of the image
+        (Intent("color", "stripe"), ["detect"]),  # a detector may know it; otherwise abstain
         (Intent("metadata"), ["metadata"]),
         (Intent("describe"), ["detect", "ocr", "color"]),
     ],
@@ -83,8 +85,26 @@ def test_plan_only_uses_available_tools_and_all_images():
     assert plan(Intent("count", "car"), [1], {"ocr"}) == []
 
 
-def test_receipt_reading_uses_document_mode():
-    assert plan(Intent("total"), [1], ALL)[0].args == {"mode": "document"}
+def test_every_reading_question_reads_each_image_once_at_full_recall():
+    # A "document" mode returned "TOTAL" without its price far right: no intent narrows what OCR reads.
+    for name in ("read", "total", "price", "field", "describe"):
+        calls = [c for c in plan(Intent(name), [1, 2], ALL) if c.tool == "ocr"]
+        assert [(c.image_index, c.args) for c in calls] == [(1, {}), (2, {})]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the flight number on the boarding pass?",
+        "Which theatre is listed on the sign?",
+        "What name is printed on the wall?",
+        "What is the name of the cashier?",
+        "What date is printed on the invoice?",
+        "What fare was paid for this ticket?",
+    ],
+)
+def test_questions_about_printed_things_are_reading_questions(question):
+    assert classify(question).name == "read"
 
 
 def test_zoom_follows_small_text_only():

@@ -1,0 +1,81 @@
+"""What the user sees: a short clean answer (the model's draft and why it was overruled kept apart),
+abstentions that say so, well-formed citations, several images answered each under its own label, and
+a draft the evidence supports kept as it is (grounding must never harm a right answer)."""
+
+from assistant.answer import compose_answer
+from assistant.policy import Intent
+from tools.evidence import Evidence
+
+
+def line(id_, text, box, image="im", conf=0.95, tool="ocr"):
+    return Evidence(id_, tool, image, "line", text, conf, tuple(float(v) for v in box))
+
+
+RECEIPT = [
+    line("ocr:1", "CORNER CAFE", (100, 20, 400, 60)),
+    line("ocr:2", "TEA 1.80", (20, 100, 300, 120)),
+    line("ocr:3", "TOTAL 8.85", (20, 200, 300, 222)),
+]
+
+
+def test_an_overruled_draft_stays_out_of_the_answer_and_is_kept_apart():
+    c = compose_answer("What is the total?", Intent("total"), RECEIPT, "The total is 99.99.")
+    assert c.answer == "The total is 8.85 [ocr:3]."
+    assert "model" not in c.answer.lower() and not c.abstained
+    assert c.draft == "The total is 99.99." and "99.99" in c.overruled_because
+
+
+def test_abstaining_says_so_with_its_reason_and_abstained_true():
+    c = compose_answer(
+        "What is the name of the cashier?", Intent("read"), RECEIPT, 'It says "Mary Lee" [ocr:1].'
+    )
+    assert c.abstained and c.composition == "abstain"
+    assert c.answer.startswith("I can't tell") and "cashier" in c.answer and "Mary" not in c.answer
+    assert c.draft.startswith("It says") and c.overruled_because
+    # an open question the evidence cannot answer abstains too; no "I can't verify ... The tools found"
+    c = compose_answer("What was the final score of the match?", Intent("other"), RECEIPT, "It was 3-1.")
+    assert c.abstained and "tools found" not in c.answer and "verify" not in c.answer
+
+
+def test_a_describe_question_gets_a_summary_labelled_as_such():
+    c = compose_answer("Describe this picture.", Intent("describe"), RECEIPT, "A cat on a sofa.")
+    assert c.answer.startswith("Summary of the evidence, not an answer") and c.composition == "summary"
+
+
+def test_citations_appear_once_and_well_formed():
+    c = compose_answer(
+        "What does the sign say?", Intent("read"), RECEIPT, 'It says "CORNER CAFE" [ [ocr:1, ocr:1].'
+    )
+    assert c.composition == "model"
+    assert c.answer == 'It says "CORNER CAFE" [ocr:1].'
+
+
+def test_a_supported_draft_is_kept_even_where_the_extract_would_choose_other_text():
+    c = compose_answer("What does the sign say?", Intent("read"), RECEIPT, 'It says "TEA 1.80" [ocr:2].')
+    assert c.composition == "model" and c.answer.startswith('It says "TEA 1.80"') and not c.overruled_because
+
+
+def test_a_right_reading_of_a_strip_is_not_overruled_by_a_worse_re_read():
+    ev = [
+        line("ocr:4", "WIDE STRIP TEXT", (100, 2, 9800, 18), conf=0.86),
+        line("zoom:4", "IDE TEXT", (120, 1, 9790, 19), conf=0.9, tool="zoom"),
+    ]
+    c = compose_answer("What does it say?", Intent("read"), ev, 'It says "WIDE STRIP TEXT" [ocr:4].')
+    assert c.composition == "model" and "WIDE STRIP TEXT" in c.answer and 'IDE TEXT"' not in c.answer
+    c = compose_answer("What does it say?", Intent("read"), ev, "I can't tell from the evidence.")
+    assert c.answer == 'It says "WIDE STRIP TEXT" [ocr:4].'
+
+
+def test_several_images_are_answered_each_under_its_own_label():
+    ev = [
+        line("ocr:1", "STOP", (10, 10, 200, 80), image="a"),
+        line("ocr:2", "ONE WAY", (10, 10, 200, 80), image="c"),
+    ]
+    c = compose_answer("What do these signs say?", Intent("read"), ev, 'It says "STOP" [ocr:1].',
+                       image_order=["a", "b", "c"], image_numbers=[1, 2, 3])  # fmt: skip
+    assert c.answer.startswith('Image 1: It says "STOP". Image 2: nothing in its evidence answers this.')
+    assert 'Image 3: It says "ONE WAY"' in c.answer and c.composition == "evidence"
+    # a draft that states every image's text is kept
+    c = compose_answer("What do these signs say?", Intent("read"), ev, 'Image 1 says "STOP" and image 3 says "ONE WAY".',
+                       image_order=["a", "b", "c"], image_numbers=[1, 2, 3])  # fmt: skip
+    assert c.composition == "model"

@@ -1,0 +1,130 @@
+"""Choosing the text a question means from full-recall OCR evidence: signs, typed values at their labels,
+receipts (totals under their many names, however far right), several images, and readings of one region
+reconciled (issue 12 item 6). Pure functions over hand-made evidence, so each rule is seen alone."""
+
+from assistant.extract import find_field, item_price, read_text, receipt_total
+from assistant.policy import Intent
+from assistant.reading import text_lines
+from tools.evidence import Evidence
+
+_n = iter(range(1, 10_000))
+
+
+def line(text, box, conf=0.95, image="im", tool="ocr"):
+    return Evidence(f"{tool}:{next(_n)}", tool, image, "line", text, conf, tuple(float(v) for v in box))
+
+
+def test_sign_text_is_the_large_central_text_not_a_url_at_the_edge():
+    ev = [
+        line("BEWARE OF", (200, 200, 600, 260)),
+        line("MOVING VEHICLES", (150, 280, 650, 340)),
+        line("www.someblog.example.com", (600, 760, 790, 780), conf=0.97),
+        line("(c) photo", (10, 770, 80, 790), conf=0.9),
+    ]
+    ex = read_text(ev, "What does the sign say?")
+    assert ex.key == "BEWARE OF MOVING VEHICLES"  # both lines, in reading order, nothing from the edges
+
+
+def test_position_and_size_words_narrow_the_text():
+    ev = [
+        line("10", (300, 50, 380, 150)),
+        line("Genexis Theatre", (200, 300, 500, 340)),
+        line("Carpark", (240, 600, 420, 640)),
+    ]
+    assert read_text(ev, "What number is shown in large digits at the top?").key == "10"
+    assert read_text(ev, "What is written on the bar at the bottom of the sign?").key == "Carpark"
+    assert read_text(ev, "Which theatre is listed on the sign?").key == "Genexis Theatre"
+
+
+def test_typed_values_are_found_at_their_labels():
+    ev = [
+        line("SYL ROASTED DELIGHTS", (100, 20, 500, 60)),
+        line("Table: A10", (40, 120, 200, 140)),
+        line("Pax: 2", (300, 120, 380, 140)),
+        line("Date: 27/03/2018", (40, 160, 260, 180)),
+        line("Contact us: info@syl.example.com", (40, 200, 400, 220)),
+        line("Tel 03-2093 7358", (40, 240, 260, 260)),
+        line("TOTAL 54.50", (40, 400, 300, 420)),
+    ]
+    assert read_text(ev, "What table number is printed on the receipt?").key == "A10"
+    assert read_text(ev, "What date is printed on the invoice?").key == "27/03/2018"
+    assert read_text(ev, "What e-mail address appears in the text?").key == "info@syl.example.com"
+    assert find_field(ev, "phone", "What is the store's telephone number?").key == "03-2093 7358"
+    assert read_text(ev, "What is the name of the restaurant on the receipt?").key == "SYL ROASTED DELIGHTS"
+
+
+def test_a_value_under_its_label_and_a_name_the_question_already_knows():
+    ev = [
+        line("FLIGHT", (60, 100, 160, 130)),
+        line("GATE", (400, 100, 480, 130)),
+        line("MU 2379", (60, 140, 180, 170)),
+        line("G11", (400, 140, 450, 170)),
+    ]
+    assert read_text(ev, "What is the flight number on the boarding pass?").key == "MU 2379"
+    sign = [
+        line("EPPING", (80, 120, 240, 160)),
+        line("Twinned with", (100, 184, 236, 205)),
+        line("Eppingen, Germany", (70, 206, 262, 229)),
+    ]
+    assert "Eppingen" in read_text(sign, "According to the sign, which town is Epping twinned with?").key
+
+
+def test_unanswerable_reading_questions_have_no_extract():
+    receipt = [
+        line("THREE STOOGES", (100, 20, 400, 60)),
+        line("Invoice No 00012916", (40, 100, 300, 120)),
+        line("NET TOTAL 343.95", (40, 400, 300, 420)),
+    ]
+    assert read_text(receipt, "What is the name of the cashier who served this customer?") is None
+    assert (
+        find_field(receipt, "phone", "What is the restaurant's telephone number?") is None
+    )  # an invoice no. is not one
+    assert read_text(receipt, "What fare was paid for this ticket?") is None  # no fare, and 343.95 is no fare
+    assert read_text(receipt, "On what date was this text written?") is None
+    assert item_price(receipt, "banana") is None
+    assert read_text([line("SURF SHOP", (10, 10, 200, 40))], "What is the name of this beach?") is None
+
+
+def test_total_far_right_on_its_row_or_on_the_next_line():
+    ev = [
+        line("TEA", (20, 100, 70, 120)),
+        line("1.80", (600, 101, 650, 121)),
+        line("TOTAL", (20, 200, 90, 222)),
+        line("8.85", (600, 198, 650, 220)),
+    ]
+    ex = receipt_total(ev)
+    assert ex.key == "8.85" and ex.ids == [ev[2].id, ev[3].id]
+    assert item_price(ev, "tea").key == "1.80"
+    below = [line("Total Due", (20, 200, 140, 222)), line("RM 86,00", (20, 230, 140, 252))]
+    assert receipt_total(below).key == "86.00"
+
+
+def test_the_total_among_subtotal_tax_rounding_and_the_name_the_question_uses():
+    ev = [
+        line("Sub Total 50.00", (20, 100, 300, 120)),
+        line("GST 6% 3.00", (20, 130, 300, 150)),
+        line("Rounding 0.02", (20, 160, 300, 180)),
+        line("Total (incl. GST) $53.00", (20, 190, 300, 210)),
+        line("CASH 100.00", (20, 220, 300, 240)),
+    ]
+    assert receipt_total(ev).key == "53.00"
+    net = [line("GRAND TOTAL 400.00", (20, 100, 300, 120)), line("NET TOTAL 343.95", (20, 130, 300, 150))]
+    assert receipt_total(net, "What is the net total on the bill?").key == "343.95"
+    assert receipt_total([line("Amount payable 1.234,50", (20, 100, 300, 120))]).key == "1234.50"
+
+
+def test_readings_of_one_region_are_reconciled_not_won_by_the_last_tool():
+    # A 10000x20 strip: OCR read it right, the zoomed re-read lost letters; the fuller reading stands.
+    ocr = line("WIDE STRIP TEXT", (100, 2, 9800, 18), conf=0.86)
+    zoom = line("IDE TEXT", (120, 1, 9790, 19), conf=0.9, tool="zoom")
+    assert [e.text for e in text_lines([ocr, zoom])] == ["WIDE STRIP TEXT"]
+    # Where neither contains the other, the more confident reading stands, whichever tool gave it.
+    a, b = line("0PFN", (10, 10, 100, 40), conf=0.6), line("OPEN", (12, 9, 98, 41), conf=0.93, tool="zoom")
+    assert [e.text for e in text_lines([b, a])] == ["OPEN"] == [e.text for e in text_lines([a, b])]
+
+
+def test_intent_detail_reaches_the_reader():
+    from assistant.extract import extract
+
+    ev = [line("CAUTION", (10, 10, 200, 50)), line("Mind the gap", (10, 300, 200, 320))]
+    assert extract(Intent("read"), "What word is printed at the top of the sign?", ev, {}).key == "CAUTION"
