@@ -57,6 +57,8 @@ class MetadataTool(Tool):
         with Image.open(io.BytesIO(image.data)) as raw:
             fmt, mode, stored = raw.format, raw.mode, raw.size
         facts += [("format", fmt, str(fmt)), ("mode", mode, mode)]
+        # How the file was read when it was not read whole: first page of N, decoded smaller.
+        facts += [("decoding", note, note) for note in image.notes]
         exif = image.exif
         orient = exif.get("Orientation")
         if orient in ORIENTATIONS:
