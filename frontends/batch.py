@@ -6,6 +6,8 @@ appended, flushed and fsynced before the next question starts, so an interrupted
 power loss) leaves only whole rows plus at most one torn last line, which the next start drops.
 Rerunning the same command skips every id already in the output: nothing is redone or duplicated.
 A bad row (missing or corrupt image, a tool or model failure) records a one-line error and the run goes on.
+The output is checked (`check_output`) before any model loads; an `image` that leaves the images folder
+(`../x.png`, an absolute path) is a row error unless the run allows it (`--allow-outside-images`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,18 @@ from tools.images import ImageRef
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 # What an output row keeps from the assistant's TurnResult.to_dict(); the full record is in the trace.
-RESULT_KEYS = ("answer", "citations", "claims", "abstained", "trace", "timings", "model", "budget")
+RESULT_KEYS = (
+    "answer",
+    "citations",
+    "claims",
+    "abstained",
+    "draft",
+    "overruled_because",
+    "trace",
+    "timings",
+    "model",
+    "budget",
+)
 
 
 @dataclass
@@ -136,6 +149,26 @@ def every_image_jobs(folder: str | Path, questions: list[Job]) -> list[Job]:
 # ---- the output file ------------------------------------------------------------------------------------
 
 
+def check_output(path: str | Path) -> Path:
+    """Make sure answers can be written to `path` (creating its folder and the file if missing);
+    a one-line BadInputError otherwise. Called before anything slow happens."""
+    p = Path(path)
+    if p.is_dir():
+        raise BadInputError(f"--out {p} is a directory; give a file name such as {p / 'answers.jsonl'}")
+    for parent in [p.parent, *p.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise BadInputError(f"--out {p}: {parent} is a file, not a directory")
+            break
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise BadInputError(f"cannot write answers to {p}: {e.strerror or e}") from None
+    return p
+
+
 class AnswerLog:
     """The output JSONL: whole rows only, each appended with one write and fsynced."""
 
@@ -218,10 +251,12 @@ def run_batch(
     progress: bool = True,
     on_row: Callable[[dict], None] | None = None,
     keys: tuple[str, ...] = RESULT_KEYS,
+    allow_outside: bool = False,
 ) -> BatchSummary:
     """Answer every job not yet in `log`; returns the summary over the whole log.
 
-    `keys`: what a row keeps of the answer's dict (evaluation keeps more than RESULT_KEYS)."""
+    `keys`: what a row keeps of the answer's dict (evaluation keeps more than RESULT_KEYS).
+    `allow_outside`: let an `image` name a file outside `images_dir` (refused by default)."""
     from tqdm import tqdm
 
     todo = [j for j in jobs if j.id not in log.rows]
@@ -230,7 +265,7 @@ def run_batch(
     bar = tqdm(total=len(jobs), initial=summary.skipped, disable=not progress, unit="q", dynamic_ncols=True)
     try:
         for job in todo:
-            row = _answer_row(job, images_dir, answer, keys)
+            row = _answer_row(job, images_dir, answer, keys, allow_outside)
             log.append(row)
             summary.ran += 1
             bar.update(1)
@@ -245,7 +280,9 @@ def run_batch(
     return summary
 
 
-def _answer_row(job: Job, images_dir: str | Path | None, answer: AnswerFn, keys=RESULT_KEYS) -> dict:
+def _answer_row(
+    job: Job, images_dir: str | Path | None, answer: AnswerFn, keys=RESULT_KEYS, allow_outside: bool = False
+) -> dict:
     row = {"id": job.id, "image": job.image, "question": job.question}
     row.update({k: None for k in keys})
     row.update(citations=[], claims=[], abstained=False, error=None)
@@ -255,8 +292,7 @@ def _answer_row(job: Job, images_dir: str | Path | None, answer: AnswerFn, keys=
             raise BadInputError(job.error)
         image = None
         if job.image is not None:
-            path = Path(job.image) if images_dir is None else Path(images_dir) / job.image
-            image = ImageRef.from_path(path)
+            image = ImageRef.from_path(image_path(job.image, images_dir, allow_outside))
             image.image  # noqa: B018 - decode now: a corrupt file is this row's error, before the model runs
         result = answer(job, image)
         row.update({k: result.get(k) for k in keys if k in result})
@@ -267,6 +303,20 @@ def _answer_row(job: Job, images_dir: str | Path | None, answer: AnswerFn, keys=
     timings = row.get("timings") if isinstance(row.get("timings"), dict) else {}
     row["timings"] = {**timings, "row_s": round(elapsed, 4)}
     return row
+
+
+def image_path(name: str, images_dir: str | Path | None, allow_outside: bool = False) -> Path:
+    """Where a row's `image` is: inside `images_dir` (lexically: no `..` out of it, no absolute path)
+    unless `allow_outside`. Symlinks the user put inside the folder are followed as usual."""
+    if images_dir is None:
+        return Path(name)
+    root = os.path.normpath(os.path.abspath(images_dir))
+    path = os.path.normpath(os.path.join(root, name))
+    if not allow_outside and os.path.commonpath([root, path]) != root:
+        raise BadInputError(
+            f"image {name!r} is outside the images folder {images_dir}; pass --allow-outside-images to allow it"
+        )
+    return Path(path)
 
 
 def _tally(summary: BatchSummary, rows: Iterable[dict]) -> None:

@@ -182,3 +182,66 @@ def test_cli_resumes_after_kill_without_redoing_or_duplicating(tmp_path):
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "already answered" in again.stderr
     assert _rows(out) == rows
+
+
+@pytest.mark.parametrize("case", ["parent-is-file", "out-is-dir", "parent-missing-under-file"])
+def test_an_unwritable_output_fails_in_one_line_before_any_model_loads(tmp_path, monkeypatch, capsys, case):
+    import launch
+    from frontends import assistant_args
+
+    def no_model(*a, **k):
+        raise AssertionError("a model was loaded before the output was checked")
+
+    monkeypatch.setattr(assistant_args, "build_assistant_from_args", no_model)
+    (tmp_path / "q.jsonl").write_text('{"id": "a", "image": "sign.png", "question": "What?"}\n')
+    sign_png(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    out = {
+        "parent-is-file": tmp_path / "afile" / "answers.jsonl",
+        "out-is-dir": tmp_path,
+        "parent-missing-under-file": tmp_path / "afile" / "deeper" / "answers.jsonl",
+    }[case]
+    argv = ["batch", str(tmp_path / "q.jsonl"), "--images", str(tmp_path), "--out", str(out), "--no-progress"]
+    assert launch.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and str(out) in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_output_folder_fails_in_one_line(tmp_path):
+    from frontends.batch import check_output
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(BadInputError, match="cannot write answers"):
+            check_output(ro / "answers.jsonl")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_images_outside_the_folder_are_refused_unless_allowed(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    sign_png(tmp_path, "outside.png")
+    sign_png(images, "inside.png")
+    jobs = [
+        Job("in", "What?", "inside.png"),
+        Job("up", "What?", "../outside.png"),
+        Job("abs", "What?", str(tmp_path / "outside.png")),
+        Job("sneaky", "What?", "sub/../../outside.png"),
+    ]
+
+    def answer(job, image):
+        return {"answer": f"{image.size[0]}x{image.size[1]}"}
+
+    log = AnswerLog(tmp_path / "a.jsonl")
+    run_batch(jobs, images, log, answer, progress=False)
+    rows = {r["id"]: r for r in _rows(tmp_path / "a.jsonl")}
+    assert rows["in"]["error"] is None and rows["in"]["answer"]
+    for rid in ("up", "abs", "sneaky"):
+        assert "outside the images folder" in rows[rid]["error"] and rows[rid]["answer"] is None
+    log = AnswerLog(tmp_path / "b.jsonl")
+    run_batch(jobs, images, log, answer, progress=False, allow_outside=True)
+    assert all(r["error"] is None for r in _rows(tmp_path / "b.jsonl"))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from frontends.assistant_args import add_assistant_args
 
@@ -34,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "-q", "--question", action="append", default=[], help="a question to ask of every image (repeatable)"
     )
     p.add_argument("--retry-errors", action="store_true", help="answer again the rows that ended in an error")
+    p.add_argument(
+        "--allow-outside-images",
+        action="store_true",
+        help="let an `image` value name a file outside --images (`../x.png`, an absolute path); refused by default",
+    )
     p.add_argument("--limit", type=int, default=None, help="stop after this many new rows (for a quick look)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
@@ -42,10 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from frontends.assistant_args import build_assistant_from_args
-    from frontends.batch import AnswerLog, Job, every_image_jobs, read_questions, run_batch
+    from frontends.batch import AnswerLog, Job, check_output, every_image_jobs, read_questions, run_batch
     from frontends.runtime import eprint
     from tools.errors import BadInputError
 
+    out = check_output(args.out)  # before questions, images or a model: an unwritable --out fails now
     if args.question:
         asked = [Job(f"q{i}", q) for i, q in enumerate(args.question, 1)]
         jobs = every_image_jobs(args.images, asked)
@@ -58,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         raise BadInputError("no questions to ask")
 
-    out = Path(args.out)
     log = AnswerLog(out)
     if log.dropped_torn_line:
         eprint(f"{out}: dropped a half-written last row from an interrupted run")
@@ -82,7 +86,14 @@ def run(args: argparse.Namespace) -> int:
         finally:
             conv.close()
 
-    summary = run_batch(jobs, args.images, log, answer, progress=not args.no_progress)
+    summary = run_batch(
+        jobs,
+        args.images,
+        log,
+        answer,
+        progress=not args.no_progress,
+        allow_outside=args.allow_outside_images,
+    )
     for line in summary.lines():
         eprint(line)
     for rid, err in list(summary.errors_by_id.items())[:5]:
