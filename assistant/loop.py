@@ -164,6 +164,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             composed.citations,
         )
         trace.claims, trace.composition, trace.note = composed.claims, composed.composition, composed.note
+        trace.draft, trace.overruled_because = composed.draft, composed.overruled_because
         trace.tokens = _tokens(stats_all)
         trace.timings = {
             "tools_s": round(tools_s, 4),
@@ -329,4 +330,6 @@ def _result(trace: TurnTrace, path: str | None) -> TurnResult:
         composition=trace.composition,
         note=trace.note,
         intent=trace.intent,
+        draft=trace.draft,
+        overruled_because=trace.overruled_because,
     )

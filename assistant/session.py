@@ -141,8 +141,10 @@ class TurnResult:
     tokens: dict = field(default_factory=dict)
     model_output: str = ""  # the model's own words, before verification
     composition: str = ""  # "model" | "evidence" | "abstain"
-    note: str = ""  # why the evidence overrode the model, when it did
+    note: str = ""  # one sentence for people: why the model's draft was not shown, when it was not
     intent: str = ""
+    draft: str = ""  # the model's answer before verification (tool calls stripped); also in the trace
+    overruled_because: str = ""  # why the evidence replaced the draft; "" when the draft was kept
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -129,6 +129,8 @@ class TurnTrace:
     answer: str = ""  # what the user saw
     composition: str = ""  # "model" | "evidence" | "abstain": who the answer came from
     note: str = ""  # why the evidence overrode the model, when it did
+    draft: str = ""  # the model's own answer as composition read it (tool calls stripped)
+    overruled_because: str = ""  # why the evidence replaced the draft; "" when it was kept
     abstained: bool = False
     citations: list[str] = field(default_factory=list)
     claims: list[ClaimRecord] = field(default_factory=list)

@@ -140,6 +140,8 @@ class AssistantBackend:
                 "timings",
                 "budget",
                 "composition",
+                "draft",
+                "overruled_because",
             )
         }
         # The trace's file name, never the server's path (it says where the server keeps its files).

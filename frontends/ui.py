@@ -10,7 +10,15 @@ Each browser tab has its own conversation (`gr.State`); turns go through Gradio'
 concurrency limit, so users wait their turn instead of sharing a model mid-generation. Reloading a tab
 with `?c=CONVERSATION_ID` reopens a conversation this server holds. Nothing comes from a CDN: the
 theme uses system fonts.
+
+Files: the trace download is one copy per conversation in this app's own temp folder, refreshed once
+per turn (not per streamed update); a tab that closes drops its copy, and closing the app removes the
+folder. Gradio's own copies (uploads, evidence pictures, downloads) are deleted when older than
+`UIConfig.cache_max_age_s` and all of them when the app shuts down. Traces name an upload by its
+file name, not by the temp path Gradio stored it under.
 """
+
+import atexit
 
 import dataclasses
 import re
@@ -40,6 +48,7 @@ class UIConfig:
     concurrency: int = 1  # turns running at once; one model generates one answer at a time
     max_sessions: int = 200  # conversations kept for `?c=` reattachment (least recently used dropped)
     model_choices: list[str] = field(default_factory=list)  # extra entries for the model dropdown
+    cache_max_age_s: int = 3600  # Gradio's temp files (uploads, pictures) older than this are deleted
 
 
 @dataclass
@@ -51,6 +60,7 @@ class Session:
     messages: list[dict] = field(default_factory=list)  # the chatbot's messages
     images: dict[str, object] = field(default_factory=dict)  # image id -> PIL image (for the evidence view)
     last: dict | None = None  # last TurnResult.to_dict()
+    download: tuple[int, str] | None = None  # (turns it holds, path) of the trace copy offered
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -104,14 +114,35 @@ class SessionStore:
             return self._items.get(cid)
 
 
-def _trace_copy(session: Session) -> str | None:
-    """A copy of the conversation's trace that Gradio may serve (its own temp folder, not the trace dir)."""
-    path = session.conversation.trace_path
-    if not path or not Path(path).is_file():
-        return None
-    out = Path(tempfile.mkdtemp(prefix="trace-")) / f"conversation-{session.id}.jsonl"
-    shutil.copyfile(path, out)
-    return str(out)
+class TraceCopies:
+    """The trace downloads: one file per conversation under one temp folder of this app, copied again
+    only when the conversation has a new turn (Gradio may serve it; the trace folder stays private)."""
+
+    def __init__(self):
+        self.root = Path(tempfile.mkdtemp(prefix="grounded-vlm-ui-"))
+        atexit.register(self.close)
+
+    def get(self, session: Session) -> str | None:
+        path = session.conversation.trace_path
+        if not path or not Path(path).is_file():
+            return None
+        turns = len(session.conversation.turns)
+        if session.download and session.download[0] == turns and Path(session.download[1]).is_file():
+            return session.download[1]
+        out = self.root / session.id / f"conversation-{session.id}.jsonl"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+        session.download = (turns, str(out))
+        return str(out)
+
+    def drop(self, session) -> None:
+        """A tab closed: its copy goes (it is made again if the conversation is reopened)."""
+        if isinstance(session, Session):
+            shutil.rmtree(self.root / session.id, ignore_errors=True)
+            session.download = None
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
@@ -120,6 +151,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
 
     cfg = cfg or UIConfig()
     store = SessionStore(cfg.max_sessions)
+    copies = TraceCopies()
     base = pool.base(pool.default_model)
     all_tools = base.tools.registry.names() if base.tools is not None else []
     on_tools = [t for t in all_tools if base.config.tools is None or t in base.config.tools]
@@ -147,7 +179,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
         if s.last is None:
             return None, "_Ask a question about an image to see the evidence._", "", None
         pic = R.evidence_picture(s.last, s.images)
-        return pic, R.claims_markdown(s.last), R.figures_markdown(s.last), _trace_copy(s)
+        return pic, R.claims_markdown(s.last), R.figures_markdown(s.last), copies.get(s)
 
     def respond(message, state, model, tools, budget):
         s: Session = (
@@ -170,6 +202,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
                 s.messages.append({"role": "user", "content": {"path": path}})
                 try:
                     ref = ImageRef.from_path(path)
+                    ref.source = Path(path).name  # the uploaded file's name, not Gradio's temp path
                     s.images[ref.id] = ref.image
                     refs.append(ref)
                 except Exception as e:  # shown in the chat; the turn goes on without that image
@@ -244,7 +277,9 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
             if d.get("model_output", "").strip() and d["model_output"].strip() != d["answer"].strip():
                 msgs.insert(
                     answer_at if answer_at is not None else len(msgs),
-                    R.draft_message(d["model_output"], d.get("note", ""), turn),
+                    R.draft_message(
+                        d.get("draft") or d["model_output"], d.get("overruled_because", ""), turn
+                    ),
                 )
                 answer_at = None if answer_at is None else answer_at + 1
             answer["content"] = d["answer"] + ("  \n_(abstained)_" if d.get("abstained") else "")
@@ -275,9 +310,13 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
     theme = gr.themes.Default(
         font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
     )
-    with gr.Blocks(title="Grounded VLM assistant") as demo:
+    # Gradio deletes its copies older than the age every 10 minutes, and all of them at shutdown.
+    with gr.Blocks(
+        title="Grounded VLM assistant", delete_cache=(min(600, cfg.cache_max_age_s), cfg.cache_max_age_s)
+    ) as demo:
         demo.theme_args = (theme, CSS)  # read by launch_ui (Gradio 6 takes theme and css at launch)
-        state = gr.State(None)
+        demo.trace_copies = copies  # closed by close_ui
+        state = gr.State(None, delete_callback=copies.drop)
         offline = R.is_offline(base.description)
         banner_md = gr.Markdown(
             banner(pool.default_model), elem_classes=["banner-offline" if offline else "banner-online"]
@@ -356,8 +395,25 @@ def _match(calls: list, rec) -> int | None:
     return next((i for i, (o, _) in enumerate(calls) if o is not None and o.tool == rec.tool), None)
 
 
+def close_ui(demo) -> None:
+    """Stop the server; Gradio deletes its temp files, and the trace copies go too."""
+    demo.close()
+    copies = getattr(demo, "trace_copies", None)
+    if copies is not None:
+        copies.close()
+
+
 def launch_ui(demo, cfg: UIConfig, block: bool = True):
     theme, css = getattr(demo, "theme_args", (None, None))
+    if block:
+        try:
+            return _launch(demo, cfg, theme, css, block)
+        finally:
+            close_ui(demo)
+    return _launch(demo, cfg, theme, css, block)
+
+
+def _launch(demo, cfg: UIConfig, theme, css, block: bool):
     return demo.launch(
         server_name=cfg.host,
         server_port=cfg.port,

@@ -73,16 +73,18 @@ def budget_message(budget, turn: int) -> dict:
     }
 
 
-def draft_message(model_output: str, note: str, turn: int) -> dict:
-    """The model's own words, when verification replaced or amended them."""
+def draft_message(model_output: str, overruled_because: str, turn: int) -> dict:
+    """The model's own words, when verification replaced or amended them, and why (the answer itself
+    stays short: the draft and the reason live here, in the collapsible, and in the JSON)."""
     body = model_output.strip() or "(empty)"
-    if note:
-        body += f"\n\n*{note}*"
+    why = overruled_because.strip()
+    if why:
+        body += f"\n\n**Overruled because:** {why}"
     return {
         "role": "assistant",
         "content": body,
         "metadata": {
-            "title": "Model's draft (before verification)",
+            "title": "Model's draft" + (" (overruled)" if why else " (before verification)"),
             "id": f"draft-{turn}",
             "status": "done",
         },

@@ -79,3 +79,46 @@ def test_several_images_are_answered_each_under_its_own_label():
     c = compose_answer("What do these signs say?", Intent("read"), ev, 'Image 1 says "STOP" and image 3 says "ONE WAY".',
                        image_order=["a", "b", "c"], image_numbers=[1, 2, 3])  # fmt: skip
     assert c.composition == "model"
+
+
+# ---- through the loop: real OCR on rendered images, a scripted model -----------------------------
+
+
+def _conv(replies, tmp_path):
+    from assistant.session import Assistant, AssistantConfig
+    from tests.scripted_engine import ScriptedEngine
+    from tools.base import ToolRunner
+    from tools.registry import default_registry
+
+    runner = ToolRunner(default_registry(enabled=["ocr", "zoom", "color", "metadata"]))
+    return Assistant(ScriptedEngine(replies), runner, AssistantConfig(trace_dir=str(tmp_path))).conversation()
+
+
+def test_draft_and_overruled_because_reach_the_result_and_the_trace(tmp_path):
+    import json
+    from pathlib import Path
+
+    from synthetic import render as synth
+
+    receipt = synth.render_receipt(5)
+    r = _conv(["The total is 999.99 [ocr:1]."], tmp_path).ask("What is the total?", [receipt.image])
+    assert receipt.total in r.answer and "999.99" not in r.answer and "\n" not in r.answer
+    assert r.draft == "The total is 999.99 [ocr:1]." and "999.99" in r.overruled_because
+    d = r.to_dict()
+    assert d["draft"] == r.draft and d["overruled_because"] == r.overruled_because
+    turn = json.loads(Path(r.trace).read_text().splitlines()[0])
+    assert turn["draft"] == r.draft and turn["overruled_because"] == r.overruled_because
+
+
+def test_several_images_through_the_loop_each_labelled(tmp_path):
+    from PIL import Image
+
+    from synthetic import render as synth
+
+    a, b = synth.render_sign(3, text="NO PARKING"), synth.render_sign(4, text="EXIT ONLY")
+    blank = Image.new("RGB", (320, 200), (90, 140, 200))
+    r = _conv(['It says "NO PARKING".'], tmp_path).ask("What do these signs say?", [a.image, blank, b.image])
+    first, rest = r.answer.split("Image 2:")
+    assert first.startswith("Image 1:") and "NO PARKING" in first and "EXIT" not in first
+    assert "nothing in its evidence" in rest.split("Image 3:")[0] and "EXIT ONLY" in rest.split("Image 3:")[1]
+    assert not r.abstained
