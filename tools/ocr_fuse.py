@@ -45,6 +45,7 @@ class FuseConfig:
     max_upscale: float = 4.0
     sheet_gap_px: int = 24
     inside: float = 0.6  # a word belongs to a line when this much of it lies inside the line's box
+    level_deg: float = 1.0  # lines slanting more than this are grouped in a frame turned level
     glued_chars: int = 2  # a Tesseract word takes in this many neural characters glued to it, no more
 
 
@@ -64,8 +65,8 @@ def tesseract_on_lines(
     `tesseract(image, psm)` returns `OcrWord`s with boxes in that image's pixels."""
     from PIL import Image
 
-    pieces = []  # (prepared crop, x offset of the line inside it, line width in crop pixels, line)
-    for li in lines:
+    pieces = []  # (prepared crop, x offset of the line in it, line width in crop pixels, line, its index)
+    for n, li in enumerate(lines):
         crop = rectify(gray, li)
         h = crop.shape[0]
         scale = min(cfg.max_upscale, max(0.5, cfg.line_px / max(1, h)))
@@ -75,7 +76,7 @@ def tesseract_on_lines(
         m = max(6, round(0.25 * im.height))
         padded = Image.new("L", (im.width + 2 * m, im.height + 2 * m), int(np.median(crop)))
         padded.paste(im, (m, m))
-        pieces.append((binarize(padded, (m, m, m + im.width, m + im.height)), m, im.width, li))
+        pieces.append((binarize(padded, (m, m, m + im.width, m + im.height)), m, im.width, li, n))
     if not pieces:
         return []
     gap = cfg.sheet_gap_px
@@ -90,12 +91,12 @@ def tesseract_on_lines(
     for w in tesseract(sheet, 6):
         cy = (w.box[1] + w.box[3]) / 2
         k = max((i for i, t in enumerate(tops) if t - gap / 2 <= cy), default=0)
-        _, m, width, li = pieces[k]
+        _, m, width, li, n = pieces[k]
         t0 = (w.box[0] - gap - m) / width
         t1 = (w.box[2] - gap - m) / width
         if t1 <= 0 or t0 >= 1:
             continue  # read in the padding: not part of the line
-        out.append(OcrWord(w.text, w.conf, li.sub_box(t0, t1), "line", None))
+        out.append(OcrWord(w.text, w.conf, li.sub_box(t0, t1), f"line:{n}", None))
     return out
 
 
@@ -106,18 +107,31 @@ def fuse(lines: list[TextLine], tess: list[OcrWord], dense: bool, cfg: FuseConfi
     """One set of words from the neural lines (recognised) and Tesseract's words; see the module doc."""
     out: list[OcrWord] = []
     claimed: set[int] = set()
-    for li in lines:
-        lb = li.box
+    for n, li in enumerate(lines):
+        # Tesseract's reading of this very line crop is its own; other words belong where they lie.
         mine = [
             i
             for i, w in enumerate(tess)
-            if i not in claimed and overlap_of_smaller(w.box, lb) >= cfg.inside and _fits(w.box, li)
+            if i not in claimed
+            and (w.source == f"line:{n}" if w.source.startswith("line:") else _on_line(li, w.box, cfg))
         ]
         claimed.update(mine)
         tw = sorted((tess[i] for i in mine), key=lambda w, li=li: _along(li, w.box))
         out += _fuse_line(li, tw, dense, cfg)
     out += [w for i, w in enumerate(tess) if i not in claimed]
     return out
+
+
+def _on_line(li: TextLine, box, cfg: FuseConfig) -> bool:
+    """Does the box's centre lie inside the line's polygon (not merely its bounding box, which for a
+    slanted line covers its neighbours too), and is the box no taller than about the line?"""
+    q = li.quad.astype(np.float64)
+    c = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2])
+    m = np.column_stack([q[1] - q[0], q[3] - q[0]])
+    if abs(np.linalg.det(m)) < 1e-6:
+        return False
+    u, v = np.linalg.solve(m, c - q[0])
+    return -0.05 <= u <= 1.05 and -0.1 <= v <= 1.1 and _fits(box, li)
 
 
 def _fits(box, li: TextLine) -> bool:
@@ -313,8 +327,11 @@ def read_fused(
         if not any(li.conf >= cfg.doc_conf for li in read):
             tess += tesseract("scene")
     words = fuse(read, tess, dense, cfg)
-    # Lines are grouped in one frame: Tesseract's turned page when it turned one, else the image itself.
-    frame = getattr(reader, "frame", None)
+    # Lines are grouped in one level frame: Tesseract's deskewed page when it read one, else the image
+    # turned so the neural lines run level (a slanted paragraph's lines would otherwise run together).
+    frame = getattr(reader, "frame", None) if dense else None
+    if frame is None or not frame.steps:
+        frame = _level_frame(gray_img, read, cfg)
     for w in words:
         w.fbox = frame.from_original(w.box) if frame is not None and frame.steps else None
     return [w for w in words if w.conf >= min_conf], notes, dense
@@ -332,6 +349,23 @@ def _read_turned(reader, rapid, gray_img, rgb, turn: int, psm, mode, min_conf, c
         w.fbox = w.fbox or w.box  # lines are grouped in the upright frame
         w.box = clip_box(frame.to_original(w.box), frame.size)
     return words, notes + more, dense
+
+
+def _level_frame(gray_img, lines: list[TextLine], cfg: FuseConfig) -> Frame | None:
+    """The image turned so its horizontal neural lines run level (median slant), None when they do."""
+    import math
+
+    slants = []
+    for li in lines:
+        if not li.vertical:
+            (x0, y0), (x1, y1) = li.quad[0], li.quad[1]
+            slants.append(math.degrees(math.atan2(float(y0 - y1), float(x1 - x0))))
+    if not slants:
+        return None
+    slant = sorted(slants)[len(slants) // 2]
+    if abs(slant) < cfg.level_deg or abs(slant) > 45:
+        return None
+    return Frame(gray_img.size).then(gray_img, -slant)[0]
 
 
 def _recognize(rapid, rgb, lines: list[TextLine], notes: list[str]) -> list[TextLine]:
@@ -362,7 +396,7 @@ def _covered(li: TextLine, words: list[OcrWord], cfg: FuseConfig) -> bool:
         return True
     spans = []
     for w in words:
-        if overlap_of_smaller(w.box, li.box) < cfg.inside or not _fits(w.box, li):
+        if not _on_line(li, w.box, cfg):
             continue
         b = w.box
         ends = ((b[0], b[1]), (b[0], b[3])) if li.vertical else ((b[0], b[1]), (b[2], b[1]))

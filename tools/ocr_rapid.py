@@ -74,7 +74,7 @@ def engine(cfg: RapidConfig):
         return _ENGINES[key]
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a polygon array has no single truth value
 class TextLine:
     """One detected text line: its polygon in image pixels and, once recognised, its text."""
 
