@@ -36,6 +36,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -276,6 +277,18 @@ async def _send_json(send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+def _memory() -> dict:
+    """This process's resident memory now and at its peak, MiB (Linux; peak only elsewhere)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    now = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        status = Path("/proc/self/status").read_text()
+        now = int(status.split("VmRSS:")[1].split()[0]) / 1024
+    return {"rss_mb": None if now is None else round(now, 1), "peak_rss_mb": round(peak, 1)}
+
+
 def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
     cfg = cfg or ServeConfig()
     hub.max_waiting = cfg.max_waiting
@@ -292,7 +305,7 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": hub.status()}
+        return {"status": "ok", "models": hub.status(), "memory": _memory()}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

@@ -155,6 +155,7 @@ def server(tmp_path_factory):
     cfg = ServeConfig()
     cfg.limits.max_request_bytes = 2_000_000
     with ServerThread(create_app(hub, cfg)) as srv:
+        srv.traces = traces
         yield srv
 
 
@@ -184,7 +185,7 @@ def test_models_lists_served_models_and_default(client):
     assert [m.id for m in client.models.list()] == ["smollm2", "smollm2-raw", "default"]
 
 
-def test_grounded_completion_carries_citations_claims_and_trace(client, sign):
+def test_grounded_completion_carries_citations_claims_and_trace(client, server, sign):
     r = client.chat.completions.create(model="default", messages=_ask(sign))
     g = r.model_extra["grounding"]
     text = r.choices[0].message.content
@@ -194,9 +195,9 @@ def test_grounded_completion_carries_citations_claims_and_trace(client, sign):
     cited = {e["id"]: e for e in g["evidence"] if e["id"] in g["citations"]}
     assert cited and all(e["box"] for e in cited.values())
     assert [c["tool"] for c in g["tool_calls"]] == ["ocr"]
-    assert (
-        Path(g["trace"]).is_file() and json.loads(Path(g["trace"]).read_text().splitlines()[-1])["turn"] == 1
-    )
+    trace = server.traces / g["trace"]  # a file name in the server's trace folder, not a server path
+    assert Path(g["trace"]).name == g["trace"] and str(server.traces) not in json.dumps(g)
+    assert trace.is_file() and json.loads(trace.read_text().splitlines()[-1])["turn"] == 1
     assert r.model == "smollm2" and r.usage.completion_tokens > 0
 
 
@@ -241,7 +242,16 @@ def test_errors_come_back_as_openai_errors(client, server, sign):
     assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
 
 
-def test_conversation_id_continues_a_conversation_on_the_server(client, sign):
+def test_a_conversation_id_naming_a_path_is_refused_and_writes_nothing(client, server, sign, tmp_path):
+    for bad in (str(tmp_path / "escape"), "../../../../" + str(tmp_path / "escape")[1:]):
+        with pytest.raises(openai.BadRequestError, match="conversation_id"):
+            client.chat.completions.create(
+                model="default", messages=_ask(sign), extra_body={"conversation_id": bad}
+            )
+    assert not list(tmp_path.glob("escape*"))
+
+
+def test_conversation_id_continues_a_conversation_on_the_server(client, server, sign):
     first = client.chat.completions.create(
         model="default", messages=_ask(sign), extra_body={"conversation_id": "api-test-1"}
     )
@@ -252,6 +262,6 @@ def test_conversation_id_continues_a_conversation_on_the_server(client, sign):
     g1, g2 = first.model_extra["grounding"], second.model_extra["grounding"]
     assert g1["conversation_id"] == g2["conversation_id"] == "api-test-1"
     assert g1["trace"] == g2["trace"]
-    turns = [json.loads(line) for line in Path(g2["trace"]).read_text().splitlines()]
+    turns = [json.loads(line) for line in (server.traces / g2["trace"]).read_text().splitlines()]
     assert [t["turn"] for t in turns] == [1, 2] and turns[1]["question"] == "Is it open?"
     assert turns[1]["in_scope"] == turns[0]["in_scope"]  # the follow-up is about the image of turn 1

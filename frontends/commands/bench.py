@@ -4,6 +4,7 @@
     python launch.py bench cache [...]          # embedding and KV cache savings in the model core
     python launch.py bench qa [...]             # reading / receipt / abstention / injection rates
     python launch.py bench budget [...]         # image tokens saved by crops at equal accuracy
+    python launch.py bench load [...]           # concurrent API clients: latency, 503s, memory, no leaks
 
 Each benchmark is a module in bench/ with `add_arguments(parser)` and `run(args)`, imported only
 when its flags or its run are needed.
@@ -32,6 +33,7 @@ BENCHMARKS = {
         "bench.budget_eval",
         "Image tokens the budget planner saves on reading questions (crop vs full) at equal accuracy.",
     ),
+    "load": ("bench.load_bench", "Concurrent API clients: throughput, latency, 503s, memory, no cross-talk."),
 }
 
 
