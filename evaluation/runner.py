@@ -26,6 +26,8 @@ from tools.images import ImageRef
 ANSWER_KEYS = (
     *RESULT_KEYS,
     "note",
+    "draft",
+    "overruled_because",
     "model_output",
     "composition",
     "intent",
@@ -129,7 +131,8 @@ def result_row(eval_set: EvalSet, case: Case, answer: dict, engine: str, conditi
         "answer": answer.get("answer"),
         "abstained": bool(answer.get("abstained")),
         "error": answer.get("error"),
-        "draft": answer.get("model_output"),
+        # The model's words before verification (`draft`: tool calls stripped; older rows: `model_output`).
+        "draft": answer.get("draft") if answer.get("draft") is not None else answer.get("model_output"),
         "composition": answer.get("composition"),
         "claims": answer.get("claims") or [],
         "citations": answer.get("citations") or [],
@@ -143,9 +146,7 @@ def result_row(eval_set: EvalSet, case: Case, answer: dict, engine: str, conditi
     row["latency_s"] = t.get("total_s") if isinstance(t.get("total_s"), (int, float)) else t.get("row_s")
     case_d = case.to_dict()
     row["scores"] = metrics.score(case_d, answer)
-    row["draft_outcome"] = (
-        metrics.draft_outcome(case_d, row["draft"]) if answer.get("model_output") is not None else None
-    )
+    row["draft_outcome"] = metrics.draft_outcome(case_d, row["draft"]) if row["draft"] is not None else None
     return row
 
 
