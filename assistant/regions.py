@@ -70,11 +70,8 @@ def why_no_colour(target: str, evidence: list[Evidence]) -> str:
         return "no colour evidence."
     if s.kind == "object":
         if not objects.knows(evidence, s.thing):
-            return (
-                "the colour of the "
-                + target
-                + " needs it located first, and "
-                + objects.unknown_reason(s.thing, evidence)
+            return f"its colour needs the {s.thing} located first, and " + objects.unknown_reason(
+                s.thing, evidence
             )
         return f"the detector found no {s.thing}, so its colour could not be measured."
     if s.kind == "text":
