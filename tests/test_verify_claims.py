@@ -125,3 +125,12 @@ def test_compose_abstains_on_absence_claims_of_an_unknown_class():
         image_order=["im"],
     )
     assert out.abstained and "dog" in out.answer
+
+
+def test_absence_is_answered_only_by_a_detector_that_knows_the_class():
+    from assistant.extract import count_objects
+
+    no_dog = count_objects([*DETS, COCO], "dog")
+    assert no_dog.key == "0" and no_dog.ids == ["det:4"] and "No dog" in no_dog.text
+    assert count_objects([*DETS, SHAPES], "dog") is None  # the shapes detector cannot say there is none
+    assert count_objects([*DETS, COCO], "people").key == "1"  # "people" counts persons
