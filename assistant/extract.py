@@ -52,6 +52,9 @@ def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
         (e for e in lines if reading.has_label(e, labels)), key=lambda e: -reading.has_label(e, labels)
     )
     if hit and pool is lines:
+        form = reading.under_label(hit[0], labels, lines, evidence) if _names_a_field(question) else None
+        if form:  # "the TO field": the value under its header
+            return Extract(f'It says "{form[0]}".', form[0], [form[1].id])
         return _quote(_with_value(hit[0], lines))
     if question and pool is not lines:
         return _quote(
@@ -68,6 +71,11 @@ def _quote(lines: list[Evidence]) -> Extract | None:
         return None
     text = " ".join(e.text for e in lines)
     return Extract(f'It says "{text}".', text, [e.id for e in lines])
+
+
+def _names_a_field(question: str) -> bool:
+    """A question that names a form's field: "the TO field", a label written in capitals."""
+    return bool(re.search(r"\bfield\b", question, re.I) or re.search(r"\b(?!I\b)[A-Z]{2,}\b", question))
 
 
 def _with_value(line: Evidence, lines: list[Evidence]) -> list[Evidence]:

@@ -219,10 +219,42 @@ def _after_label(line: Evidence, labels: list[str]) -> str:
     text = line.text
     end = 0
     for lab in labels:
-        m = re.search(re.escape(lab), text, re.I) if len(lab) >= 2 else None
+        pattern = rf"(?<![a-z]){re.escape(lab)}(?![a-z])" if lab.isascii() else re.escape(lab)
+        m = re.search(pattern, text, re.I) if len(lab) >= 2 else None
         if m:
             end = max(end, m.end())
     return text[end:].strip(" :#.-\t") if end else ""
+
+
+def _words_in(line: Evidence, evidence: list[Evidence]) -> list[Evidence]:
+    """The word records of a line (same tool and image, centre inside its box), left to right."""
+    if not line.box:
+        return []
+    out = []
+    for w in evidence:
+        if w.kind == "word" and w.tool == line.tool and w.image == line.image and w.box:
+            cx, cy = (w.box[0] + w.box[2]) / 2, (w.box[1] + w.box[3]) / 2
+            if line.box[0] <= cx <= line.box[2] and line.box[1] <= cy <= line.box[3]:
+                out.append(w)
+    return sorted(out, key=lambda w: w.box[0])
+
+
+def under_label(line: Evidence, labels: list[str], lines: list[Evidence], evidence: list[Evidence]):
+    """A form's value: on a header row ("目的地 TO  FROM  GATE"), the words of the next line that sit
+    under the label's column (each word goes to the header word nearest above it). (text, line) or None."""
+    header = _words_in(line, evidence)
+    at = [i for i, w in enumerate(header) if has_label(w, labels)]
+    nxt = below(line, lines, 1)
+    if not at or not nxt or len(header) < 2:
+        return None
+    group = {at[0]} | ({at[0] - 1} if at[0] > 0 and not header[at[0] - 1].text.isascii() else set())
+    values = []
+    for w in _words_in(nxt[0], evidence):
+        cx = (w.box[0] + w.box[2]) / 2
+        nearest = min(range(len(header)), key=lambda i: abs((header[i].box[0] + header[i].box[2]) / 2 - cx))
+        if nearest in group:
+            values.append(w.text)
+    return (" ".join(values), nxt[0]) if values else None
 
 
 # ---- choosing ------------------------------------------------------------------------------------

@@ -128,3 +128,16 @@ def test_intent_detail_reaches_the_reader():
 
     ev = [line("CAUTION", (10, 10, 200, 50)), line("Mind the gap", (10, 300, 200, 320))]
     assert extract(Intent("read"), "What word is printed at the top of the sign?", ev, {}).key == "CAUTION"
+
+
+def test_a_field_named_in_capitals_is_read_under_its_header():
+    def word(text, x0, x1, y0, y1):
+        return Evidence(f"ocr:{next(_n)}", "ocr", "im", "word", text, 0.95, (x0, y0, x1, y1))
+
+    header = line("目的地 TO FROM GATE", (60, 170, 620, 200))
+    values = line("FUZHOU TAIYUAN G11", (90, 210, 560, 245))
+    ev = [header, values, word("目的地", 60, 110, 172, 198), word("TO", 115, 140, 172, 198),
+          word("FROM", 300, 360, 172, 198), word("GATE", 520, 580, 172, 198),
+          word("FUZHOU", 90, 190, 212, 243), word("TAIYUAN", 290, 400, 212, 243), word("G11", 520, 560, 212, 243)]  # fmt: skip
+    assert read_text(ev, "What is the destination city (the TO field)?").key == "FUZHOU"
+    assert read_text(ev, "What is the GATE?").key == "G11"
