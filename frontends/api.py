@@ -8,7 +8,7 @@ Two kinds of model sit behind a name:
 - an `EngineBackend` (`serve --raw`) passes the messages straight to the model, as vLLM would, so another
   assistant can use this server as its remote back end while keeping tools and verification local.
 
-What keeps it alive under hostile or careless clients:
+What keeps it alive under hostile or careless clients (the guard and the gate: `api_guard.py`):
 - the body is read (and counted, with or without a Content-Length) before anything else: above the
   limit the answer is 413; the API key is checked before the body is read;
 - requests are parsed and their images decoded on a small worker pool, never on the event loop, so
@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
-import math
 import sys
 import threading
 import time
@@ -36,7 +33,6 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -44,6 +40,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from assistant.core.engine import Cancel, cancel_scope
 from frontends import openai_format as fmt
 from frontends.api_backends import AssistantBackend, Cancelled, EngineBackend, Outcome  # noqa: F401 - re-exported
+from frontends.api_guard import Busy, Gate, Guard, memory, too_large_body  # noqa: F401 - re-exported
 from frontends.openai_format import ChatRequest, RequestLimits
 from tools.errors import BackendError, BadInputError, ModelLoadError, UserError
 
@@ -51,67 +48,8 @@ from tools.errors import BackendError, BadInputError, ModelLoadError, UserError
 _PARSERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="api-parse")
 
 
-class Busy(UserError):
-    """The model's queue is full, or a request waited longer than the bound: 503 with Retry-After."""
-
-    def __init__(self, message: str, retry_after_s: int):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
 class TimedOut(BackendError):
     """A generation ran past the request's time limit."""
-
-
-class Gate:
-    """One model's turn-taking: one request runs, a bounded number wait, none waits without end."""
-
-    def __init__(self, max_waiting: int):
-        self.max_waiting = max_waiting
-        self._model = threading.Lock()
-        self._count = threading.Lock()
-        self.waiting = 0
-        self.running = 0
-        self.served = 0
-        self.avg_run_s = 5.0  # running mean of run times, for Retry-After
-
-    def retry_after(self) -> int:
-        return max(1, min(300, math.ceil(self.avg_run_s * (self.waiting + 1))))
-
-    def check_room(self) -> None:
-        if self.waiting >= self.max_waiting:
-            raise Busy(
-                f"the server is busy: {self.waiting} requests already wait for this model; retry later",
-                self.retry_after(),
-            )
-
-    def enter(self, cancel: Cancel, timeout_s: float) -> None:
-        with self._count:
-            self.check_room()
-            self.waiting += 1
-        try:
-            deadline = time.monotonic() + timeout_s
-            while not self._model.acquire(timeout=0.05):
-                if cancel.event.is_set():
-                    raise Cancelled
-                if time.monotonic() > deadline:
-                    raise Busy(
-                        f"the server is busy: this request could not start within {timeout_s:g} s; retry later",
-                        self.retry_after(),
-                    )
-            self.running = 1
-        finally:
-            with self._count:
-                self.waiting -= 1
-
-    def leave(self, run_s: float) -> None:
-        self.served += 1
-        self.avg_run_s = 0.8 * self.avg_run_s + 0.2 * run_s
-        self.running = 0
-        self._model.release()
-
-    def status(self) -> dict:
-        return {"running": self.running, "waiting": self.waiting, "max_waiting": self.max_waiting}
 
 
 @dataclass
@@ -217,78 +155,6 @@ def _error_response(e: Exception) -> JSONResponse:
     return JSONResponse(fmt.error_body(_message(e), kind), status_code=status, headers=headers)
 
 
-class Guard:
-    """ASGI wrapper in front of the app: the API key, then the body, counted as it arrives.
-
-    The key is checked before a byte of the body is read. The body is read whole here, at most
-    `max_bytes` of it whatever the headers say (a chunked upload has no Content-Length), and handed to
-    the app from memory; above the limit the answer is 413 and the rest is never read.
-    """
-
-    def __init__(self, app, max_bytes: int, api_key: str | None = None):
-        self.app = app
-        self.max_bytes = max_bytes
-        self.api_key = api_key
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope.get("headers") or [])
-        if self.api_key:
-            given = headers.get(b"authorization", b"")
-            if not hmac.compare_digest(given, f"Bearer {self.api_key}".encode()):
-                body = fmt.error_body("missing or wrong API key", "authentication_error")
-                return await _send_json(send, 401, body)
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _send_json(send, 413, too_large_body(self.max_bytes))
-        chunks, seen = [], 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return
-            chunk = msg.get("body", b"")
-            seen += len(chunk)
-            if seen > self.max_bytes:
-                return await _send_json(send, 413, too_large_body(self.max_bytes))
-            chunks.append(chunk)
-            if not msg.get("more_body", False):
-                break
-        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
-
-        async def replay():
-            return pending.pop() if pending else await receive()
-
-        await self.app(scope, replay, send)
-
-
-def too_large_body(max_bytes: int) -> dict:
-    return fmt.error_body(
-        f"request body is larger than this server's limit of {max_bytes} bytes", code="too_large"
-    )
-
-
-async def _send_json(send, status: int, body: dict) -> None:
-    data = json.dumps(body).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    if status == 413:
-        headers.append((b"connection", b"close"))  # the rest of the body is not read
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
-
-
-def _memory() -> dict:
-    """This process's resident memory now and at its peak, MiB (Linux; peak only elsewhere)."""
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    now = None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        status = Path("/proc/self/status").read_text()
-        now = int(status.split("VmRSS:")[1].split()[0]) / 1024
-    return {"rss_mb": None if now is None else round(now, 1), "peak_rss_mb": round(peak, 1)}
-
-
 def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
     cfg = cfg or ServeConfig()
     hub.max_waiting = cfg.max_waiting
@@ -305,7 +171,7 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": hub.status(), "memory": _memory()}
+        return {"status": "ok", "models": hub.status(), "memory": memory()}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

@@ -19,7 +19,6 @@ file name, not by the temp path Gradio stored it under.
 """
 
 import atexit
-
 import dataclasses
 import re
 import shutil

@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageStat
 
-from frontends.ui import AssistantPool, UIConfig, build_ui, launch_ui
+from frontends.ui import AssistantPool, UIConfig, build_ui, close_ui, launch_ui
 from tests.frontends_util import assistant, free_port, sign_png
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,14 +26,19 @@ CHAT, BOX, EVIDENCE, CLAIMS, FIGURES, DOWNLOAD, CID = range(7)
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
+def ui_app(tmp_path_factory):
     traces = tmp_path_factory.mktemp("ui-traces")
     pool = AssistantPool(lambda name: assistant(name, traces, tools=("ocr", "color")), "smollm2-llava")
     cfg = UIConfig(port=free_port())
     demo = build_ui(pool, cfg)
     launch_ui(demo, cfg, block=False)
-    yield f"http://127.0.0.1:{cfg.port}"
-    demo.close()
+    yield f"http://127.0.0.1:{cfg.port}", demo
+    close_ui(demo)
+
+
+@pytest.fixture(scope="module")
+def ui(ui_app):
+    return ui_app[0]
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +52,19 @@ def images(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def first_turn(ui, images):
+def first_turn(ui_app, images):
     """One browser-like session: the first question with an image, streamed; returns (client, updates)."""
-    client = Client(ui, verbose=False)
+    url, demo = ui_app
+    old_style = set(Path(tempfile.gettempdir()).glob("trace-*"))  # where each update used to copy the trace
+    client = Client(url, verbose=False)
     job = client.submit(
         {"text": "What does the sign say?", "files": [handle_file(images[0])]}, api_name="/chat"
     )
     updates = list(job)
+    assert len(updates) > 3
+    copies = [p for p in demo.trace_copies.root.rglob("*") if p.is_file()]
+    assert len(copies) == 1, f"one trace copy per conversation, not per update: {copies}"
+    assert set(Path(tempfile.gettempdir()).glob("trace-*")) == old_style
     return client, updates
 
 
@@ -107,6 +118,7 @@ def test_evidence_claims_figures_and_trace(first_turn, images):
         assert label in final[FIGURES]
     trace = [json.loads(line) for line in Path(final[DOWNLOAD]).read_text().splitlines()]
     assert [t["turn"] for t in trace] == [1] and trace[0]["question"] == "What does the sign say?"
+    assert trace[0]["images"][0]["source"] == "open.png"  # the upload's name, not Gradio's temp path
     assert trace[0]["conversation_id"] in final[CID]
 
 
@@ -241,3 +253,23 @@ def test_launch_py_with_no_subcommand_starts_the_ui_on_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_closing_the_app_removes_uploads_pictures_and_trace_copies(tmp_path, images):
+    pool = AssistantPool(lambda name: assistant(name, tmp_path / "traces", tools=("ocr",)), "smollm2-llava")
+    cfg = UIConfig(port=free_port())
+    demo = build_ui(pool, cfg)
+    launch_ui(demo, cfg, block=False)
+    try:
+        client = Client(f"http://127.0.0.1:{cfg.port}", verbose=False)
+        out = client.predict(
+            {"text": "What does it say?", "files": [handle_file(images[2])]}, api_name="/chat"
+        )
+        assert out[DOWNLOAD]
+        made = [Path(f) for fs in demo.temp_file_sets for f in fs]
+        assert any(p.name == "exit.png" for p in made)  # the upload, kept by Gradio while the app runs
+        assert any(p.suffix == ".jsonl" for p in made) and all(p.exists() for p in made)
+    finally:
+        close_ui(demo)
+    assert not [p for p in made if p.exists()], "Gradio temp files left after shutdown"
+    assert not demo.trace_copies.root.exists()
