@@ -170,6 +170,8 @@ def _target(name: str, q: str) -> str:
             words = [w for w in re.sub(r"'s?\b", "", m.group(1)).split() if w not in _STOP]
             if words and name == "color":  # the whole phrase: "stripe at bottom", "bird feet", "letters"
                 return " ".join([*words[:-1], singular(words[-1])][:6])
+            if name == "price":  # the item, not where it goes: "a ticket to HarbourFront" -> "ticket"
+                words = re.split(r"\b(?:to|for|from|at|with|in|on)\b", " ".join(words))[0].split() or words
             if words:
                 return singular(" ".join(words[-2:]))
     return ""

@@ -20,6 +20,7 @@ ALL = {"ocr", "detect", "zoom", "color", "metadata"}
         ("What's the amount due?", "total", ""),
         ("What is the price of the coffee?", "price", "coffee"),
         ("How much is the muffin?", "price", "muffin"),
+        ("How much does a ticket to HarbourFront cost?", "price", "ticket"),
         ("What is the phone number?", "field", ""),
         ("Is there an email address?", "field", ""),
         ("How many cars are there?", "count", "car"),
