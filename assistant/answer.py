@@ -1,12 +1,15 @@
 """Grounded answer composition: what the user sees, built from the model's answer and the evidence.
 
-For questions the evidence can answer by itself (what a sign says, a receipt's total, an item's price,
-a phone number, a count, a colour, where something is, when a photo was taken) an extractive answer is
-built from the evidence, with citations. The model's answer is verified claim by claim; it is kept when
-it states the evidence's answer, otherwise (with `grounding="strict"`) the evidence wins and the user
-sees the model's words and why they were overruled. Where the evidence cannot answer, the assistant
-abstains instead of guessing. Pure functions of (question, intent, evidence, model output): a trace
-replays through here to the same answer.
+The model's draft is verified claim by claim and kept, as written, when every claim of it is supported
+by a check against the evidence (a fuzzy OCR match, a number on its line, a count, a colour): grounding
+must never harm a right answer. Otherwise (with `grounding="strict"`), for questions the evidence can
+answer by itself (what a sign says, a receipt's total, an item's price, a phone number, a count, a
+colour, where something is, when a photo was taken) the extractive answer is shown, with citations;
+several images are answered each under its own label. Where the evidence cannot answer, the answer is
+a short abstention with its reason (`abstained`); an open "describe" question may get a summary of the
+evidence, labelled as one. The answer stays short: the draft and why it was overruled are returned
+apart (`draft`, `overruled_because`). Pure functions of (question, intent, evidence, model output): a
+trace replays through here to the same answer.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Extractive answers: the answer to a question taken straight from the evidence, with its ids.
 
-What a sign says (the confident OCR lines, in reading order; zoomed re-reads replace what they cover),
-a receipt's total (the TOTAL line's amount, "76 44" read as 76.44; a price OCR put beside the label),
-an item's price, a phone number / email / web address / date, counts of detected objects, where an
-object is, the colours of the image or of a region, and metadata. `answer.compose_answer` uses these
-when a model's answer is unsupported or contradicts the evidence.
+The text a reading question means (chosen by `assistant.reading` from one full-recall reading per
+image: typed values at their labels, a form's field under its header, a sign's own large text), a
+receipt's total (a total line under any of its names, its amount on the line, on its row however far
+right, or under it; currency marks and decimal commas), a shop's name at the top, an item's price, a
+phone number / e-mail / web address / date, counts of detected objects, where an object is, the
+colours of the image or of a region, and metadata. `answer.compose_answer` uses these when a model's
+answer is unsupported or contradicts the evidence.
 """
 
 from __future__ import annotations
