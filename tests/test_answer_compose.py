@@ -122,3 +122,11 @@ def test_several_images_through_the_loop_each_labelled(tmp_path):
     assert first.startswith("Image 1:") and "NO PARKING" in first and "EXIT" not in first
     assert "nothing in its evidence" in rest.split("Image 3:")[0] and "EXIT ONLY" in rest.split("Image 3:")[1]
     assert not r.abstained
+
+
+def test_the_ui_collapsible_shows_the_draft_and_why_it_was_overruled():
+    from frontends.ui_render import draft_message
+
+    m = draft_message("The total is 999.99.", "number 999.99 not found in the evidence", 3)
+    assert m["metadata"]["title"] == "Model's draft (overruled)" and m["metadata"]["id"] == "draft-3"
+    assert "The total is 999.99." in m["content"] and "**Overruled because:** number 999.99" in m["content"]
