@@ -63,6 +63,7 @@ class ModelHub:
     _gates: dict[str, Gate] = field(default_factory=dict)
     _build_lock: threading.Lock = field(default_factory=threading.Lock)
     runs: set = field(default_factory=set)  # _Run objects in flight
+    stopping: bool = False  # set at shutdown: cancelled runs are told so
 
     def add(self, name: str, loader: Callable[[], object]) -> None:
         self.loaders[name] = loader
@@ -105,6 +106,7 @@ class ModelHub:
 
     def cancel_all(self) -> None:
         """Stop every run in flight (shutdown): each worker notices within a token."""
+        self.stopping = True
         for run in list(self.runs):
             run.cancel.set()
 
@@ -215,7 +217,7 @@ async def _until(fut: asyncio.Future, request: Request, run: _Run, timeout_s: fl
             return Cancelled()
         if deadline is not None and time.monotonic() > deadline:
             run.cancel.set()
-            return TimedOut(f"the answer took longer than {timeout_s:g} s; it was stopped")
+            return TimedOut(f"the answer took longer than {run.cfg.request_timeout_s:g} s; it was stopped")
 
 
 class _Run:
@@ -255,6 +257,7 @@ class _Run:
             gate = self.hub.gate(self.name)
             gate.enter(self.cancel, self.cfg.queue_timeout_s)
             t0 = time.monotonic()
+            self.cancel.deadline = t0 + self.cfg.request_timeout_s  # time in the queue does not count
             try:
                 self._settle(self.started, True)
                 with cancel_scope(self.cancel):
@@ -268,6 +271,8 @@ class _Run:
         except Exception as e:  # Cancelled, Busy, a user error: reported to the client as an OpenAI error
             outcome = e
         finally:
+            if isinstance(outcome, Cancelled) and self.hub.stopping:
+                outcome = Busy("the server is shutting down; retry later", 5)
             self.hub.runs.discard(self)
             self._settle(self.started, outcome)  # no-op when it started
             self._settle(self.finished, outcome)

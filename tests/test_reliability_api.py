@@ -312,3 +312,17 @@ def test_engine_cancel_stops_a_generation_from_another_thread(local_model_dirs):
     with cancel_scope(Cancel(timeout_s=0.0)):
         stream = eng.generate(msgs, [], gen)
     assert stream.stopped == "timeout" and stream.stats.tokens_out <= 1
+
+
+def test_a_generation_past_the_request_timeout_gets_504_and_the_gate_reopens(echo_server):
+    gate = threading.Event()
+    backend = Echo(gate)  # stands for a generation that never ends by itself
+    with echo_server(ServeConfig(request_timeout_s=0.2), backend) as srv:
+        body = {"messages": [{"role": "user", "content": "one"}]}
+        r = httpx.post(srv.url + "/v1/chat/completions", json=body, timeout=60)
+        assert r.status_code == 504 and "took longer than 0.2 s" in r.json()["error"]["message"]
+        gate.set()  # the stuck worker finishes; the model is free again
+        deadline = time.monotonic() + 30
+        while httpx.get(srv.url + "/health").json()["models"]["echo"]["running"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
