@@ -233,3 +233,19 @@ def test_zoom_reads_its_crop_with_the_same_engines():
     read = [f for f in found if f.kind == "word"]
     assert {loose(f.text) for f in read} >= {"no", "parking"}
     assert all(f.extra["engine"] == "rapid" and f.extra["via"] == "zoom" for f in read)
+
+
+def test_tesseract_does_not_overrule_a_script_it_cannot_read():
+    li = line("杭州东 G7512次 上海", conf=0.8)
+    tess = [OcrWord("512%", 0.97, li.span(5, 9).box, "page")]  # Tesseract (eng) on the Chinese line
+    out = fuse([li], tess, dense=True, cfg=FuseConfig())
+    assert "G7512次" in [w.text for w in out]
+    assert next(w for w in out if w.text == "G7512次").alts[0]["text"] == "512%"
+
+
+def test_amounts_with_their_sign_are_words():
+    from tools.ocr_layout import plausible
+
+    for text in ("5%", "$5", "¥73", "12,50"):
+        assert plausible(OcrWord(text, 0.9, (0, 0, 30, 20), "rapid"), 0.5), text
+    assert not plausible(OcrWord("%%", 0.9, (0, 0, 30, 20), "rapid"), 0.5)

@@ -253,7 +253,10 @@ def _settle(w: OcrWord, theirs: str, their_conf: float, dense: bool, cfg: FuseCo
         w.agree = ["tesseract", "rapid"]
         w.conf = max(w.conf, their_conf)
         return w
-    r_score = their_conf + (0.0 if dense else cfg.scene_prior)
+    # Letters of a script Tesseract's Latin models do not know (the neural engine reads Chinese too):
+    # Tesseract's reading of that stretch is a guess however sure it claims to be.
+    foreign = any(ord(c) >= 0x2E80 for c in theirs) and not any(ord(c) >= 0x2E80 for c in w.text)
+    r_score = their_conf + (0.0 if dense else cfg.scene_prior) + (1.0 if foreign else 0.0)
     t_score = w.conf + (cfg.doc_prior if dense and w.conf >= cfg.doc_conf else 0.0)
     if t_score >= r_score:
         w.alts = [{"engine": "rapid", "text": theirs, "confidence": round(their_conf, 4)}]

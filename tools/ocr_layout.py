@@ -8,6 +8,7 @@ right-aligned price lands on the line of its item even when Tesseract reads pric
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from tools.evidence import Finding
@@ -16,6 +17,9 @@ Box = tuple[float, float, float, float]
 
 # Characters Tesseract likes to read from borders, poles and shadows around real words.
 EDGE_JUNK = "|[]{}()<>~`'\"“”‘’_=\\/!;:,.*^°«»—–-"
+
+
+AMOUNT = re.compile(r"^[$€£¥￥]?\d+(?:[.,]\d+)?%?$")
 
 
 @dataclass
@@ -98,7 +102,8 @@ def plausible(word: OcrWord, min_conf: float, min_height: float = 4.0, min_len: 
     if not t or word.conf < min_conf:
         return False
     alnum = sum(c.isalnum() for c in t)
-    if alnum == 0 or alnum / len(t) < 0.6:
+    # An amount with its sign ("5%", "$5", "¥73") is mostly punctuation by count, and still a word.
+    if alnum == 0 or (alnum / len(t) < 0.6 and not AMOUNT.match(t)):
         return False
     if word.box[3] - word.box[1] < min_height or word.box[2] - word.box[0] < 2:
         return False

@@ -36,7 +36,9 @@ Box = tuple[float, float, float, float]
 class RapidConfig:
     """Knobs of the neural engine (defaults measured on 2 cores)."""
 
-    det_side: int = 960  # the detector sees the image with its longer side at most this (multiple of 32)
+    # The detector sees the image with its longer side at most this: a 1280 px photo at full size (its
+    # small signs need it), a 4000 px one shrunk (the detector's cost grows with the pixels).
+    det_side: int = 1280
     det_box_thresh: float = 0.5  # detector: mean text probability a line's polygon needs
     det_unclip: float = 1.6  # detector: how far a line's polygon is grown around its core
     threads: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))  # onnxruntime intra-op
