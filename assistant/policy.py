@@ -59,7 +59,8 @@ _INTENT_RULES: list[tuple[str, str]] = [
         "read",
         r"\b(say|says|said|written|write|writing|text|word|words|read|reads|transcribe|letters|sign|label|"
         r"caption|title|headline|heading|spell|menu|what does it say|printed|listed|mentioned|logo|brand|"
-        r"names?|named|called|who|whose|author|numbers?|date|score|fare|percentage|purchased|bought|"
+        r"names?|named|called|who|whose|author|(what|which) (numbers?|digits?)|(what|which)\b.*\b\w+ (number|no\.?|code)|date|score|fare|"
+        r"percentage|purchased|bought|"
         r"destination|station)\b",
     ),
     (

@@ -102,10 +102,15 @@ def test_every_reading_question_reads_each_image_once_at_full_recall():
         "What is the name of the cashier?",
         "What date is printed on the invoice?",
         "What fare was paid for this ticket?",
+        "What is the train number?",
     ],
 )
 def test_questions_about_printed_things_are_reading_questions(question):
     assert classify(question).name == "read"
+
+
+def test_a_number_in_passing_is_no_reading_question():
+    assert classify("Question number 3?").name == "other"
 
 
 def test_zoom_follows_small_text_only():
