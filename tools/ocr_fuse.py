@@ -36,6 +36,7 @@ class FuseConfig:
     """Knobs of the fusion (defaults measured on rendered signs/receipts and on real photos)."""
 
     dense_lines: int = 14  # an image with this many detected lines is read as a document page
+    dense_area: float = 0.25  # ... or one whose detected lines cover this fraction of it
     page_gap_heights: float = 100.0  # on a page, words this many line heights apart still share a line
     scene_prior: float = 0.15  # added to the neural reading's confidence on scene text
     doc_prior: float = 0.15  # added to Tesseract's on a document page, when its reading is confident
@@ -303,7 +304,11 @@ def read_fused(
             rapid, turn = None, 0
         if turn:  # a sideways or upside-down page: read it turned upright, boxes mapped back
             return _read_turned(reader, rapid, gray_img, rgb, turn, psm, mode, min_conf, cfg, notes)
-    dense = mode == "document" or (mode == "auto" and len(lines) >= cfg.dense_lines)
+    # A page: many lines, or text covering much of the image (a scan, a zoomed-in crop of small print).
+    area = sum((li.box[2] - li.box[0]) * (li.box[3] - li.box[1]) for li in lines) / max(1, rgb.size // 3)
+    dense = mode == "document" or (
+        mode == "auto" and (len(lines) >= cfg.dense_lines or area >= cfg.dense_area)
+    )
 
     def tesseract(kind: str) -> list[OcrWord]:
         try:

@@ -42,7 +42,9 @@ class RapidConfig:
     det_box_thresh: float = 0.5  # detector: mean text probability a line's polygon needs
     det_unclip: float = 1.6  # detector: how far a line's polygon is grown around its core
     threads: int = field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))  # onnxruntime intra-op
-    use_cls: bool = True  # turn lines read upside down (180-degree classifier, cheap)
+    # Let the angle classifier turn single lines half round. Off: on short or blurred words it flips
+    # upright text ("dog" read as "bop"); upside-down pages are turned whole (`upright_turn`).
+    use_cls: bool = False
     rec_batch: int = 6  # lines per recogniser call (lines of similar width are batched together)
     min_score: float = 0.5  # a recognised line needs at least this mean character probability
 
@@ -206,8 +208,16 @@ class RapidEngine:
         if group[0].vertical:
             # Vertical crops are turned a quarter counter-clockwise to be read (`rectify`).
             return -90 if flipped > upright else 90
-        # Turning a photo upside down on a weak majority would lose everything: the verdict must be clear.
-        return 180 if flipped > 2 * upright else 0
+        if flipped <= 2 * upright:
+            return 0
+        # Turning a photo upside down on a wrong verdict would lose everything: the recogniser must
+        # also be surer of the lines read half round.
+        crops = [rectify(bgr, li) for li in group]
+        with _RUN_LOCK:
+            as_is, _ = self._ocr.text_rec(crops)
+            turned, _ = self._ocr.text_rec([np.ascontiguousarray(c[::-1, ::-1]) for c in crops])
+        mean = lambda res: sum(float(r[1]) for r in res) / len(res)  # noqa: E731
+        return 180 if mean(turned) > mean(as_is) + 0.05 else 0
 
     def recognize(self, rgb: np.ndarray, lines: list[TextLine]) -> list[TextLine]:
         """Read `lines` (in place, batched); returns those read with at least `min_score`. Stops between
