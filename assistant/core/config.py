@@ -55,3 +55,13 @@ class ModelConfig:
         default=8, metadata={"help": "conversations whose KV cache is kept between turns (0 disables reuse)"}
     )
     kv_cache_mb: int = field(default=2048, metadata={"help": "memory bound of all kept KV caches, in MiB"})
+    # Static shapes let a decode step be captured once as a CUDA graph and replayed per token (5-10x less
+    # launch overhead on a GPU); on a CPU the growing dynamic cache is faster. Same tokens either way.
+    decode: str = field(
+        default="auto",
+        metadata={
+            "help": "KV cache and decode step: dynamic | static (preallocated to --max-context) | cuda-graph "
+            "(static + a captured CUDA graph per step) | auto (cuda-graph on CUDA, dynamic on CPU)",
+            "choices": ["auto", "dynamic", "static", "cuda-graph"],
+        },
+    )

@@ -21,6 +21,7 @@ import torch
 
 from assistant.core.cache import FORMAT_VERSION, EmbeddingCache, KVSessionCache
 from assistant.core.config import ModelConfig
+from assistant.core.decoding import Decoder, check_cache
 from assistant.core.families import ADAPTERS, Prompt
 from assistant.core.loader import LoadedModel
 from assistant.core.types import GenerationConfig, GenerationStats, ImageInput, Message
@@ -130,6 +131,10 @@ class LocalEngine:
         self._active: tuple[weakref.ref, int] | None = None
         limit = getattr(self.model.config.get_text_config(decoder=True), "max_position_embeddings", None)
         self.max_context = min(cfg.max_context, limit or cfg.max_context)
+        self.decoder = Decoder(self.adapter, cfg.decode, self.max_context)
+        self.cache_check_diff = check_cache(self.adapter, self.decoder)  # raises if the cache is ignored
+        if self.decoder.path != "dynamic" or self.decoder.note:
+            self.description += f"; {self.decoder.describe()}"
 
     def _settings_hash(self) -> str:
         ip = getattr(self.processor, "image_processor", None)
@@ -201,6 +206,8 @@ class LocalEngine:
             self.adapter.materialize(prompt, start, stats)
             with torch.inference_mode():
                 logits = self.adapter.prefill(prompt, start, cache)
+            if self.adapter.device.type == "cuda":
+                torch.cuda.synchronize(self.adapter.device)  # prefill_s is GPU time, not launch time
             stats.prefill_s = time.perf_counter() - t0 - stats.vision_s
             fed: list[int] = []  # generated tokens whose keys/values are in the cache
             detok = _Detokenizer(self.adapter.tokenizer, gen.stop)
@@ -225,7 +232,7 @@ class LocalEngine:
                         stream.stopped = why  # the cache is consistent here: the session keeps it
                         break
                     with torch.inference_mode():
-                        logits = self.adapter.step(token, prompt, cache)
+                        logits = self.decoder.step(token, prompt, cache)
                     fed.append(token)
                 chunk = detok.finish(stream.token_ids)
                 if chunk:
@@ -245,6 +252,9 @@ class LocalEngine:
                     keys = prompt.keys + fed
                     if self.adapter.seq_len(cache) == len(keys):
                         self.kv_cache.store(session_id, keys, cache)
+                        cache = None
+                if cache is not None:
+                    self.decoder.release(cache)  # kept by no session: the next new turn reuses its buffers
 
     @contextlib.contextmanager
     def _hold(self, cancel: Cancel | None, stream: LocalStream):
@@ -267,7 +277,7 @@ class LocalEngine:
             n = min(n, len(prompt.ids) - 1)  # at least one position must run to give logits
             if cache is not None and n > 0 and self.adapter.crop(cache, n):
                 return cache, n
-        return self.adapter.new_cache(), 0
+        return self.decoder.new_cache(), 0
 
     @torch.inference_mode()
     def _pick(self, logits: torch.Tensor, gen: GenerationConfig, generated: list[int]) -> int:

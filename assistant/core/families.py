@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from assistant.core.decoding import attention_backends, cache_argument
 from assistant.core.types import GenerationStats, ImageInput
 from tools.errors import BadInputError, ModelLoadError
 
@@ -79,6 +80,7 @@ class Adapter:
         self.embed_cache = embed_cache
         self.cache_prefix = cache_prefix  # model id + revision + settings: the non-image part of the key
         self.device = next(model.parameters()).device
+        self.cache_arg = cache_argument(model)  # "cache" or "past_key_values", by transformers version
         self.image_token_id: int | None = None
         # image key -> its size in the prompt (prefix: token count; cross-attention: tiles), so a turn
         # whose images are all in the reused KV prefix never touches pixels or the vision tower.
@@ -119,11 +121,17 @@ class Adapter:
         return self._sizes[key], item
 
     # --- forward ------------------------------------------------------------------------------
-    def new_cache(self):
+    def new_cache(self, static_len: int = 0):
+        """A DynamicCache, or a StaticCache of `static_len` positions (fixed shapes, for CUDA graphs)."""
+        if static_len:
+            from transformers import StaticCache
+
+            return StaticCache(config=self.model.config, max_cache_len=static_len)
         from transformers import DynamicCache
 
         return DynamicCache(config=self.model.config)
 
+    @torch.inference_mode()  # a static cache's tensors were made in inference mode
     def crop(self, cache, n: int) -> bool:
         """Keep the first n positions; False when this cache cannot be cropped (then recompute)."""
         try:
@@ -137,13 +145,21 @@ class Adapter:
     def seq_len(self, cache) -> int:
         return int(cache.get_seq_length())
 
+    def _forward(self, cache, **inputs) -> torch.Tensor:
+        """Last position's logits; the KV of every input position lands in `cache`."""
+        with attention_backends():
+            out = self.model(**inputs, **{self.cache_arg: cache}, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1]
+
     def prefill(self, prompt: Prompt, start: int, cache) -> torch.Tensor:
-        ids = torch.tensor([prompt.ids[start:]], device=self.device)
-        return self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        return self._forward(cache, input_ids=torch.tensor([prompt.ids[start:]], device=self.device))
 
     def step(self, token: int, prompt: Prompt, cache) -> torch.Tensor:
-        ids = torch.tensor([[token]], device=self.device)
-        return self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        return self.step_ids(torch.tensor([[token]], device=self.device), cache)
+
+    def step_ids(self, ids: torch.Tensor, cache) -> torch.Tensor:
+        """One decode step from a [1, 1] tensor of the token (what a CUDA graph captures)."""
+        return self._forward(cache, input_ids=ids)
 
     # --- vision -------------------------------------------------------------------------------
     def _cached_vision(self, image: ImageInput, stats: GenerationStats, compute) -> dict:
@@ -157,6 +173,8 @@ class Adapter:
             stats.embed_cache_misses += 1
             with torch.inference_mode():
                 item = compute(prepare_pil(image))
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)  # the tower's time is vision time, not prefill time
             if self.embed_cache is not None:
                 self.embed_cache.put(key, item)
         stats.vision_s += time.perf_counter() - t0
@@ -243,7 +261,7 @@ class PrefixAdapter(Adapter):
             # `features` holds exactly the image positions from `start` on, in order.
             mask = is_image.unsqueeze(-1).expand_as(embeds)
             embeds = embeds.masked_scatter(mask, prompt.features.to(embeds.device, embeds.dtype))
-        return self.model(inputs_embeds=embeds, cache=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+        return self._forward(cache, inputs_embeds=embeds)
 
 
 class CrossAttentionAdapter(Adapter):
@@ -319,6 +337,7 @@ class CrossAttentionAdapter(Adapter):
         ]
         prompt.cross_states = torch.cat([it["states"] for it in items])
 
+    @torch.inference_mode()
     def crop(self, cache, n: int) -> bool:
         # Cross-attention layers hold the image states, not positions: they stay as they are.
         try:
@@ -336,8 +355,7 @@ class CrossAttentionAdapter(Adapter):
             kwargs["cross_attention_mask"] = prompt.cross_mask[:, start:]
             if start == 0:  # later starts reuse the cross-attention states already in the cache
                 kwargs["cross_attention_states"] = prompt.cross_states
-        out = self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1, **kwargs)
-        return out.logits[:, -1]
+        return self._forward(cache, input_ids=ids, **kwargs)
 
     def step(self, token: int, prompt: Prompt, cache) -> torch.Tensor:
         ids = torch.tensor([[token]], device=self.device)
@@ -346,9 +364,7 @@ class CrossAttentionAdapter(Adapter):
             kwargs["cross_attention_mask"] = prompt.cross_mask[
                 :, -1:
             ]  # generated tokens see what the last one saw
-        return self.model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1, **kwargs).logits[
-            :, -1
-        ]
+        return self._forward(cache, input_ids=ids, **kwargs)
 
 
 ADAPTERS = {"text": Adapter, "prefix": PrefixAdapter, "cross_attention": CrossAttentionAdapter}
