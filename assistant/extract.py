@@ -94,17 +94,26 @@ def _is_receipt(lines: list[Evidence]) -> bool:
 
 
 def _heading(lines: list[Evidence]) -> list[Evidence]:
-    """The first lines of a page that are words, not numbers: a shop's or a document's name."""
-    words = [
-        e
-        for e in lines
-        if sum(c.isalpha() for c in e.text) >= 3 and not re.search(reading.PATTERNS["money"], e.text, re.I)
-    ]
+    """A page's name: its first line of words (or a much taller one just under it), with the line right
+    under it when that is as tall ("THREE STOOGES" / "BISTRO & CAFE"), not an address or a number."""
+
+    def h(e):
+        return (e.box[3] - e.box[1]) if e.box else 0.0
+
+    def wordy(e):
+        chars = [c for c in e.text if not c.isspace()]
+        return sum(c.isalpha() for c in chars) >= max(3, 0.6 * len(chars))
+
+    words = sorted((e for e in lines if wordy(e)), key=lambda e: e.box[1] if e.box else 0)
     if not words:
         return []
-    top = sorted(words, key=lambda e: e.box[1] if e.box else 0)[:3]
-    tallest = max(top, key=lambda e: (e.box[3] - e.box[1]) if e.box else 0)
-    return [e for e in top if e is tallest or reading.same_row(e, tallest) or top.index(e) == 0][:2]
+    first = max(words[:3], key=h)
+    first = first if h(first) >= 1.2 * h(words[0]) else words[0]
+    out = [first]
+    after = [e for e in words if e.box and first.box and e.box[1] > first.box[1]]
+    if after and after[0].box[1] - first.box[3] <= 1.5 * h(first) and h(after[0]) >= 0.8 * h(first):
+        out.append(after[0])
+    return out
 
 
 # Total lines under their many names; what follows "sub" or precedes a tax word is not the total.
@@ -115,7 +124,7 @@ _TOTAL = re.compile(
 )
 _NOT_TOTAL = re.compile(
     r"\b(sub\s*-?\s*total|total\s*(qty|quantity|items?|discount|savings?|saved|tax|gst|vat|disc)|"
-    r"(tax|gst|vat)\s*total|rounding|change|cash|tendered|points)\b",
+    r"(tax|gst|vat)\s*total|rounding|change|cash|tendere?d?|points|paid\s*amount|amount\s*paid)\b",
     re.I,
 )
 _AMOUNT = re.compile(
@@ -165,11 +174,13 @@ def receipt_total(evidence: list[Evidence], question: str = "") -> Extract | Non
                     amount, source = _amount(other.text), other
                     break
         if amount:
-            named = len(asked & set(verify.norm(e.text).split()))
-            scored.append((named, float(amount), e, source, amount))
+            words = verify.norm(e.text).split()
+            named = sum(any(verify.similarity(a, w) >= 0.8 for w in words) for a in asked)
+            tier = 1 if re.search(r"total|payable|due|grand", e.text, re.I) else 0  # over "amount", "balance"
+            scored.append((named, tier, float(amount), e, source, amount))
     if not scored:
         return None
-    named, _, line, source, amount = max(scored, key=lambda t: (t[0], t[1]))
+    *_, line, source, amount = max(scored, key=lambda t: t[:3])
     ids = list(dict.fromkeys([line.id, source.id]))
     return Extract(f"The total is {amount}.", amount, ids, "number")
 

@@ -141,3 +141,31 @@ def test_a_field_named_in_capitals_is_read_under_its_header():
           word("FUZHOU", 90, 190, 212, 243), word("TAIYUAN", 290, 400, 212, 243), word("G11", 520, 560, 212, 243)]  # fmt: skip
     assert read_text(ev, "What is the destination city (the TO field)?").key == "FUZHOU"
     assert read_text(ev, "What is the GATE?").key == "G11"
+
+
+def test_what_was_paid_and_misread_labels_do_not_make_a_total():
+    ev = [
+        line("Total Amt Incl GST 7950", (128, 532, 498, 560)),
+        line("Rounding Adjustment", (178, 568, 360, 587)),
+        line("Total Amt Payabie 79.50", (199, 602, 497, 619)),
+        line("Paid Amount 100.00", (252, 633, 497, 650)),
+        line("Change 20.50", (291, 667, 498, 686)),
+    ]
+    assert receipt_total(ev, "What is the total amount payable?").key == "79.50"
+    assert receipt_total(ev).key == "79.50"
+
+
+def test_a_shop_name_is_the_heading_not_the_address_under_it():
+    ev = [
+        line("THREE STOOGES", (91, 177, 369, 197)),
+        line("BISTRO CAFE", (173, 205, 323, 225)),
+        line("109 SS21/1A", (176, 233, 321, 256)),
+        line("DAMANSARA UTAMA", (161, 261, 336, 282)),
+        line("NET TOTAL 343.95", (52, 820, 493, 859)),
+    ]
+    assert read_text(ev, "What is the name of the bistro?").key == "THREE STOOGES BISTRO CAFE"
+
+
+def test_a_serial_number_is_not_read_as_a_short_code():
+    ev = [line("Z57A001950 HANGZHOU", (75, 101, 508, 130)), line("G7512", (200, 178, 300, 213))]
+    assert read_text(ev, "What is the train number?").key == "G7512"
