@@ -67,7 +67,7 @@ def test_agreement_is_credited_to_both_engines_and_a_word_only_one_read_is_kept(
     out = fuse([li], tess, dense=False, cfg=FuseConfig())
     by_text = {w.text: w for w in out}
     assert set(by_text) == {"TOTAL", "8.85"}
-    assert by_text["TOTAL"].agree == ["tesseract", "rapid"] and by_text["TOTAL"].source == "page"
+    assert by_text["TOTAL"].agree == {"tesseract": 0.9, "rapid": 0.95} and by_text["TOTAL"].source == "page"
     assert by_text["TOTAL"].conf == pytest.approx(0.95)  # the more confident engine's
     assert by_text["8.85"].engine == "rapid" and by_text["8.85"].conf == pytest.approx(0.95)
     # The price's box lies at the right of the line, where its characters are.
@@ -82,7 +82,7 @@ def test_dropped_spaces_and_punctuation_are_not_a_disagreement():
     ]
     out = fuse([li], tess, dense=False, cfg=FuseConfig())
     assert [w.text for w in out] == ["Eppingen,", "Germany"]  # Tesseract's word breaks and boxes
-    assert all(w.agree == ["tesseract", "rapid"] and not w.alts for w in out)
+    assert all(list(w.agree) == ["tesseract", "rapid"] and not w.alts for w in out)
 
 
 def test_disagreement_on_a_scene_keeps_the_neural_reading_and_records_tesseracts():
@@ -93,7 +93,7 @@ def test_disagreement_on_a_scene_keeps_the_neural_reading_and_records_tesseracts
     fixed = next(w for w in out if w.text == "MAINTENANCE")
     assert fixed.engine == "rapid"
     assert fixed.alts == [{"engine": "tesseract", "text": "NANCE", "confidence": 0.62}]
-    assert all(w.agree == ["tesseract", "rapid"] for w in out if w is not fixed)
+    assert all(list(w.agree) == ["tesseract", "rapid"] for w in out if w is not fixed)
 
 
 def test_disagreement_on_a_dense_page_keeps_confident_tesseract():
@@ -136,7 +136,8 @@ def test_engine_input_selects_the_engine(ocr):
         found = words(read(ocr, s.image, engine=engine))
         assert found and {f.extra["engine"] for f in found} == {engine}, engine
     fused = words(read(ocr, s.image))  # the default is both, fused
-    assert any(f.extra.get("engines") == ["tesseract", "rapid"] for f in fused)
+    both = [f for f in fused if f.extra.get("engines") == ["tesseract", "rapid"]]
+    assert both and all(0 < c <= 1 for f in both for c in f.extra["confidence_by_engine"].values())
     assert {loose(f.text) for f in fused} >= {"no", "parking"}
 
 

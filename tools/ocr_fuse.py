@@ -251,7 +251,7 @@ def _settle(w: OcrWord, theirs: str, their_conf: float, dense: bool, cfg: FuseCo
     engines; a disagreement goes to the more credible reading (its confidence plus the engine's prior),
     in Tesseract's box, and the other reading is kept as an alternative."""
     if loose(theirs) == loose(w.text):
-        w.agree = ["tesseract", "rapid"]
+        w.agree = {"tesseract": round(w.conf, 4), "rapid": round(their_conf, 4)}
         w.conf = max(w.conf, their_conf)
         return w
     # Letters of a script Tesseract's Latin models do not know (the neural engine reads Chinese too):

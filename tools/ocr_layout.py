@@ -31,7 +31,7 @@ class OcrWord:
     box: Box
     source: str  # the pass that read it, e.g. "page", "sparse", "region:3"
     fbox: Box | None = None  # the box in the reading frame (upright, deskewed) where lines run level
-    agree: list[str] = field(default_factory=list)  # engines that read the same text here (fusion)
+    agree: dict[str, float] = field(default_factory=dict)  # engine -> its confidence, where both read this
     alts: list[dict] = field(default_factory=list)  # other engines' readings of this spot (fusion)
 
     @property
@@ -237,8 +237,9 @@ def to_findings(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Fin
         for line in block:
             for w in line.words:
                 extra = {"line_id": line_id, "block_id": block_id, "pass": w.source, "engine": w.engine}
-                if w.agree:
+                if w.agree:  # both engines read it: each one's confidence
                     extra["engines"] = list(w.agree)
+                    extra["confidence_by_engine"] = dict(w.agree)
                 if w.alts:
                     extra["alts"] = list(w.alts)
                 word_f.append(Finding("word", w.text, round(w.conf, 4), _round(w.box), extra))
