@@ -39,7 +39,8 @@ PATTERNS = {
     "quantity": r"\b\d+(?:[.,]\d+)?\s?(?:ml|l|cl|g|kg|mg|oz|lb|lbs|fl\.? ?oz)\b",
     "money": r"(?:[$€£¥￥₹₩]|\b(?:rm|usd|eur|gbp|sgd|rmb|s\$)\s?)\s?\d{1,3}(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?"
     r"|(?<![\d.,:/-])\d{1,3}(?:[,' ]\d{3})*[.,]\d{2}(?![\d/-])|(?<![\d.,:/-])\d+[.,]\d{2}(?![\d/-])",
-    "code": r"(?<![A-Za-z0-9])(?:[A-Z]{1,4} ?-?\d{2,6}[A-Z]?|[A-Z0-9]{1,5}(?:-[A-Z0-9]{1,6})+)(?![A-Za-z0-9-])",
+    "code": r"(?<![A-Za-z0-9-])(?:[A-Z]{1,4} ?-?\d{2,6}[A-Z]?|(?=(?:[A-Z-]*\d){3})[A-Z0-9]{1,5}(?:-[A-Z0-9]{1,6})+)"
+    r"(?![A-Za-z0-9-])",
     "number": r"\b\d+(?:[.,]\d+)?\b",
 }
 # With its label beside it, a value may look plainer than it must without one (a phone number's digits).

@@ -169,3 +169,5 @@ def test_a_shop_name_is_the_heading_not_the_address_under_it():
 def test_a_serial_number_is_not_read_as_a_short_code():
     ev = [line("Z57A001950 HANGZHOU", (75, 101, 508, 130)), line("G7512", (200, 178, 300, 213))]
     assert read_text(ev, "What is the train number?").key == "G7512"
+    ev = [line("9004-1300-5707- 08 A0-0", (61, 362, 515, 390))]
+    assert read_text(ev, "What is the train number?") is None
