@@ -4,6 +4,7 @@
     python launch.py bench cache [...]          # embedding and KV cache savings in the model core
     python launch.py bench qa [...]             # reading / receipt / abstention / injection rates
     python launch.py bench budget [...]         # image tokens saved by crops at equal accuracy
+    python launch.py bench gpu [--shape 0.5b|7b|tiny] [--quantization 4bit|none] [--json OUT]
     python launch.py bench load [...]           # concurrent API clients: latency, 503s, memory, no leaks
 
 Each benchmark is a module in bench/ with `add_arguments(parser)` and `run(args)`, imported only
@@ -28,6 +29,10 @@ BENCHMARKS = {
     "qa": (
         "bench.qa_eval",
         "Grounded-answer rates on generated signs, receipts, unanswerable and injection images.",
+    ),
+    "gpu": (
+        "bench.gpu_bench",
+        "The CUDA path on random-weight LLaVA-OneVision models of the real shapes (0.5b, 7b; tiny on CPU).",
     ),
     "budget": (
         "bench.budget_eval",
