@@ -250,3 +250,19 @@ def test_amounts_with_their_sign_are_words():
     for text in ("5%", "$5", "¥73", "12,50"):
         assert plausible(OcrWord(text, 0.9, (0, 0, 30, 20), "rapid"), 0.5), text
     assert not plausible(OcrWord("%%", 0.9, (0, 0, 30, 20), "rapid"), 0.5)
+
+
+def test_a_word_tesseract_broke_apart_is_the_neural_engines_whole_word():
+    li = line("Greenstead", box=(100, 50, 400, 90))
+    parts = [("Gree", 0, 4), ("nstea", 4, 9), ("d", 9, 10)]
+    tess = [OcrWord(t, 0.9, li.span(a, b).box, "page") for t, a, b in parts]
+    out = fuse([li], tess, dense=False, cfg=FuseConfig())
+    assert [w.text for w in out] == ["Greenstead"]
+    assert out[0].box[0] <= 105 and out[0].box[2] >= 390
+    # Words a real space apart stay apart.
+    li = line("Eppingen,Germany")
+    tess = [
+        OcrWord("Eppingen,", 0.9, (100, 52, 290, 88), "page"),
+        OcrWord("Germany", 0.9, (310, 52, 500, 88), "page"),
+    ]
+    assert [w.text for w in fuse([li], tess, dense=False, cfg=FuseConfig())] == ["Eppingen,", "Germany"]

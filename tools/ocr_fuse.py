@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tools.ocr_image import Frame, binarize
-from tools.ocr_layout import OcrWord, overlap_of_smaller
+from tools.ocr_layout import OcrWord, overlap_of_smaller, union
 from tools.ocr_rapid import TextLine, rectify
 
 
@@ -178,15 +178,27 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
         for k in range(min(rs), max(rs) + 1) if rs else ():
             used[k] = True
     out: list[OcrWord] = []
+    prev_span = None  # the neural stretch of the last word kept, when it was settled against it
     for w, span in zip(tw, spans, strict=True):
         if span is None:  # the neural engine saw nothing here: keep only what Tesseract is sure of
             if w.conf >= cfg.lone_conf and len(loose(w.text)) >= 2:
                 out.append(w)
+                prev_span = None
             continue
         lo, hi = _absorb(li, r_idx, used, w, *span, cfg.glued_chars)
         for k in range(lo, hi + 1):
             used[k] = True
-        out.append(_settle(w, li.text[r_idx[lo] : r_idx[hi] + 1], li.conf, dense, cfg))
+        settled = _settle(w, li.text[r_idx[lo] : r_idx[hi] + 1], li.conf, dense, cfg)
+        if prev_span is not None and _split_word(li, r_idx, out[-1], settled, prev_span, lo):
+            # Tesseract broke one word the neural engine read whole ("Gree nstea d" for "Greenstead").
+            prev = out[-1]
+            prev.text += settled.text
+            prev.box = union([prev.box, settled.box])
+            prev.conf = min(prev.conf, settled.conf)
+            prev_span = (prev_span[0], hi)
+            continue
+        prev_span = (lo, hi)
+        out.append(settled)
     # Runs of neural characters no Tesseract word accounts for: words only the neural engine read.
     k = 0
     while k < len(r):
@@ -201,6 +213,18 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
             out.append(piece)
         k = e + 1
     return out
+
+
+def _split_word(li: TextLine, r_idx, a: OcrWord, b: OcrWord, a_span, b_lo: int) -> bool:
+    """Are two neighbouring agreed words one neural word that Tesseract split at a gap narrower than a
+    space (its letter-spaced or broken words)?"""
+    if not (a.agree and b.agree) or any(c.isspace() for c in li.text[r_idx[a_span[1]] : r_idx[b_lo] + 1]):
+        return False
+    if li.vertical:
+        gap, h = b.box[1] - a.box[3], min(a.box[2] - a.box[0], b.box[2] - b.box[0])
+    else:
+        gap, h = b.box[0] - a.box[2], min(a.box[3] - a.box[1], b.box[3] - b.box[1])
+    return gap < 0.2 * h
 
 
 def _absorb(li: TextLine, r_idx: list[int], used: list[bool], w: OcrWord, lo: int, hi: int, most: int):
