@@ -40,8 +40,7 @@ MODES_FORMATS = [
     ("P", "GIF"),
     ("RGB", "BMP"),
     ("LAB", "TIFF"),
-    ("YCbCr", "TIFF"),
-]
+]  # YCbCr TIFF is left out: Pillow cannot read back its own tiny YCbCr TIFFs ("image file is truncated")
 
 
 def _valid(mode: str, fmt: str, w: int, h: int, seed: int) -> bytes:

@@ -66,9 +66,9 @@ def test_disconnect_mid_stream_frees_the_model_and_sigterm_stops_the_server(tmp_
         with httpx.Client(timeout=120) as c, c.stream("POST", url + "/v1/chat/completions", json=LONG) as r:
             assert r.status_code == 200
             for line in r.iter_lines():
-                if '"content": "' in line and '"content": ""' not in line:
-                    break  # a real token arrived: generation is under way
-            assert _running(url) == 1
+                assert "[DONE]" not in line, "the answer ended before the client could leave mid-generation"
+                if '"content": "' in line and '"content": ""' not in line and _running(url) == 1:
+                    break  # tokens arrive and the model is still generating: leave now
         left = time.monotonic()
         while _running(url) and time.monotonic() - left < 30:
             time.sleep(0.05)
