@@ -178,27 +178,17 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
         for k in range(min(rs), max(rs) + 1) if rs else ():
             used[k] = True
     out: list[OcrWord] = []
-    prev_span = None  # the neural stretch of the last word kept, when it was settled against it
+    pieces: list[tuple[OcrWord, int, int, bool]] = []  # (word, text start, text end, read by Tesseract)
     for w, span in zip(tw, spans, strict=True):
         if span is None:  # the neural engine saw nothing here: keep only what Tesseract is sure of
             if w.conf >= cfg.lone_conf and len(loose(w.text)) >= 2:
                 out.append(w)
-                prev_span = None
             continue
         lo, hi = _absorb(li, r_idx, used, w, *span, cfg.glued_chars)
         for k in range(lo, hi + 1):
             used[k] = True
         settled = _settle(w, li.text[r_idx[lo] : r_idx[hi] + 1], li.conf, dense, cfg)
-        if prev_span is not None and _split_word(li, r_idx, out[-1], settled, prev_span, lo):
-            # Tesseract broke one word the neural engine read whole ("Gree nstea d" for "Greenstead").
-            prev = out[-1]
-            prev.text += settled.text
-            prev.box = union([prev.box, settled.box])
-            prev.conf = min(prev.conf, settled.conf)
-            prev_span = (prev_span[0], hi)
-            continue
-        prev_span = (lo, hi)
-        out.append(settled)
+        pieces.append((settled, r_idx[lo], r_idx[hi] + 1, True))
     # Runs of neural characters no Tesseract word accounts for: words only the neural engine read.
     k = 0
     while k < len(r):
@@ -209,17 +199,45 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
         while e + 1 < len(r) and not used[e + 1]:
             e += 1
         a, b = _widen(li.text, r_idx[k], r_idx[e] + 1)
-        for piece in _split(li, a, b):
-            out.append(piece)
+        pieces += [(word, s0, s1, False) for word, s0, s1 in _split(li, a, b)]
         k = e + 1
+    return out + _join_broken_words(li, sorted(pieces, key=lambda p: p[1]))
+
+
+def _join_broken_words(li: TextLine, pieces: list[tuple[OcrWord, int, int, bool]]) -> list[OcrWord]:
+    """Pieces of one neural word (no space inside it in the neural reading) become one word when Tesseract
+    read only part of it ("Gree" + neural "nstea" + "d") or broke it at gaps narrower than a space."""
+    token = [0] * (len(li.text) + 1)
+    for i, c in enumerate(li.text):
+        token[i + 1] = token[i] + (c.isspace() and i > 0 and not li.text[i - 1].isspace())
+    groups: list[list[tuple[OcrWord, int, int, bool]]] = []
+    for p in pieces:
+        same = groups and token[groups[-1][-1][1]] == token[p[1]] == token[max(p[1], p[2] - 1)]
+        if same and (not (groups[-1][-1][3] and p[3]) or _narrow_gap(li, groups[-1][-1][0], p[0])):
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    out = []
+    for g in groups:
+        if len(g) == 1:
+            out.append(g[0][0])
+            continue
+        words = [p[0] for p in g]
+        whole = OcrWord(
+            "".join(w.text for w in words),
+            min(w.conf for w in words),
+            union([w.box for w in words]),
+            "rapid" if not all(p[3] for p in g) else words[0].source,
+            None,
+            agree=dict(words[0].agree) if all(w.agree for w in words) else {},
+            alts=[a for w in words for a in w.alts],
+        )
+        out.append(whole)
     return out
 
 
-def _split_word(li: TextLine, r_idx, a: OcrWord, b: OcrWord, a_span, b_lo: int) -> bool:
-    """Are two neighbouring agreed words one neural word that Tesseract split at a gap narrower than a
-    space (its letter-spaced or broken words)?"""
-    if not (a.agree and b.agree) or any(c.isspace() for c in li.text[r_idx[a_span[1]] : r_idx[b_lo] + 1]):
-        return False
+def _narrow_gap(li: TextLine, a: OcrWord, b: OcrWord) -> bool:
+    """Two Tesseract words closer than a space: one word it broke (letter-spaced or worn print)."""
     if li.vertical:
         gap, h = b.box[1] - a.box[3], min(a.box[2] - a.box[0], b.box[2] - b.box[0])
     else:
@@ -260,13 +278,14 @@ def _widen(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
-def _split(li: TextLine, a: int, b: int) -> list[OcrWord]:
-    """text[a:b] of a neural line as words (split at its spaces), with boxes from character positions."""
+def _split(li: TextLine, a: int, b: int) -> list[tuple[OcrWord, int, int]]:
+    """text[a:b] of a neural line as words (split at its spaces), with boxes from character positions,
+    each with its start and end in the line's text."""
     out, i = [], a
     for token in li.text[a:b].split():
         start = li.text.index(token, i)
         i = start + len(token)
-        out.append(li.span(start, i))
+        out.append((li.span(start, i), start, i))
     return out
 
 
