@@ -37,7 +37,7 @@ from tools.base import Tool
 from tools.errors import BadInputError, ToolError
 from tools.evidence import Finding, clip_box
 from tools.images import ImageRef
-from tools.ocr_fuse import FuseConfig, read_fused, tesseract_on_lines
+from tools.ocr_fuse import FuseConfig, tesseract_on_lines
 from tools.ocr_image import Frame, binarize, char_height, estimate_skew, text_regions
 from tools.ocr_layout import (
     OcrWord,
@@ -47,6 +47,7 @@ from tools.ocr_layout import (
     plausible,
     to_findings,
 )
+from tools.ocr_pipeline import read_fused
 from tools.ocr_rapid import RapidConfig, RapidEngine
 
 Box = tuple[float, float, float, float]

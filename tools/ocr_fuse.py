@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.ocr_image import Frame, binarize
+from tools.ocr_image import binarize
 from tools.ocr_layout import OcrWord, overlap_of_smaller, union
 from tools.ocr_rapid import TextLine, rectify
 
@@ -114,16 +114,16 @@ def fuse(lines: list[TextLine], tess: list[OcrWord], dense: bool, cfg: FuseConfi
             i
             for i, w in enumerate(tess)
             if i not in claimed
-            and (w.source == f"line:{n}" if w.source.startswith("line:") else _on_line(li, w.box, cfg))
+            and (w.source == f"line:{n}" if w.source.startswith("line:") else on_line(li, w.box, cfg))
         ]
         claimed.update(mine)
-        tw = sorted((tess[i] for i in mine), key=lambda w, li=li: _along(li, w.box))
+        tw = sorted((tess[i] for i in mine), key=lambda w, li=li: along(li, w.box))
         out += _fuse_line(li, tw, dense, cfg)
     out += [w for i, w in enumerate(tess) if i not in claimed]
     return out
 
 
-def _on_line(li: TextLine, box, cfg: FuseConfig) -> bool:
+def on_line(li: TextLine, box, cfg: FuseConfig) -> bool:
     """Does the box's centre lie inside the line's polygon (not merely its bounding box, which for a
     slanted line covers its neighbours too), and is the box no taller than about the line?"""
     q = li.quad.astype(np.float64)
@@ -132,16 +132,16 @@ def _on_line(li: TextLine, box, cfg: FuseConfig) -> bool:
     if abs(np.linalg.det(m)) < 1e-6:
         return False
     u, v = np.linalg.solve(m, c - q[0])
-    return -0.05 <= u <= 1.05 and -0.1 <= v <= 1.1 and _fits(box, li)
+    return -0.05 <= u <= 1.05 and -0.1 <= v <= 1.1 and fits_line(box, li)
 
 
-def _fits(box, li: TextLine) -> bool:
+def fits_line(box, li: TextLine) -> bool:
     """A word no taller than about the line (a big word is not part of a small line it overlaps)."""
     h = (box[2] - box[0]) if li.vertical else (box[3] - box[1])
     return h <= 1.6 * max(li.height, 1.0)
 
 
-def _along(li: TextLine, box) -> float:
+def along(li: TextLine, box) -> float:
     """Where a box's centre lies along the line's reading direction (0 at its start)."""
     q = li.quad
     a0, a1 = (q[0], q[3]) if li.vertical else (q[0], q[1])
@@ -307,158 +307,3 @@ def _settle(w: OcrWord, theirs: str, their_conf: float, dense: bool, cfg: FuseCo
         return w
     alt = {"engine": "tesseract", "text": w.text, "confidence": round(w.conf, 4)}
     return OcrWord(theirs.strip(), their_conf, w.box, "rapid", w.fbox, alts=[alt])
-
-
-# ---- one fused request ----------------------------------------------------------------------------
-
-
-def read_fused(
-    reader, rapid, gray_img, rgb: np.ndarray, psm, mode: str, min_conf: float, cfg: FuseConfig, turned=False
-):
-    """Both engines on one image at full recall -> (words, notes about an engine that failed, whether it
-    was read as a document page).
-
-    `reader` is the Tesseract reader of one request (`tools.ocr._Reader`), `rapid` a `RapidEngine` or an
-    exception saying why it could not load. The neural detector decides what the image is: a page with
-    many lines is read by Tesseract's page pass, and the neural recogniser reads only the lines Tesseract
-    did not read confidently (a receipt's far-right prices, a stamp, a logo); a scene's few lines are all
-    read by the neural recogniser and by Tesseract on the same line crops, and Tesseract's own scene
-    passes (sparse text, text-like regions) run only when the neural engine found nothing it is sure of.
-    `mode` is a hint: "document"/"scene" choose the path; no path drops a line the detector found."""
-    from tools.errors import ToolError
-
-    notes: list[str] = []
-    gray = np.asarray(gray_img, dtype=np.uint8)
-    lines: list[TextLine] = []
-    if isinstance(rapid, Exception):
-        notes.append(f"neural OCR engine unavailable: {rapid}")
-        rapid = None
-    else:
-        try:
-            lines = rapid.detect(rgb)
-        except Exception as e:  # an engine's failure leaves the other's reading, never a crash
-            notes.append(f"neural OCR engine failed: {type(e).__name__}: {e}")
-            rapid = None
-    if rapid is not None and not turned:
-        try:
-            turn = rapid.upright_turn(rgb, lines)
-        except Exception as e:
-            notes.append(f"neural OCR engine failed: {type(e).__name__}: {e}")
-            rapid, turn = None, 0
-        if turn:  # a sideways or upside-down page: read it turned upright, boxes mapped back
-            return _read_turned(reader, rapid, gray_img, rgb, turn, psm, mode, min_conf, cfg, notes)
-    # A page: many lines, or text covering much of the image (a scan, a zoomed-in crop of small print).
-    area = sum((li.box[2] - li.box[0]) * (li.box[3] - li.box[1]) for li in lines) / max(1, rgb.size // 3)
-    dense = mode == "document" or (
-        mode == "auto" and (len(lines) >= cfg.dense_lines or area >= cfg.dense_area)
-    )
-
-    def tesseract(kind: str) -> list[OcrWord]:
-        try:
-            return reader.read(gray_img, psm=psm, mode=kind, min_conf=min_conf)
-        except ToolError as e:
-            notes.append(f"Tesseract failed: {e.reason}")
-            return []
-
-    if rapid is None:
-        return tesseract("auto" if mode == "auto" else mode), notes, mode == "document"
-    if dense:
-        tess = tesseract("document")
-        sure = [w for w in tess if w.conf >= cfg.doc_conf]
-        todo = [li for li in lines if not _covered(li, sure, cfg)]
-        read = _recognize(rapid, rgb, todo, notes)
-    else:
-        read = _recognize(rapid, rgb, lines, notes)
-        tess = []
-        if read:
-            try:
-                tess = _plausible(reader.read_lines(gray, read, cfg), min_conf)
-            except ToolError as e:
-                notes.append(f"Tesseract failed: {e.reason}")
-        if not any(li.conf >= cfg.doc_conf for li in read):
-            tess += tesseract("scene")
-    words = fuse(read, tess, dense, cfg)
-    # Lines are grouped in one level frame: Tesseract's deskewed page when it read one, else the image
-    # turned so the neural lines run level (a slanted paragraph's lines would otherwise run together).
-    frame = getattr(reader, "frame", None) if dense else None
-    if frame is None or not frame.steps:
-        frame = _level_frame(gray_img, read, cfg)
-    for w in words:
-        w.fbox = frame.from_original(w.box) if frame is not None and frame.steps else None
-    return [w for w in words if w.conf >= min_conf], notes, dense
-
-
-def _read_turned(reader, rapid, gray_img, rgb, turn: int, psm, mode, min_conf, cfg, notes):
-    from PIL import Image
-
-    from tools.evidence import clip_box
-
-    frame, gray_t = Frame(gray_img.size).then(gray_img, turn)
-    rgb_t = np.asarray(Image.fromarray(rgb).rotate(turn, expand=True))
-    words, more, dense = read_fused(reader, rapid, gray_t, rgb_t, psm, mode, min_conf, cfg, turned=True)
-    for w in words:
-        w.fbox = w.fbox or w.box  # lines are grouped in the upright frame
-        w.box = clip_box(frame.to_original(w.box), frame.size)
-    return words, notes + more, dense
-
-
-def _level_frame(gray_img, lines: list[TextLine], cfg: FuseConfig) -> Frame | None:
-    """The image turned so its horizontal neural lines run level (median slant), None when they do."""
-    import math
-
-    slants = []
-    for li in lines:
-        if not li.vertical:
-            (x0, y0), (x1, y1) = li.quad[0], li.quad[1]
-            slants.append(math.degrees(math.atan2(float(y0 - y1), float(x1 - x0))))
-    if not slants:
-        return None
-    slant = sorted(slants)[len(slants) // 2]
-    if abs(slant) < cfg.level_deg or abs(slant) > 45:
-        return None
-    return Frame(gray_img.size).then(gray_img, -slant)[0]
-
-
-def _recognize(rapid, rgb, lines: list[TextLine], notes: list[str]) -> list[TextLine]:
-    try:
-        return rapid.recognize(rgb, lines)
-    except Exception as e:
-        notes.append(f"neural OCR engine failed: {type(e).__name__}: {e}")
-        return []
-
-
-def _plausible(words: list[OcrWord], min_conf: float) -> list[OcrWord]:
-    from tools.ocr_layout import clean_text, plausible
-
-    out = []
-    for w in words:
-        w.text = clean_text(w.text)
-        if plausible(w, min_conf):
-            out.append(w)
-    return out
-
-
-def _covered(li: TextLine, words: list[OcrWord], cfg: FuseConfig) -> bool:
-    """Did Tesseract's confident words read this detected line end to end (no gap a word could hide in)?"""
-    q = li.quad
-    a0, a1 = (q[0], q[3]) if li.vertical else (q[0], q[1])
-    length = float(np.linalg.norm(a1 - a0))
-    if length <= 0:
-        return True
-    spans = []
-    for w in words:
-        if not _on_line(li, w.box, cfg):
-            continue
-        b = w.box
-        ends = ((b[0], b[1]), (b[0], b[3])) if li.vertical else ((b[0], b[1]), (b[2], b[1]))
-        ts = sorted(_along(li, (x, y, x, y)) for x, y in ends)
-        spans.append((ts[0], ts[1]))
-    if not spans:
-        return False
-    allowed = li.height / length  # a gap wider than a line height could hold a word
-    t = 0.0
-    for s0, s1 in sorted(spans):
-        if s0 - t > allowed:
-            return False
-        t = max(t, s1)
-    return 1.0 - t <= allowed
