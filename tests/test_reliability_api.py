@@ -326,3 +326,22 @@ def test_a_generation_past_the_request_timeout_gets_504_and_the_gate_reopens(ech
         while httpx.get(srv.url + "/health").json()["models"]["echo"]["running"]:
             assert time.monotonic() < deadline
             time.sleep(0.02)
+
+
+def test_load_bench_counts_own_answers_and_leaks():
+    from bench.load_bench import _judge, sign
+
+    texts = [sign(i)[:2] for i in range(3)]
+    assert len({n for _, n in texts}) == 3 and all(n in t for t, n in texts)
+    results = [
+        {"i": 0, "status": 200, "answer": f'It says "{texts[0][0]}"', "evidence": texts[0][0]},
+        {"i": 1, "status": 200, "answer": f"It says {texts[2][1]}", "evidence": texts[1][0]},  # cross-talk
+        {"i": 2, "status": 503},
+    ]
+    _judge(results, [n for _, n in texts])
+    assert (results[0]["own_answer"], results[0]["leaked"]) == (True, [])
+    assert (results[1]["own_answer"], results[1]["own_evidence"], results[1]["leaked"]) == (
+        False,
+        True,
+        [texts[2][1]],
+    )
