@@ -107,3 +107,20 @@ def test_8bit_option(make_engine):
     assert any(isinstance(m, bnb.nn.Linear8bitLt) for m in engine.model.modules())
     msgs = [{"role": "user", "content": "Hello"}]
     assert engine.generate(msgs, [], GenerationConfig(max_new_tokens=3)).stats.tokens_out >= 0
+
+
+@pytest.mark.parametrize("name", ["smollm2", "smollm2-llava", "tiny-mllama"])
+def test_weights_counted_from_file_headers_equal_the_meta_model_count(local_model_dirs, name):
+    from transformers import AutoConfig
+
+    from assistant.core import memory
+    from assistant.core.families import family_of
+
+    path = str(local_model_dirs[name])
+    config = AutoConfig.from_pretrained(path)
+    family = family_of(config)
+    built = memory.estimate(config, family, "none", 4, 1024)
+    from_files = memory.estimate(config, family, "none", 4, 1024, path)
+    assert memory.stored_parameters(path) * 4 == from_files.weights_bytes == built.weights_bytes
+    assert from_files.total_bytes == built.total_bytes
+    assert memory.stored_parameters(path + "/no-such-dir") is None

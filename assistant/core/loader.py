@@ -189,7 +189,7 @@ def load_model(cfg: ModelConfig) -> LoadedModel:
     if quant == "4bit" and dtype == "float32" and device.startswith("cuda"):
         dtype = "bfloat16"  # NF4 computes in bf16 on GPU
     dtype_bytes = torch.tensor([], dtype=getattr(torch, dtype)).element_size()
-    est = memory.estimate(config, family, quant, dtype_bytes, cfg.max_context)
+    est = memory.estimate(config, family, quant, dtype_bytes, cfg.max_context, path)
     budget = (
         int(cfg.memory_budget_gb * memory.GIB) if cfg.memory_budget_gb else memory.available_bytes(device)
     )
@@ -249,7 +249,7 @@ def info(cfg: ModelConfig) -> dict:
     )
     dtype = _dtype(cfg, device)
     dtype_bytes = torch.tensor([], dtype=getattr(torch, dtype)).element_size()
-    est = memory.estimate(config, family, quant, dtype_bytes, cfg.max_context)
+    est = memory.estimate(config, family, quant, dtype_bytes, cfg.max_context, path)
     budget = (
         int(cfg.memory_budget_gb * memory.GIB) if cfg.memory_budget_gb else memory.available_bytes(device)
     )

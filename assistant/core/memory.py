@@ -6,7 +6,11 @@ that cannot fit is refused with the numbers (OutOfMemoryBudget) instead of dying
 
 from __future__ import annotations
 
+import json
+import math
+import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 from tools.errors import OutOfMemoryBudget
 
@@ -54,8 +58,37 @@ def kv_bytes_per_token(config, dtype_bytes: int) -> int:
     return 2 * (layers - len(cross)) * kv_heads * head_dim * dtype_bytes
 
 
-def estimate(config, family: str, quantization: str, dtype_bytes: int, context_tokens: int) -> MemoryEstimate:
-    """Estimate the memory `config` needs when loaded with `quantization` ("4bit" | "8bit" | "none")."""
+def stored_parameters(path: str | Path | None) -> int | None:
+    """Parameters in a local model directory, counted from its safetensors headers (no model is built);
+    None when there is no such directory. Tied weights are stored once, as they are counted once."""
+    files = sorted(Path(path).glob("*.safetensors")) if path and Path(path).is_dir() else []
+    if not files:
+        return None
+    total = 0
+    for f in files:
+        with f.open("rb") as fh:
+            (size,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(size))
+        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    return total
+
+
+def estimate(
+    config, family: str, quantization: str, dtype_bytes: int, context_tokens: int, path: str | None = None
+) -> MemoryEstimate:
+    """Estimate the memory `config` needs when loaded with `quantization` ("4bit" | "8bit" | "none").
+
+    Unquantized weights of a local safetensors model are counted from the file headers (milliseconds);
+    otherwise the model is built on the meta device to see which Linears quantize."""
+    stored = stored_parameters(path) if quantization == "none" else None
+    if stored is not None:
+        weights = stored * dtype_bytes
+        return MemoryEstimate(
+            weights_bytes=weights,
+            kv_bytes_per_token=kv_bytes_per_token(config, dtype_bytes),
+            context_tokens=context_tokens,
+            overhead_bytes=int(_OVERHEAD_FIXED + _OVERHEAD_SHARE * weights),
+        )
     import torch
     from accelerate import init_empty_weights
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
