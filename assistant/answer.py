@@ -190,6 +190,25 @@ def _summary(evidence: list[Evidence]) -> Extract | None:
 _CHECKED = {"quote", "number", "count", "colour", "position", "presence", "absence", "metadata"}
 
 
+def _whole_words(claim: str, evidence: list[Evidence]) -> bool:
+    """Every word a claim quotes is a word the OCR read (up to OCR errors): a quote cut short mid-word
+    ("FRESH B") matches its words' window fuzzily, yet it is not what the image says."""
+    quotes = [next(g for g in m.groups() if g) for m in verify._QUOTE.finditer(claim)]
+    if not quotes and (m := verify._SAYS.search(claim)):
+        quotes = [m.group(1)]
+    read = {
+        w
+        for e in evidence
+        if e.tool in ("ocr", "zoom") and e.kind in ("word", "line")
+        for w in verify.norm(e.text).split()
+    }
+    for q in quotes:
+        for t in verify.norm(q).split():
+            if t not in read and (len(t) < 4 or not any(verify.similarity(t, w) >= 0.8 for w in read)):
+                return False
+    return True
+
+
 def compose_answer(
     question: str,
     intent,
@@ -222,6 +241,7 @@ def compose_answer(
     model_said = bool(model_text) and not verify.is_abstention(model_text)
     # A draft whose every claim the evidence supports is kept: grounding must never harm a right answer.
     grounded = bool(claims) and not unsupported and any(c.kind in _CHECKED for c in claims)
+    grounded = grounded and all(_whole_words(c.text, evidence) for c in claims if c.kind == "quote")
 
     if not order and intent.name not in NEEDS_EVIDENCE:
         # No image in the conversation: nothing to check a general answer against; it is kept, unflagged.

@@ -130,3 +130,11 @@ def test_the_ui_collapsible_shows_the_draft_and_why_it_was_overruled():
     m = draft_message("The total is 999.99.", "number 999.99 not found in the evidence", 3)
     assert m["metadata"]["title"] == "Model's draft (overruled)" and m["metadata"]["id"] == "draft-3"
     assert "The total is 999.99." in m["content"] and "**Overruled because:** number 999.99" in m["content"]
+
+
+def test_a_quote_cut_short_mid_word_is_not_kept():
+    ev = [line("ocr:1", "FRESH BREAD", (40, 40, 400, 100))]
+    c = compose_answer("What does the sign say?", Intent("read"), ev, 'The sign says "FRESH B [ocr:1].')
+    assert c.answer == 'It says "FRESH BREAD" [ocr:1].' and c.composition == "evidence"
+    c = compose_answer("What does the sign say?", Intent("read"), ev, 'The sign says "FRESH BREAD" [ocr:1].')
+    assert c.composition == "model"
