@@ -39,7 +39,7 @@ PATTERNS = {
     "quantity": r"\b\d+(?:[.,]\d+)?\s?(?:ml|l|cl|g|kg|mg|oz|lb|lbs|fl\.? ?oz)\b",
     "money": r"(?:[$€£¥￥₹₩]|\b(?:rm|usd|eur|gbp|sgd|rmb|s\$)\s?)\s?\d{1,3}(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?"
     r"|(?<![\d.,:/-])\d{1,3}(?:[,' ]\d{3})*[.,]\d{2}(?![\d/-])|(?<![\d.,:/-])\d+[.,]\d{2}(?![\d/-])",
-    "code": r"(?<![A-Za-z0-9-])(?:[A-Z]{1,4} ?-?\d{2,6}[A-Z]?|(?=(?:[A-Z-]*\d){3})[A-Z0-9]{1,5}(?:-[A-Z0-9]{1,6})+)"
+    "code": r"(?<![A-Za-z0-9-])(?:[A-Z]{1,4} ?-?\d{2,6}[A-Z]?|(?=(?:[A-Z-]*\d){3})(?=[0-9-]*[A-Z])[A-Z0-9]{1,5}(?:-[A-Z0-9]{1,6})+)"
     r"(?![A-Za-z0-9-])",
     "number": r"\b\d+(?:[.,]\d+)?\b",
 }
@@ -47,6 +47,7 @@ PATTERNS = {
 AT_LABEL = {"phone": r"(?<![\w.])\+?\d[\d\s()-]{5,16}\d(?![\w.]|,\d)"}
 # An amount no label points at is an amount only when its currency is marked.
 MARKED_MONEY = r"(?:[$€£¥￥₹₩]|\b(?:rm|usd|eur|gbp|sgd|rmb|s\$)\s?)\s?\d{1,3}(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?"
+MARKED_MONEY += r"|(?<![\d.,])\d+(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?\s?(?:元|圆|yuan|rmb|dollars?|euros?)"
 # Question words -> the answer type they ask for (first match wins).
 _TYPE_WORDS = [
     ("email", r"\be-?mail\b"),

@@ -171,3 +171,9 @@ def test_a_serial_number_is_not_read_as_a_short_code():
     assert read_text(ev, "What is the train number?").key == "G7512"
     ev = [line("9004-1300-5707- 08 A0-0", (61, 362, 515, 390))]
     assert read_text(ev, "What is the train number?") is None
+
+
+def test_a_price_marked_by_its_currency_word_and_no_bare_serial_as_code():
+    ev = [line("杭州东 上海虹桥", (97, 178, 521, 213)), line("73.00元", (99, 248, 178, 264))]
+    assert read_text(ev, "What is the price printed on the train ticket?").key == "73.00元"
+    assert read_text([line("A0-0 195-0", (61, 362, 515, 390))], "What is the train number?") is None
