@@ -123,3 +123,23 @@ def test_cuda_graph_decode_matches_dynamic_on_gpu(make_engine):
     assert graph.decoder.path == "cuda-graph", graph.decoder.note
     for a, b in zip(_play(graph, "g"), _play(dynamic, "d"), strict=True):
         assert a.token_ids == b.token_ids
+
+
+def test_the_cache_check_runs_once_per_library_setup(smollm2_engine, monkeypatch, tmp_path):
+    from assistant.core import decoding
+
+    monkeypatch.setenv("GROUNDED_VLM_HOME", str(tmp_path))
+    calls = []
+    real = decoding.check_cache
+    monkeypatch.setattr(decoding, "check_cache", lambda *a: calls.append(1) or real(*a))
+    adapter, decoder = smollm2_engine.adapter, smollm2_engine.decoder
+    first = decoding.checked_once(adapter, decoder, "none")
+    assert decoding.checked_once(adapter, decoder, "none") == first < 1e-3 and len(calls) == 1
+    decoding.checked_once(adapter, Decoder(adapter, "static", 128), "none")  # another path: checked anew
+    assert len(calls) == 2
+    # A failed check leaves no verdict behind: the next load checks (and fails) again.
+    monkeypatch.setattr(adapter, "cache_arg", "an_argument_nobody_reads")
+    for _ in range(2):
+        with pytest.raises(ModelLoadError, match="not honoured"):
+            decoding.checked_once(adapter, decoder, "8bit")
+    assert len(calls) == 4

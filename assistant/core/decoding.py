@@ -142,6 +142,32 @@ class Decoder:
         return graph.run(token)
 
 
+def checked_once(adapter, decoder: Decoder, quantization: str) -> float:
+    """`check_cache`, run once per model class, library versions, device, dtype and decode path (the
+    things that decide whether the cache is honoured); later loads read the verdict from the model cache.
+    Start-up on a CPU pays three forwards otherwise."""
+    import hashlib
+    import json
+
+    import transformers
+
+    from tools.paths import cache_dir
+
+    emb = adapter.model.get_input_embeddings().weight
+    what = (
+        f"{type(adapter.model).__name__}|{transformers.__version__}|{torch.__version__}|{adapter.cache_arg}|"
+        f"{emb.device.type}|{emb.dtype}|{quantization}|{decoder.path}|{decoder.max_len}"
+    )
+    stamp = cache_dir("checks") / f"kv-{hashlib.sha256(what.encode()).hexdigest()[:16]}.json"
+    try:
+        return float(json.loads(stamp.read_text())["rel_diff"])
+    except (OSError, ValueError, KeyError):
+        pass
+    diff = check_cache(adapter, decoder)  # raises when the cache is not honoured: nothing is stored
+    stamp.write_text(json.dumps({"checked": what, "rel_diff": diff}))
+    return diff
+
+
 def check_cache(adapter, decoder: Decoder) -> float:
     """Fail loudly when the KV cache is not honoured: logits of prefix + 1 token through the cache must
     equal a full prefill's. Returns the relative difference (0 when exact)."""

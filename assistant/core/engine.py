@@ -21,7 +21,7 @@ import torch
 
 from assistant.core.cache import FORMAT_VERSION, EmbeddingCache, KVSessionCache
 from assistant.core.config import ModelConfig
-from assistant.core.decoding import Decoder, check_cache
+from assistant.core.decoding import Decoder, checked_once
 from assistant.core.families import ADAPTERS, Prompt
 from assistant.core.loader import LoadedModel
 from assistant.core.types import GenerationConfig, GenerationStats, ImageInput, Message
@@ -132,7 +132,8 @@ class LocalEngine:
         limit = getattr(self.model.config.get_text_config(decoder=True), "max_position_embeddings", None)
         self.max_context = min(cfg.max_context, limit or cfg.max_context)
         self.decoder = Decoder(self.adapter, cfg.decode, self.max_context)
-        self.cache_check_diff = check_cache(self.adapter, self.decoder)  # raises if the cache is ignored
+        # Raises when this transformers ignores the cache (checked once per model class and versions).
+        self.cache_check_diff = checked_once(self.adapter, self.decoder, loaded.quantization)
         if self.decoder.path != "dynamic" or self.decoder.note:
             self.description += f"; {self.decoder.describe()}"
 
