@@ -231,9 +231,13 @@ def _load(out: dict, model_dir: Path, device: str, quant: str, max_context: int)
     import torch
 
     from assistant.core import load_engine
+    from assistant.core.cache import cache_nbytes
     from assistant.core.config import ModelConfig
 
     if device == "cuda":
+        import gc
+
+        gc.collect()  # the bf16 model `_build` made on the GPU must be gone before we measure
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -261,6 +265,8 @@ def _load(out: dict, model_dir: Path, device: str, quant: str, max_context: int)
         "estimate_weights_gib": round(est.weights_bytes / 2**30, 2) if est else None,
         "estimate": est.describe() if est else None,
         "allocated_gib": round(torch.cuda.memory_allocated() / 2**30, 2) if device == "cuda" else None,
+        # part of allocated_gib: the static KV cache (max_context positions) the load-time check left ready
+        "static_kv_cache_gib": round(sum(cache_nbytes(c) for c in engine.decoder._spare) / 2**30, 3),
         "language_model_linears": len(linears),
         "language_model_linears_4bit": len(four_bit),
         "kept_unquantized": kept,
