@@ -206,7 +206,7 @@ def item_price(evidence: list[Evidence], item: str) -> Extract | None:
             best, best_score = e, score
     if best is None:
         return None
-    amount, source = _amount(best.text), best
+    amount, source = _amount_after(best.text, words[-1]), best
     if amount is None:
         for other in reading.beside(best, lines):
             if _amount(other.text):
@@ -215,6 +215,17 @@ def item_price(evidence: list[Evidence], item: str) -> Extract | None:
     if amount is None:
         return None
     return Extract(f"The {item} costs {amount}.", amount, list(dict.fromkeys([best.id, source.id])), "number")
+
+
+def _amount_after(text: str, word: str) -> str | None:
+    """The first amount after the item's name on its line: a two-column receipt reads "Salad bowl 12.34
+    Croissant 1.14" as one line, and the salad's price is not the last amount on it."""
+    for m in re.finditer(r"\S+", text):
+        if verify.similarity(verify.norm(m.group(0)), word) >= 0.85:
+            found = _AMOUNT.search(text, m.end())
+            if found:
+                return _amount(found.group(0))
+    return _amount(text)
 
 
 def find_field(evidence: list[Evidence], name: str, question: str = "") -> Extract | None:

@@ -177,3 +177,12 @@ def test_a_price_marked_by_its_currency_word_and_no_bare_serial_as_code():
     ev = [line("杭州东 上海虹桥", (97, 178, 521, 213)), line("73.00元", (99, 248, 178, 264))]
     assert read_text(ev, "What is the price printed on the train ticket?").key == "73.00元"
     assert read_text([line("A0-0 195-0", (61, 362, 515, 390))], "What is the train number?") is None
+
+
+def test_an_item_price_on_a_two_column_receipt_line():
+    ev = [
+        line("Salad bowl 12.34 Croissant 1.14", (30, 133, 869, 151)),
+        line("TOTAL 74.22", (32, 186, 870, 202)),
+    ]
+    assert item_price(ev, "salad bowl").key == "12.34"
+    assert item_price(ev, "croissant").key == "1.14"
