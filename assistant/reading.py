@@ -347,7 +347,9 @@ def find_typed(kind: str, lines: list[Evidence], pool: list[Evidence], labels: l
         if kind != "money":
             return None
         pattern = re.compile(MARKED_MONEY, re.I)
-    found = [(m.group(0).strip(), e) for e in pool for m in pattern.finditer(e.text)]
+    heights = sorted(_h(e) for e in lines)
+    small = 0.4 * heights[len(heights) // 2] if len(heights) >= 4 else 0.0  # fine print: a camera's stamp
+    found = [(m.group(0).strip(), e) for e in pool if _h(e) >= small for m in pattern.finditer(e.text)]
     if not found:
         return None
     return max(found, key=lambda t: _prominence(t[1]))

@@ -169,8 +169,10 @@ def test_a_shop_name_is_the_heading_not_the_address_under_it():
 def test_a_serial_number_is_not_read_as_a_short_code():
     ev = [line("Z57A001950 HANGZHOU", (75, 101, 508, 130)), line("G7512", (200, 178, 300, 213))]
     assert read_text(ev, "What is the train number?").key == "G7512"
-    ev = [line("9004-1300-5707- 08 A0-0", (61, 362, 515, 390))]
-    assert read_text(ev, "What is the train number?") is None
+    ev = [line("9004-1300-5707- 08 A0-0", (61, 362, 515, 390)), line("HANGZHOU", (80, 215, 528, 242)),
+          line("HANGZHOU DONG", (80, 245, 528, 270)), line("SHANGHAI", (80, 275, 528, 300)),
+          line("Canon PowerShot A3400 1S F2.8", (16, 495, 203, 504), conf=0.76)]  # fmt: skip
+    assert read_text(ev, "What is the train number?") is None  # not the camera's stamp in the corner
 
 
 def test_a_price_marked_by_its_currency_word_and_no_bare_serial_as_code():
