@@ -50,7 +50,11 @@ _INTENT_RULES: list[tuple[str, str]] = [
     ("price", r"\b(price of|how much (is|was|does|did) (the |a |an )?\w+|cost of)\b"),
     ("count", r"\b(how many|count|number of)\b"),
     ("color", r"\b(colou?rs?|what shade|which shade)\b"),
-    ("where", r"\b(where|which side|what side|locat(ed|ion) of|position of)\b"),
+    (
+        "where",
+        r"\b(where|which side|what side|locat(ed|ion) of|position of|"
+        r"(left|right|top|bottom) or (on |at |in )?(the )?(left|right|top|bottom))\b",
+    ),
     (
         "presence",
         r"^\s*(is|are|was|were|do|does|can you see|could you see)\b.*\b(there|any|see|contain|show|visible)\b",
@@ -153,6 +157,7 @@ def _target(name: str, q: str) -> str:
         "where": [
             r"where (?:is|are) (?:the |a |an )?([a-z ]+?)(?:\?| in| on|$)",
             r"(?:location|position) of (?:the )?([a-z ]+?)(?:\?|$)",
+            r"(?:is|are) (?:the |a |an )?([a-z ]+?) (?:on|at|in) the (?:left|right|top|bottom)\b",
         ],
         "presence": [
             r"(?:is|are) there (?:a |an |any |some )?([a-z ]+?)(?: in| on|\?|$)",
