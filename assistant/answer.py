@@ -35,6 +35,14 @@ class Composed:
     note: str = ""  # one sentence for people: why the draft was not shown
     draft: str = ""  # the model's own words (tool calls stripped)
     overruled_because: str = ""  # why the evidence replaced the draft ("" when it was kept or silent)
+    # "verified": every claim shown was checked against the evidence; "unverified": shown, marked as
+    # checked by no tool (a seeing model's draft no loaded tool can check, or a turn with no image);
+    # "abstained": the answer says the assistant cannot tell
+    status: str = "verified"
+
+
+# How an answer no tool could check begins (metrics and the UI recognise it).
+UNVERIFIED_MARK = "Not verified by the tools"
 
 
 def abstain_text(reason: str) -> str:
@@ -219,8 +227,11 @@ def compose_answer(
     grounding: str = "strict",
     image_order: list[str] | None = None,
     image_numbers: list[int] | None = None,
+    sees_images: bool = False,
 ) -> Composed:
-    """The answer the user sees; see the module docstring for the rules."""
+    """The answer the user sees; see the module docstring for the rules. `sees_images`: the engine's
+    image input is real vision (`Engine.sees_images`), so its draft about what no tool can check is
+    worth showing, marked unverified."""
     from assistant.toolcalls import strip_tool_calls
 
     intent = intent if isinstance(intent, policy.Intent) else policy.Intent(str(intent or "other"))
@@ -248,7 +259,7 @@ def compose_answer(
         for c in claims:
             c.supported, c.reason = False, "no image evidence to check it against"
         out = Composed(model_text, False, [], claims, "model", "no image: the answer is the model's own")
-        out.draft = model_text
+        out.draft, out.status = model_text, "unverified"
         return out
     ex = (
         _per_image(intent, question, evidence, sizes, order, image_numbers or [])
@@ -260,6 +271,17 @@ def compose_answer(
         grounded = grounded and all(contains_fuzzy(model_text, k) for k in keys)
     if grounded or (grounding == "flag" and claims):
         return _from_model(claims, model_text)
+    # A model that sees the image may answer what no loaded tool can check: shown, marked as unverified,
+    # unless evidence a tool does have speaks against it. A stand-in that cannot see is not shown.
+    contradicted = [c for c in unsupported if _contradicts(c, evidence, suspicious)]
+    if sees_images and model_said and order and not contradicted:
+        why = _unchecked(intent, evidence)
+        if why:
+            return _unverified(claims, model_text, why)
+        if intent.name == "describe" and any(c.supported for c in claims):
+            out = _from_model(claims, model_text)
+            out.status = "unverified"
+            return out
     if ex is None and intent.name == "describe":
         ex = _summary(evidence)
         if ex is not None:
@@ -270,7 +292,7 @@ def compose_answer(
             reason = "nothing in the evidence answers the question."
         ab = ClaimRecord(abstain_text(reason), True, [], reason, "abstain", "evidence")
         out = Composed(abstain_text(reason), True, [], [ab, *unsupported], "abstain")
-        out.draft = model_text
+        out.draft, out.status = model_text, "abstained"
         if model_said:
             why = unsupported[0].reason if unsupported else "it states nothing the evidence can check"
             out.overruled_because = why
@@ -284,6 +306,50 @@ def _from_model(claims: list[ClaimRecord], model_text: str) -> Composed:
     cites = list(dict.fromkeys(i for c in claims if c.supported for i in c.evidence[:4]))
     out = Composed(_render(claims), False, cites, claims, "model")
     out.draft = model_text
+    out.status = "verified" if all(c.supported for c in claims) else "unverified"
+    return out
+
+
+VISUAL_INTENTS = policy.OBJECT_INTENTS | {"color"}
+
+
+def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
+    """Why no loaded tool can check an answer to this visual question ("" when one can): the thing it
+    asks about is an object no loaded detector knows, so it can be neither found nor measured."""
+    if intent.name not in VISUAL_INTENTS:
+        return ""
+    thing = intent.target
+    if intent.name == "color":
+        sub = regions.subject(intent.target)
+        thing = sub.thing if sub.kind == "object" else ""
+    if not thing or objects.knows(evidence, thing):
+        return ""
+    named = objects.classes_for(thing)
+    return f"no detector for {(next(iter(named)) if len(named) == 1 else thing)!r} is loaded"
+
+
+def _contradicts(c: ClaimRecord, evidence: list[Evidence], suspicious: set[str]) -> bool:
+    """An unsupported claim that evidence a tool has speaks against, not merely one no tool can check:
+    quoted text OCR did not read (OCR is the evidence for text), an injected instruction repeated, or a
+    claim about a thing a loaded detector knows (its count, presence, absence or place was checked)."""
+    if c.kind == "quote" or (c.evidence and set(c.evidence) <= suspicious):
+        return True
+    return any(
+        objects.is_object_word(w) and objects.knows(evidence, w)
+        for w in re.findall(r"[a-z]+", c.text.lower())
+    )
+
+
+def _unverified(claims: list[ClaimRecord], model_text: str, why: str) -> Composed:
+    """A seeing model's answer no tool could check: its own words, after a plain mark saying so."""
+    for c in claims:
+        if not c.supported:
+            c.reason = f"not checked by any tool: {why}"
+    body = _clean(model_text).rstrip()
+    body = body if body[-1:] in ".!?" else body + "."
+    out = Composed(f"{UNVERIFIED_MARK} ({why}): {body}", False, [], claims, "model")
+    out.draft, out.status = model_text, "unverified"
+    out.note = f"Shown as the model's answer, not verified: {why}."
     return out
 
 

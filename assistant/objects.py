@@ -75,7 +75,8 @@ def classes_for(word: str) -> set[str]:
     if not w:
         return set()
     last = w.split()[-1]
-    for cand in (w, singular(w), last, singular(last)):
+    # "hors": a plural whose "es" was cut whole ("horses"); "horse" is meant
+    for cand in (w, singular(w), last, singular(last), last + "e", singular(last) + "e"):
         if cand in ALIASES:
             return set(ALIASES[cand])
         if cand in COCO_CLASSES:

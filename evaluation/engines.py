@@ -76,6 +76,7 @@ class _CaseEngine:
     family = "text"
     device = "cpu"
     supports_images = False
+    sees_images = True  # they stand in for a strong VLM that sees the image
 
     def __init__(self):
         self.case: dict | None = None

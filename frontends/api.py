@@ -93,7 +93,8 @@ class ModelHub:
         takes = (
             True if isinstance(backend, AssistantBackend) else bool(getattr(engine, "supports_images", True))
         )
-        return {"supports_images": takes}
+        # a stand-in with a random vision tower takes images but cannot see them (Engine.sees_images)
+        return {"supports_images": takes, "sees_images": takes and bool(getattr(engine, "sees_images", True))}
 
     def gate(self, name: str) -> Gate:
         with self._build_lock:

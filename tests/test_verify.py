@@ -128,11 +128,18 @@ def test_agreeing_model_answer_is_kept_with_citations_attached():
 
 
 def test_unsupported_claims_are_flagged_in_the_answer():
+    # A model that sees the image: its draft is kept, the checked claim cited, the unchecked one marked.
     ev = DETS + COLOURS
-    out = compose_answer("Describe the image.", Intent("describe"), ev, "There are 2 cars. A dog sleeps.")
-    assert out.composition == "model"
+    draft = "There are 2 cars. A dog sleeps."
+    out = compose_answer(
+        "Describe the image.", Intent("describe"), ev, draft, image_order=["im"], sees_images=True
+    )
+    assert out.composition == "model" and out.status == "unverified"
     assert "There are 2 cars [det:1, det:2]." in out.answer
     assert "A dog sleeps [not supported by the evidence]." in out.answer
+    # A stand-in that cannot see: its unchecked words are worthless; the evidence is summarised instead.
+    out = compose_answer("Describe the image.", Intent("describe"), ev, draft, image_order=["im"])
+    assert out.composition == "summary" and "dog" not in out.answer and out.status == "verified"
 
 
 def test_abstains_when_evidence_cannot_answer():

@@ -108,6 +108,7 @@ class LocalEngine:
         self.revision = loaded.revision
         self.family = loaded.family
         self.device = loaded.device
+        self.sees_images = loaded.sees_images
         quant = "" if loaded.quantization == "none" else f", {loaded.quantization}"
         self.description = f"{loaded.model_id} ({loaded.family}, {loaded.device}, {loaded.dtype}{quant})"
         if loaded.note:

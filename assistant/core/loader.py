@@ -47,6 +47,7 @@ class LoadedModel:
     note: str  # how the model was chosen (offline stand-in, cached default, ...)
     load_s: float
     estimate: memory.MemoryEstimate | None
+    sees_images: bool = False  # real vision: an image model not built here with a random tower
 
 
 def pick_device(device: str) -> str:
@@ -227,6 +228,7 @@ def load_model(cfg: ModelConfig) -> LoadedModel:
         note=note,
         load_s=time.perf_counter() - t0,
         estimate=est,
+        sees_images=family != "text" and not local_models.built_here(path),
     )
 
 

@@ -70,6 +70,12 @@ BUILDERS: dict[str, Builder] = {
 __all__ = ["LOCAL_MODELS", "LocalModel", "TextSpec", "VisionSpec", "build_key", "ensure", "is_built"]
 
 
+def built_here(path: str | Path) -> bool:
+    """Whether `path` is a model this module built (its `build.json` stamp): its vision tower, if any, is
+    random, so it cannot see images (`Engine.sees_images`)."""
+    return (Path(path) / "build.json").is_file()
+
+
 def model_dir(name: str) -> Path:
     return cache_dir("models", name)
 

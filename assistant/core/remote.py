@@ -163,6 +163,13 @@ class RemoteEngine:
             self._supports_images = bool(entry.get("supports_images", True))
         return self._supports_images
 
+    @property
+    def sees_images(self) -> bool:
+        """A server's model is taken to see what it is sent, unless its /v1/models entry says not."""
+        if self._supports_images is not None and self._listed is None:
+            return self._supports_images  # the caller said; the server is not asked
+        return self.supports_images and bool(self._models().get(self.model_id, {}).get("sees_images", True))
+
     def _models(self) -> dict[str, dict]:
         """{model id: its /v1/models entry}, asked once."""
         import openai

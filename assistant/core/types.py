@@ -82,6 +82,10 @@ class Engine(Protocol):
     device: str  # "cpu" | "cuda" | "remote"
     # one line for banners and stderr: what runs, where, and whether it is an offline stand-in
     description: str
+    # Whether its image input is real vision: False for text-only models and for the offline stand-ins
+    # built here (random vision towers: they take image tokens but cannot see). A draft about what no
+    # tool can check is shown, marked unverified, only from an engine that sees (assistant/answer.py).
+    sees_images: bool
 
     @property
     def supports_images(self) -> bool: ...

@@ -1,0 +1,91 @@
+"""Grounding must help a good model, never harm it: what a seeing engine's draft becomes where no loaded
+tool can check it (shown, marked "not verified", never as fact), what a stand-in that cannot see gets
+(an abstention), and what still overrules a draft (evidence a tool does have)."""
+
+from assistant.answer import compose_answer
+from assistant.policy import Intent, classify
+from tools.evidence import Evidence
+
+SHAPES = Evidence(
+    "det:0", "detect", "im", "detector", "shapes detector", 1.0, None,
+    {"classes": ["circle", "square", "triangle"], "domain": "synthetic shapes", "applies": True},
+)  # fmt: skip
+COCO = Evidence("det:0", "detect", "im", "detector", "yolo", 1.0, None,
+                {"classes": ["person", "dog", "bus", "truck"], "domain": "COCO", "applies": True})  # fmt: skip
+GREY = Evidence("color:1", "color", "im", "color", "grey", 1.0, (0, 0, 640, 480), {"share": 0.6})
+SIZES = {"im": (640, 480)}
+
+
+def test_left_or_right_questions_are_where_questions():
+    for q, target in [
+        ("Is the truck on the left or the right side of the picture?", "truck"),
+        ("Is the dog at the top or at the bottom of the image?", "dog"),
+    ]:
+        intent = classify(q)
+        assert (intent.name, intent.target) == ("where", target)
+
+
+def _ask(q, draft, evidence, sees):
+    return compose_answer(q, classify(q), evidence, draft, sizes=SIZES, image_order=["im"], sees_images=sees)
+
+
+UNCHECKABLE = [
+    ("What colour is the bus?", "It is blue.", "bus"),
+    ("Is there a dog in the picture?", "Yes, there is a dog.", "dog"),
+    ("Where is the dog?", "The dog is on the left [ocr:1].", "dog"),
+    ("How many horses are there?", "There are 3.", "horse"),
+    ("Is the truck on the left or the right side of the picture?", "It is on the left.", "truck"),
+]
+
+
+def test_a_seeing_engines_draft_no_tool_can_check_is_shown_marked_unverified():
+    for q, draft, thing in UNCHECKABLE:
+        out = _ask(q, draft, [SHAPES, GREY], sees=True)
+        assert not out.abstained and out.status == "unverified", q
+        assert out.answer.startswith(f"Not verified by the tools (no detector for {thing!r} is loaded): "), q
+        body = draft.split(" [")[0].rstrip(".")
+        assert body in out.answer and "[ocr:1]" not in out.answer and "grey" not in out.answer
+        assert all(not c.supported and "not checked by any tool" in c.reason for c in out.claims)
+
+
+def test_an_engine_that_cannot_see_still_abstains_there():
+    for q, draft, thing in UNCHECKABLE:
+        out = _ask(q, draft, [SHAPES, GREY], sees=False)
+        assert out.abstained and out.status == "abstained" and "no detector for" in out.answer, q
+        assert draft.split(" [")[0].rstrip(".") not in out.answer
+
+
+def test_a_draft_a_loaded_detector_contradicts_is_overruled_even_from_a_seeing_engine():
+    out = _ask("Is there a dog in the picture?", "Yes, there is a dog.", [COCO], sees=True)
+    assert out.status == "verified" and out.answer.startswith("No dog was detected") and out.overruled_because
+    dog = Evidence("det:1", "detect", "im", "detection", "dog", 0.9, (500, 100, 620, 300))
+    out = _ask("Where is the dog?", "The dog is on the left.", [COCO, dog], sees=True)
+    assert "Not verified" not in out.answer and "left" not in out.answer and out.status == "verified"
+
+
+def test_reading_questions_stay_strict_for_a_seeing_engine():
+    sign = Evidence("ocr:1", "ocr", "im", "line", "OPEN DAILY", 0.95, (10, 10, 300, 60))
+    out = _ask("What does the sign say?", 'It says "CLOSED".', [sign], sees=True)
+    assert out.status == "verified" and '"OPEN DAILY"' in out.answer and "CLOSED" not in out.answer
+    out = _ask("What is the total?", "The total is 12.50.", [sign], sees=True)
+    assert out.abstained and out.status == "abstained" and "12.50" not in out.answer
+
+
+def test_status_of_a_verified_draft():
+    dog = Evidence("det:1", "detect", "im", "detection", "dog", 0.9, (10, 100, 120, 300))
+    out = _ask("Where is the dog?", "The dog is on the left.", [COCO, dog], sees=True)
+    assert out.status == "verified" and out.composition == "model" and out.citations == ["det:1"]
+
+
+def test_engines_say_whether_they_see(tmp_path):
+    from assistant.core import local_models
+    from assistant.core.remote import RemoteEngine
+    from evaluation.engines import HallucinatingEngine, OracleEngine
+
+    assert OracleEngine().sees_images and HallucinatingEngine().sees_images
+    assert not RemoteEngine("http://127.0.0.1:9", supports_images=False).sees_images
+    assert RemoteEngine("http://127.0.0.1:9", supports_images=True).sees_images
+    # a model built here (its build stamp) has a random vision tower; a downloaded one has none
+    assert not local_models.built_here(tmp_path)
+    (tmp_path / "build.json").write_text("{}")
+    assert local_models.built_here(tmp_path)
