@@ -156,6 +156,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
             cfg.grounding,
             trace.in_scope,
             trace.in_scope_numbers,
+            sees_images=bool(trace.model.get("sees_images")),
         )
         verify_s = time.perf_counter() - t_ver
         trace.answer, trace.abstained, trace.citations = (
@@ -165,6 +166,7 @@ def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]
         )
         trace.claims, trace.composition, trace.note = composed.claims, composed.composition, composed.note
         trace.draft, trace.overruled_because = composed.draft, composed.overruled_because
+        trace.status = composed.status
         trace.tokens = _tokens(stats_all)
         trace.timings = {
             "tools_s": round(tools_s, 4),
@@ -199,6 +201,7 @@ def model_info(engine) -> dict:
         "revision": str(getattr(engine, "revision", "")),
         "family": str(getattr(engine, "family", "")),
         "device": str(getattr(engine, "device", "")),
+        "sees_images": bool(getattr(engine, "sees_images", False)),  # real vision (Engine.sees_images)
     }
 
 
@@ -332,4 +335,5 @@ def _result(trace: TurnTrace, path: str | None) -> TurnResult:
         intent=trace.intent,
         draft=trace.draft,
         overruled_because=trace.overruled_because,
+        status=trace.status,
     )

@@ -40,6 +40,7 @@ def replay_turn(turn: TurnTrace) -> ReplayResult:
         grounding=turn.grounding,
         image_order=turn.in_scope,
         image_numbers=turn.in_scope_numbers,
+        sees_images=bool(turn.model.get("sees_images")),
     )
     diffs = []
     if composed.answer != turn.answer:

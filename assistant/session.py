@@ -145,6 +145,8 @@ class TurnResult:
     intent: str = ""
     draft: str = ""  # the model's answer before verification (tool calls stripped); also in the trace
     overruled_because: str = ""  # why the evidence replaced the draft; "" when the draft was kept
+    # "verified" | "unverified" (the model's answer shown, marked: no loaded tool could check it) | "abstained"
+    status: str = ""
 
     def to_dict(self) -> dict:
         d = asdict(self)

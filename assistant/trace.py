@@ -131,6 +131,7 @@ class TurnTrace:
     note: str = ""  # why the evidence overrode the model, when it did
     draft: str = ""  # the model's own answer as composition read it (tool calls stripped)
     overruled_because: str = ""  # why the evidence replaced the draft; "" when it was kept
+    status: str = ""  # "verified" | "unverified" (shown, checked by no tool) | "abstained"
     abstained: bool = False
     citations: list[str] = field(default_factory=list)
     claims: list[ClaimRecord] = field(default_factory=list)

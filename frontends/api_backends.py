@@ -142,6 +142,7 @@ class AssistantBackend:
                 "composition",
                 "draft",
                 "overruled_because",
+                "status",
             )
         }
         # The trace's file name, never the server's path (it says where the server keeps its files).

@@ -32,6 +32,7 @@ RESULT_KEYS = (
     "abstained",
     "draft",
     "overruled_because",
+    "status",
     "trace",
     "timings",
     "model",

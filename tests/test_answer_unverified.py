@@ -89,3 +89,35 @@ def test_engines_say_whether_they_see(tmp_path):
     assert not local_models.built_here(tmp_path)
     (tmp_path / "build.json").write_text("{}")
     assert local_models.built_here(tmp_path)
+
+
+def _conv(replies, tmp_path, sees):
+    from assistant.session import Assistant, AssistantConfig
+    from tests.scripted_engine import ScriptedEngine
+    from tools.base import ToolRunner
+    from tools.registry import default_registry
+
+    engine = ScriptedEngine(replies)
+    engine.sees_images = sees
+    runner = ToolRunner(default_registry(enabled=["ocr", "color", "metadata"]))
+    return Assistant(engine, runner, AssistantConfig(trace_dir=str(tmp_path))).conversation()
+
+
+def test_status_reaches_the_result_the_trace_and_a_replay(tmp_path):
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    from assistant.replay import replay_turn
+    from assistant.trace import load_trace
+
+    img = Image.new("RGB", (320, 200), (90, 140, 200))
+    for sees, status in ((True, "unverified"), (False, "abstained")):
+        r = _conv(["The dog is on the left."], tmp_path / str(sees), sees).ask("Where is the dog?", [img])
+        assert r.status == status and r.to_dict()["status"] == status
+        assert ("The dog is on the left." in r.answer) == sees and r.abstained != sees
+        turn = json.loads(Path(r.trace).read_text().splitlines()[0])
+        assert turn["status"] == status and turn["model"]["sees_images"] is sees
+        replayed = replay_turn(load_trace(r.trace).turns[0])
+        assert replayed.matches and replayed.answer == r.answer
