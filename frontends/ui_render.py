@@ -97,6 +97,10 @@ def claims_markdown(result: dict) -> str:
     out = []
     if result.get("abstained"):
         out.append("**The assistant abstained**: the evidence does not settle the question.")
+    elif result.get("status") == "unverified":
+        out.append(
+            "**⚠ Not verified**: the model's own answer, shown as such; no loaded tool could check it."
+        )
     if not claims:
         out.append("_No checkable claims in this answer._")
     for c in claims:

@@ -3,7 +3,7 @@ tool can check it (shown, marked "not verified", never as fact), what a stand-in
 (an abstention), and what still overrules a draft (evidence a tool does have)."""
 
 from assistant.answer import compose_answer
-from assistant.policy import Intent, classify
+from assistant.policy import classify
 from tools.evidence import Evidence
 
 SHAPES = Evidence(
@@ -49,7 +49,7 @@ def test_a_seeing_engines_draft_no_tool_can_check_is_shown_marked_unverified():
 
 
 def test_an_engine_that_cannot_see_still_abstains_there():
-    for q, draft, thing in UNCHECKABLE:
+    for q, draft, _ in UNCHECKABLE:
         out = _ask(q, draft, [SHAPES, GREY], sees=False)
         assert out.abstained and out.status == "abstained" and "no detector for" in out.answer, q
         assert draft.split(" [")[0].rstrip(".") not in out.answer
@@ -121,3 +121,13 @@ def test_status_reaches_the_result_the_trace_and_a_replay(tmp_path):
         assert turn["status"] == status and turn["model"]["sees_images"] is sees
         replayed = replay_turn(load_trace(r.trace).turns[0])
         assert replayed.matches and replayed.answer == r.answer
+
+
+def test_the_ui_marks_an_unverified_answer():
+    from frontends.ui_render import claims_markdown
+
+    out = _ask("Where is the dog?", "The dog is on the left.", [SHAPES], sees=True)
+    d = {"status": out.status, "abstained": out.abstained, "claims": [c.__dict__ for c in out.claims]}
+    assert "Not verified" in claims_markdown(d) and "⚠ flagged" in claims_markdown(d)
+    d["status"] = "verified"
+    assert "Not verified" not in claims_markdown(d)
