@@ -2,7 +2,7 @@
 
 A run is a folder holding results.jsonl (or the file itself). Samples are matched by (engine,
 condition, id); when the two runs share no such key but each has one engine/condition (e.g. the
-default model against the oracle), by id alone. Outcomes rank right > abstained > wrong shown as fact
+default model against the oracle), by id alone. Outcomes rank right > flagged > abstained > wrong shown as fact
 (an abstention is better than a wrong answer shown as fact); errors rank below all.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tools.errors import BadInputError
 
-RANK = {"right": 3, "abstained": 2, "wrong_as_fact": 1, "error": 0}
+RANK = {"right": 3, "flagged": 2.5, "abstained": 2, "wrong_as_fact": 1, "error": 0}
 
 
 def load_results(path: Path) -> list[dict]:

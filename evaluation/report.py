@@ -18,6 +18,7 @@ from evaluation.metrics import aggregate, engine_figures
 MAIN_COLUMNS = [
     ("n", "n"),
     ("right", "right"),
+    ("flagged", "flagged unverified"),
     ("abstained", "abstained"),
     ("wrong_as_fact", "wrong shown as fact"),
     ("error", "errors"),
@@ -44,6 +45,7 @@ ENGINE_COLUMNS = [
     ("catch_rate", "catch rate"),
     ("drafts_right", "drafts right"),
     ("drafts_wrong", "drafts wrong"),
+    ("flagged", "flagged unverified"),
 ]
 
 
@@ -92,9 +94,11 @@ def tables(rows: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
 def markdown(rows: list[dict]) -> str:
     lines = ["# Evaluation report", ""]
     lines += [
-        "Outcome per sample: *right*; *abstained*; *wrong shown as fact* (an answer that is wrong, or an "
-        "answer given where the right reply is to abstain). Harm: a right draft made wrong or abstained "
-        "on by verification/composition; catch: a wrong draft overruled, flagged or abstained on.",
+        "Outcome per sample: *right*; *flagged* (the model's answer shown, marked as not verified by any "
+        "tool); *abstained*; *wrong shown as fact* (an answer that is wrong, or an answer given where the "
+        "right reply is to abstain). Harm: a right draft made wrong or abstained on by "
+        "verification/composition (a right draft shown flagged is no harm); catch: a wrong draft "
+        "overruled, flagged or abstained on.",
         "",
     ]
     for title, header, body in tables(rows):

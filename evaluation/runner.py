@@ -134,6 +134,7 @@ def result_row(eval_set: EvalSet, case: Case, answer: dict, engine: str, conditi
         # The model's words before verification (`draft`: tool calls stripped; older rows: `model_output`).
         "draft": answer.get("draft") if answer.get("draft") is not None else answer.get("model_output"),
         "composition": answer.get("composition"),
+        "status": answer.get("status"),  # verified | unverified | abstained
         "claims": answer.get("claims") or [],
         "citations": answer.get("citations") or [],
         "evidence_ids": answer.get("evidence_ids") or [],

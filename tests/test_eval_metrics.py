@@ -138,6 +138,33 @@ def test_harm_and_catch_rates():
     assert f["shown_accuracy"] == pytest.approx(2 / 5)
     assert f["harm_rate"] == 0.5
     assert f["catch_rate"] == pytest.approx(2 / 3)
+    # A right draft shown flagged as unverified is no harm; a wrong draft flagged is caught.
+    rows += [_row("detect", "flagged", draft="right"), _row("detect", "flagged", draft="wrong_as_fact")]
+    f = m.engine_figures(rows)
+    assert f["harm_rate"] == pytest.approx(1 / 3) and f["catch_rate"] == pytest.approx(3 / 4)
+    assert f["flagged"] == 2 and f["shown_accuracy"] == pytest.approx(2 / 7)
+    rows.append(_row("read", "wrong_as_fact", draft="right"))  # harm: a right draft made wrong
+    assert m.engine_figures(rows)["harm_rate"] == pytest.approx(2 / 4)
+
+
+def test_an_answer_marked_unverified_is_flagged_never_shown_as_fact():
+    flagged = "Not verified by the tools (no detector for 'dog' is loaded): The dog is on the left."
+    assert m.shown_as_fact(flagged) == ""
+    for row in ({"answer": flagged, "status": "unverified"}, {"answer": flagged}):  # batch rows: the mark
+        s = m.score(case("where", ["left"]), {**row, "abstained": False, "claims": []})
+        assert s["outcome"] == "flagged" and s["flagged_right"]
+        s = m.score(case("where", ["right"]), {**row, "abstained": False, "claims": []})
+        assert s["outcome"] == "flagged" and not s["flagged_right"] and s["exact_match"] == 0.0
+    # unanswerable: a flagged answer is not an abstention, nor wrong shown as fact
+    assert m.score(case("abstain", ()), {"answer": flagged, "abstained": False})["outcome"] == "flagged"
+    # a verified sentence beside a marked one is scored on the verified sentence
+    mixed = "There are 2 cars [det:1]. A dog sleeps [not supported by the evidence]."
+    assert m.score(case("count", ["2"]), {"answer": mixed, "abstained": False})["outcome"] == "right"
+    assert m.score(case("count", ["3"]), {"answer": mixed, "abstained": False})["outcome"] == "wrong_as_fact"
+    only_marked = "A dog sleeps [not supported by the evidence]."
+    assert m.score(case("count", ["3"]), {"answer": only_marked, "abstained": False})["outcome"] == "flagged"
+    agg = m.aggregate([{"kind": "where", "scores": s, "latency_s": 1.0}])
+    assert agg["flagged"] == 1 and agg["wrong_as_fact"] == 0 and agg["flagged_rate"] == 1.0
 
 
 def test_draft_outcome_counts_a_cannot_tell_draft_as_abstaining():
