@@ -22,8 +22,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 
-from assistant.budget_cues import content_words, find_region, name_words, references, squared
+from assistant import scope
+from assistant.budget_cues import find_region, name_words, references, squared
 from assistant.core.types import ImageInput
+from assistant.text import content_words
 from assistant.trace import BudgetRecord
 from tools.errors import BadInputError
 from tools.evidence import Box, Evidence
@@ -194,6 +196,7 @@ class BudgetPlanner:
         self._slots: dict[str, _Slot] = {}
         self._turn = 0
         self._costs: dict[str, int] = {}
+        self._scope: list[int] = []  # the last turn's images (1-based), for "that picture"
 
     def cost(self, image: ImageInput) -> int:
         key = image.key()
@@ -202,10 +205,11 @@ class BudgetPlanner:
         return self._costs[key]
 
     def plan_turn(
-        self, question: str, new_images=(), evidence: list[Evidence] = (), referenced: list[str] = ()
+        self, question: str, new_images=(), evidence: list[Evidence] = (), referenced: list[str] | None = None
     ) -> TurnBudget:
         """Decide for every image of the conversation; `evidence` is the conversation's tool evidence,
-        `referenced` ids of older images the caller already knows the question is about."""
+        `referenced` ids of older images the caller already knows the question is about (None: resolved
+        here by `assistant.scope`, the tool policy's grammar)."""
         self._turn += 1
         new_ids = []
         for obj in new_images:
@@ -214,10 +218,17 @@ class BudgetPlanner:
                 self._slots[ref.id] = _Slot(ref, len(self._slots), self._turn, name_words(ref.source))
             new_ids.append(ref.id)
         q_words = content_words(question)
-        found = references(question, q_words, list(self._slots.values()), new_ids)
+        order = [s.ref.id for s in sorted(self._slots.values(), key=lambda s: s.index)]
+        current = [order.index(i) + 1 for i in new_ids]
+        named = [order[n - 1] for n in scope.named(question, len(order), current, self._scope)]
+        if referenced is None:  # no caller resolved the scope: the same grammar as the tool policy's
+            referenced = named
+        # what an image shows names it only when the question names no image itself
+        found = [] if named else references(q_words, list(self._slots.values()), new_ids)
         referenced = list(
             dict.fromkeys([i for i in referenced if i in self._slots and i not in new_ids] + found)
         )
+        self._scope = [order.index(i) + 1 for i in dict.fromkeys([*new_ids, *referenced])]
         for i in set(new_ids) | set(referenced):
             self._slots[i].words |= q_words
         for e in evidence:  # what an image shows names it: detected classes and the words read in it

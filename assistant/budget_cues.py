@@ -1,7 +1,8 @@
 """What a question points at: which images of the conversation it refers to, and which region of an image.
 
-Used by the image-token budget (`assistant/budget.py`): a question that refers to an older image
-("the first picture", "that image", "the sign again", a word read in it) re-admits it; a reading
+Used by the image-token budget (`assistant/budget.py`): a question that refers to an older image by
+what it shows ("the sign again", a word read in it) re-admits it (ordinals and "that picture" are
+`assistant/scope.py`'s, shared with the tool policy); a reading
 question, or one that names a detected object, gets a crop of the region that answers it, found from
 the OCR words and detector boxes (the tools' evidence), with a margin.
 """
@@ -9,38 +10,16 @@ the OCR words and detector boxes (the tools' evidence), with a margin.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from tools.evidence import Box, clip_box
+from assistant.text import content_words, word_set
+from tools.evidence import Box, clip_box, near
 from tools.images import ImageRef
 
-if TYPE_CHECKING:
-    from assistant.budget import BudgetConfig
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Words that make a question a reading question (crop to the text), and words that never name an image.
-READING_WORDS = _words(
+# Words that make a question a reading question (crop to the text).
+READING_WORDS = word_set(
     "read say says said written write text word words sign label price prices cost costs total "
     "number name title heading spell letters menu receipt caption date plate amount much "
 )
-STOPWORDS = _words(
-    "the a an and or of on in at to is are was were what which who how does did do it its this that "
-    "these those there again about with for from me you can could please tell show look see back "
-    "first second third last previous earlier other same image images picture pictures photo photos "
-    "pic one some any all your my be say says read here now then also "
-)
-ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2}
-ORDINALS |= {"fourth": 3, "4th": 3, "fifth": 4, "5th": 4, "last": -1}
-_NOUN = r"(?:image|picture|photo|pic|one|screenshot|scan|shot)"
-
-
-def content_words(text: str) -> set[str]:
-    words = {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) >= 3 and w not in STOPWORDS}
-    return words | {w[:-1] for w in words if w.endswith("s") and len(w) > 3}
 
 
 def name_words(source: str) -> set[str]:
@@ -48,35 +27,21 @@ def name_words(source: str) -> set[str]:
     return {w for w in content_words(stem.replace("_", " ").replace("-", " ")) if not w.isdigit()}
 
 
-def references(question: str, q_words: set[str], slots: list, new_ids: list[str]) -> list[str]:
-    """Images of the conversation the question points at, by ordinal, demonstrative or what they show."""
-    q = question.lower()
+def references(q_words: set[str], slots: list, new_ids: list[str]) -> list[str]:
+    """Older images the question points at by what they show ("the sign again"): those whose earlier
+    questions, labels or file name share most of the question's words. Ordinals and demonstratives
+    are `assistant.scope`'s."""
     older = [s for s in slots if s.ref.id not in new_ids]
-    found: list[str] = []
-    for m in re.finditer(
-        rf"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th|last)\s+(?:\w+\s+)?{_NOUN}", q
-    ):
-        idx = ORDINALS[m.group(1)]
-        if -len(slots) <= idx < len(slots):
-            found.append(slots[idx].ref.id)
-    for m in re.finditer(rf"\b{_NOUN}\s*#?\s*(\d+)\b", q):
-        idx = int(m.group(1)) - 1
-        if 0 <= idx < len(slots):
-            found.append(slots[idx].ref.id)
-    if older and re.search(rf"\b(that|previous|earlier|other|same|original)\s+(?:\w+\s+)?{_NOUN}", q):
-        found.append(older[-1].ref.id)
-    if not new_ids and older and re.search(rf"\b(this|the)\s+{_NOUN}\b", q):
-        found.append(older[-1].ref.id)
-    # "the sign again": the image whose earlier questions, labels or file name share the question's words.
     scored = [(len(q_words & s.words), -s.index, s.ref.id) for s in older if q_words & s.words]
-    if scored:
-        best = max(scored)[0]
-        found += [i for n, _, i in sorted(scored, reverse=True) if n == best]
-    return list(dict.fromkeys(found))
+    if not scored:
+        return []
+    best = max(scored)[0]
+    return [i for n, _, i in sorted(scored, reverse=True) if n == best]
 
 
-def find_region(question, q_words, ref: ImageRef, evidence, cfg: BudgetConfig, force: bool = False):
-    """(box, evidence ids, why) of the part of the image the question is about, or None for all of it."""
+def find_region(question, q_words, ref: ImageRef, evidence, cfg, force: bool = False):
+    """(box, evidence ids, why) of the part of the image the question is about, or None for all of it;
+    `cfg` is the budget's config (crop_margin, min_crop_side, max_crop_share)."""
     ev = [e for e in evidence if e.image == ref.id and e.box is not None]
     if not ev:
         return None
@@ -119,7 +84,7 @@ def main_text_cluster(lines: list) -> list:
     clusters: list[list] = []
     for e in sorted(lines, key=lambda e: (e.box[1], e.box[0])):
         for c in clusters:
-            if any(_near(e.box, o.box) for o in c):
+            if any(near(e.box, o.box, 2.0 * max(e.box[3] - e.box[1], o.box[3] - o.box[1])) for o in c):
                 c.append(e)
                 break
         else:
@@ -129,11 +94,6 @@ def main_text_cluster(lines: list) -> list:
         return sum(e.confidence * len(e.text.strip()) * (e.box[3] - e.box[1]) for e in c)
 
     return max(clusters, key=weight) if clusters else []
-
-
-def _near(a: Box, b: Box) -> bool:
-    gap = 2.0 * max(a[3] - a[1], b[3] - b[1])
-    return a[0] - gap <= b[2] and b[0] - gap <= a[2] and a[1] - gap <= b[3] and b[1] - gap <= a[3]
 
 
 def squared(box: Box, size: tuple[int, int]) -> Box:

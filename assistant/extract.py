@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 
 from assistant import objects, policy, reading, regions, verify
-from tools.evidence import Evidence
+from assistant.text import plural, singular
+from tools.evidence import Evidence, position
 
 
 @dataclass
@@ -195,11 +196,11 @@ def item_price(evidence: list[Evidence], item: str) -> Extract | None:
     ]
     if not words:
         return None
-    head = policy.singular(words[0])
+    head = singular(words[0])
     best, best_score = None, 0.0
     for e in lines:
         name = verify.norm(re.sub(r"[\d.,$€£¥]+", " ", e.text)).split()
-        if not any(verify.similarity(head, policy.singular(w)) >= 0.85 for w in name):
+        if not any(verify.similarity(head, singular(w)) >= 0.85 for w in name):
             continue
         score = sum(any(verify.similarity(w, n) >= 0.85 for n in name) for w in words) / len(words)
         if score > best_score:
@@ -258,32 +259,25 @@ def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
             if objects.knows(evidence, target):  # absence, from a detector that knows the class
                 ids = [e.id for e in objects.detectors(evidence) if e.extra.get("applies", True)][:1]
                 return Extract(
-                    f"No {target} was detected (the detector knows {_plural(target)}).", "0", ids, "count"
+                    f"No {target} was detected (the detector knows {plural(target)}).", "0", ids, "count"
                 )
             return None
-        label = target if len(dets) == 1 else _plural(target)
+        label = target if len(dets) == 1 else plural(target)
         return Extract(f"I count {len(dets)} {label}.", str(len(dets)), [e.id for e in dets], "count")
     if not dets:
         return None
     per: dict[str, list[str]] = {}
     for e in dets:
         per.setdefault(e.text, []).append(e.id)
-    parts = ", ".join(f"{len(v)} {k if len(v) == 1 else _plural(k)}" for k, v in per.items())
+    parts = ", ".join(f"{len(v)} {k if len(v) == 1 else plural(k)}" for k, v in per.items())
     return Extract(f"I count {len(dets)} objects: {parts}.", str(len(dets)), [e.id for e in dets], "count")
-
-
-def _plural(w: str) -> str:
-    return (
-        w if w.endswith("s") else (w[:-1] + "ies" if w.endswith("y") and w[-2:-1] not in "aeiou" else w + "s")
-    )
 
 
 def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None:
     dets = [
         e
         for e in evidence
-        if e.kind == "detection"
-        and (not target or policy.singular(e.text.lower()) == policy.singular(target.lower()))
+        if e.kind == "detection" and (not target or singular(e.text.lower()) == singular(target.lower()))
     ]
     if not dets or not sizes:
         return None
@@ -291,9 +285,7 @@ def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None
     w, h = sizes.get(d.image, (0, 0))
     if not w:
         return None
-    cx, cy = (d.box[0] + d.box[2]) / 2 / w, (d.box[1] + d.box[3]) / 2 / h
-    v = "top" if cy < 0.4 else "bottom" if cy > 0.6 else ""
-    hz = "left" if cx < 0.4 else "right" if cx > 0.6 else ""
+    v, hz = position(d.box, (w, h))
     where = f"{v} {hz}".strip() or "center"
     return Extract(f"The {d.text} is at the {where} of the image.", where, [d.id], "position")
 
@@ -319,7 +311,7 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
     elif s.kind == "text":
         found, subject, verb = (
             [e for e in found if e.extra.get("part") == "ink"],
-            f"The {_plural(s.thing)}",
+            f"The {plural(s.thing)}",
             "are",
         )
     elif s.kind == "object":

@@ -10,6 +10,7 @@ load one (`unknown_reason`).
 
 from __future__ import annotations
 
+from assistant.text import singular  # noqa: F401  (objects.singular: used by regions, verify)
 from tools.evidence import Evidence
 
 # The 80 COCO classes: what a COCO-pretrained YOLO (yolo11n.pt) detects.
@@ -61,12 +62,6 @@ OTHER_OBJECTS = {
 
 # Object words that are where text is (their place is the text's place): never an object to detect.
 TEXT_WORDS = {"sign", "text", "letter", "writing", "plate", "label", "word", "font", "board", "banner", "note"}  # fmt: skip
-
-
-def singular(word: str) -> str:
-    from assistant.policy import singular as _singular
-
-    return _singular(word)
 
 
 def classes_for(word: str) -> set[str]:

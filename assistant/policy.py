@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from assistant import regions
+from assistant import regions, scope
+from assistant.text import singular
 
 # Intents whose answer is text read from the image.
 READING_INTENTS = {"read", "total", "price", "field"}
@@ -74,17 +75,6 @@ _INTENT_RULES: list[tuple[str, str]] = [
     ),
 ]
 
-_ORDINALS = {
-    "first": 1,
-    "1st": 1,
-    "second": 2,
-    "2nd": 2,
-    "third": 3,
-    "3rd": 3,
-    "fourth": 4,
-    "4th": 4,
-    "fifth": 5,
-}
 _STOP = {
     "the",
     "a",
@@ -183,48 +173,9 @@ def _target(name: str, q: str) -> str:
     return ""
 
 
-def singular(word: str) -> str:
-    parts = word.split()
-    w = parts[-1]
-    if w.endswith("ies") and len(w) > 4:
-        w = w[:-3] + "y"
-    elif w.endswith(("ses", "xes", "ches", "shes")):
-        w = w[:-2]
-    elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
-        w = w[:-1]
-    return " ".join([*parts[:-1], w])
-
-
 def resolve_scope(question: str, n_images: int, current: list[int], previous: list[int]) -> list[int]:
-    """Which images (1-based) a question is about.
-
-    `current`: indices of images that arrived this turn; `previous`: the last turn's scope.
-    Ordinals ("the first picture", "image 2", "the last one") win; "both"/"all" mean every image;
-    otherwise this turn's images, else the previous scope, else the latest image.
-    """
-    if n_images == 0:
-        return []
-    q = question.lower()
-    picked: list[int] = []
-    for word, n in _ORDINALS.items():
-        if re.search(rf"\b{word}\b", q) and n <= n_images:
-            picked.append(n)
-    for m in re.finditer(r"\b(?:image|picture|photo|pic|img)\s*#?\s*(\d+)\b", q):
-        n = int(m.group(1))
-        if 1 <= n <= n_images:
-            picked.append(n)
-    if re.search(r"\b(last|latest|previous|earlier|other) (image|picture|photo|one|pic)\b", q):
-        candidates = [i for i in range(1, n_images + 1) if i not in current] or [n_images]
-        picked.append(candidates[-1] if "last" in q or "latest" in q or "previous" in q else candidates[0])
-    if picked:
-        return sorted(set(picked))
-    if re.search(r"\b(both|all|each|every|these) (images?|pictures?|photos?|of them)\b|\bboth\b", q):
-        return list(range(1, n_images + 1))
-    if current:
-        return list(current)
-    if previous:
-        return list(previous)
-    return [n_images]
+    """Which images (1-based) a question is about (`assistant.scope.resolve`, shared with the budget)."""
+    return scope.resolve(question, n_images, current, previous)
 
 
 # The OCR call of every plan: the tool's defaults, its full-recall reading (one cached call per image).

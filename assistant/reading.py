@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from assistant import verify
-from tools.evidence import Evidence
+from tools.evidence import Evidence, center_inside, near
 
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 # Value patterns of the answer types a question can name.
@@ -234,10 +234,9 @@ def _words_in(line: Evidence, evidence: list[Evidence]) -> list[Evidence]:
         return []
     out = []
     for w in evidence:
-        if w.kind == "word" and w.tool == line.tool and w.image == line.image and w.box:
-            cx, cy = (w.box[0] + w.box[2]) / 2, (w.box[1] + w.box[3]) / 2
-            if line.box[0] <= cx <= line.box[2] and line.box[1] <= cy <= line.box[3]:
-                out.append(w)
+        same = w.kind == "word" and w.tool == line.tool and w.image == line.image
+        if same and w.box and center_inside(w.box, line.box):
+            out.append(w)
     return sorted(out, key=lambda w: w.box[0])
 
 
@@ -319,10 +318,7 @@ def main_text(lines: list[Evidence], sizes: dict) -> list[Evidence]:
 def _near(a: Evidence, b: Evidence) -> bool:
     if a.image != b.image or not a.box or not b.box:
         return False
-    gap = 1.5 * max(_h(a), _h(b))
-    dx = max(0.0, max(a.box[0], b.box[0]) - min(a.box[2], b.box[2]))
-    dy = max(0.0, max(a.box[1], b.box[1]) - min(a.box[3], b.box[3]))
-    return dx <= gap and dy <= gap
+    return near(a.box, b.box, 1.5 * max(_h(a), _h(b)))
 
 
 def _prominence(e: Evidence) -> float:

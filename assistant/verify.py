@@ -13,13 +13,13 @@ A claim with nothing checkable in it is not supported: the verifier cannot vouch
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 
 from assistant import objects
+from assistant.text import norm, similarity, singular
 from assistant.trace import ClaimRecord
-from tools.evidence import Evidence
+from tools.evidence import Evidence, position
 
 COLOURS = (
     "red", "green", "blue", "yellow", "orange", "purple", "violet", "pink", "brown", "black", "white",
@@ -38,26 +38,6 @@ class TextMatch:
     score: float
     ids: list[str]
     text: str
-
-
-def norm(s: str) -> str:
-    """Lower case, letters and digits only, single spaces: what text comparison looks at."""
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", s.lower()).split())
-
-
-# Characters OCR confuses; folded on both sides before comparing text.
-_FOLD = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l", "5": "s", "8": "b", "6": "b", "2": "z"})
-
-
-def similarity(a: str, b: str) -> float:
-    """difflib ratio of two normalised strings, also tried with OCR-confusable characters folded."""
-    plain = difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
-    if plain == 1.0:
-        return plain
-    return max(
-        plain,
-        0.95 * difflib.SequenceMatcher(None, a.translate(_FOLD), b.translate(_FOLD), autojunk=False).ratio(),
-    )
 
 
 # A new clause with its own subject inside a sentence ("..., and it is a ...") is a claim of its own.
@@ -160,21 +140,15 @@ def parse_number(s: str) -> float:
 
 
 def _count_of(label: str, evidence: list[Evidence]) -> list[Evidence]:
-    from assistant.policy import singular
-
     want = singular(label.lower())
     return [e for e in evidence if e.kind == "detection" and singular(e.text.lower()) == want]
 
 
 def _position_of(box, size) -> set[str]:
-    w, h = size
-    cx, cy = (box[0] + box[2]) / 2 / w, (box[1] + box[3]) / 2 / h
-    out = set()
-    out |= {"left"} if cx < 0.4 else {"right"} if cx > 0.6 else {"center", "centre", "middle"}
-    out |= (
-        {"top", "upper"} if cy < 0.4 else {"bottom", "lower"} if cy > 0.6 else {"center", "centre", "middle"}
-    )
-    return out
+    vertical, horizontal = position(box, size)
+    middle = {"center", "centre", "middle"}
+    out = {horizontal} if horizontal else set(middle)
+    return out | ({"top": {"top", "upper"}, "bottom": {"bottom", "lower"}}.get(vertical) or middle)
 
 
 def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: dict | None = None,

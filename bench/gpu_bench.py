@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -86,10 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-context", type=int, default=8192, help="context (a photo is ~5.8k tokens)")
 
 
+def eprint(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
     import torch
-
-    from frontends.runtime import eprint
 
     cuda = torch.cuda.is_available()
     out: dict = {"shape": args.shape, "quantization": args.quantization, "cuda": cuda, "setup": _setup()}

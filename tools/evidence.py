@@ -202,3 +202,27 @@ def iou(a: Box, b: Box) -> float:
     inter = max(0.0, ix1 - ix0) * max(0.0, iy1 - iy0)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+# Where a box sits: its centre in the left/top 40 %, the right/bottom 40 %, or the middle band between.
+POSITION_LOW, POSITION_HIGH = 0.4, 0.6
+
+
+def position(box: Box, size: tuple[int, int]) -> tuple[str, str]:
+    """("top" | "bottom" | "", "left" | "right" | "") of the box's centre in an image of `size`."""
+    w, h = size
+    cx, cy = (box[0] + box[2]) / 2 / w, (box[1] + box[3]) / 2 / h
+    vertical = "top" if cy < POSITION_LOW else "bottom" if cy > POSITION_HIGH else ""
+    horizontal = "left" if cx < POSITION_LOW else "right" if cx > POSITION_HIGH else ""
+    return vertical, horizontal
+
+
+def near(a: Box, b: Box, gap: float) -> bool:
+    """The boxes overlap or lie within `gap` pixels of each other on both axes."""
+    return a[0] - gap <= b[2] and b[0] - gap <= a[2] and a[1] - gap <= b[3] and b[1] - gap <= a[3]
+
+
+def center_inside(box: Box, outer: Box) -> bool:
+    """The centre of `box` lies inside `outer` (a word of a line, a line in an area)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3]
