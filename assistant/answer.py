@@ -240,8 +240,9 @@ def compose_answer(
     suspicious = suspicious_ids(evidence)
     model_text = strip_tool_calls(model_output or "").strip()
     claims = verify.verify_answer(model_text, evidence, sizes, suspicious)
-    if intent.name not in policy.READING_INTENTS:
-        # An answer that repeats an injected instruction is not grounded, whatever it matches.
+    if intent.name != "read":
+        # An answer that repeats an injected instruction is not grounded, whatever it matches: never the
+        # answer to a total, price or field question; only "what does it say" may quote it, as data.
         for c in claims:
             if c.supported and c.evidence and set(c.evidence) <= suspicious:
                 c.supported = False
@@ -253,6 +254,8 @@ def compose_answer(
     # A draft whose every claim the evidence supports is kept: grounding must never harm a right answer.
     grounded = bool(claims) and not unsupported and any(c.kind in _CHECKED for c in claims)
     grounded = grounded and all(_whole_words(c.text, evidence) for c in claims if c.kind == "quote")
+    if intent.name in ("total", "price"):  # an amount answers these: quoted words alone do not
+        grounded = grounded and any(c.kind == "number" and c.supported for c in claims)
 
     if not order and intent.name not in NEEDS_EVIDENCE:
         # No image in the conversation: nothing to check a general answer against; it is kept, unflagged.
