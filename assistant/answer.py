@@ -324,6 +324,9 @@ def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
     thing = intent.target
     if intent.name == "color":
         sub = regions.subject(intent.target)
+        read = any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence)
+        if sub.kind == "text" and not read:
+            return "no text was read, so no tool could find the letters to measure"
         thing = sub.thing if sub.kind == "object" else ""
     if not thing or objects.knows(evidence, thing):
         return ""

@@ -54,11 +54,12 @@ _INTENT_RULES: list[tuple[str, str]] = [
     (
         "where",
         r"\b(where|which side|what side|locat(ed|ion) of|position of|"
-        r"(left|right|top|bottom) or (on |at |in )?(the )?(left|right|top|bottom))\b",
+        r"(left|right|top|bottom) or (on |at |in |to )?(the )?(left|right|top|bottom))\b",
     ),
     (
         "presence",
-        r"^\s*(is|are|was|were|do|does|can you see|could you see)\b.*\b(there|any|see|contain|show|visible)\b",
+        r"^\s*(is|are|was|were|do|does|can you see|could you see)\b.*\b(there|any|see|contain|show|visible|"
+        r"anyone|anybody|someone|somebody)\b",
     ),
     (
         "read",
@@ -147,11 +148,13 @@ def _target(name: str, q: str) -> str:
         "where": [
             r"where (?:is|are) (?:the |a |an )?([a-z ]+?)(?:\?| in| on|$)",
             r"(?:location|position) of (?:the )?([a-z ]+?)(?:\?|$)",
-            r"(?:is|are) (?:the |a |an )?([a-z ]+?) (?:on|at|in) the (?:left|right|top|bottom)\b",
+            r"(?:is|are|does|do) (?:the |a |an )?([a-z ]+?) (?:on |at |in |to |point|face|look)[a-z ]*?"
+            r"\b(?:left|right|top|bottom) or\b",
         ],
         "presence": [
             r"(?:is|are) there (?:a |an |any |some )?([a-z ]+?)(?: in| on|\?|$)",
             r"see (?:a |an |any )?([a-z ]+?)(?: in|\?|$)",
+            r"^(?:is|are|was|were) (anyone|anybody|someone|somebody)\b",
         ],
         "price": [
             r"price of (?:the |a )?([a-z ]+?)(?:\?| on|$)",

@@ -35,6 +35,8 @@ UNCHECKABLE = [
     ("Where is the dog?", "The dog is on the left [ocr:1].", "dog"),
     ("How many horses are there?", "There are 3.", "horse"),
     ("Is the truck on the left or the right side of the picture?", "It is on the left.", "truck"),
+    ("Is anyone sitting behind the reception desk?", "Yes.", "person"),
+    ("Does the arrow on the wall point to the left or to the right?", "It points to the left.", "arrow"),
 ]
 
 
@@ -46,6 +48,15 @@ def test_a_seeing_engines_draft_no_tool_can_check_is_shown_marked_unverified():
         body = draft.split(" [")[0].rstrip(".")
         assert body in out.answer and "[ocr:1]" not in out.answer and "grey" not in out.answer
         assert all(not c.supported and "not checked by any tool" in c.reason for c in out.claims)
+
+
+def test_the_colour_of_letters_no_tool_could_read_is_flagged():
+    out = _ask("What colour are the letters?", "They are blue.", [SHAPES, GREY], sees=True)
+    assert out.status == "unverified" and "no text was read" in out.answer and "They are blue." in out.answer
+    assert _ask("What colour are the letters?", "They are blue.", [SHAPES, GREY], sees=False).abstained
+    sign = Evidence("ocr:1", "ocr", "im", "line", "OPEN", 0.95, (10, 10, 300, 60))
+    out = _ask("What colour are the letters?", "They are blue.", [SHAPES, GREY, sign], sees=True)
+    assert out.status != "unverified"  # the letters were read: their colour is the tools' to measure
 
 
 def test_an_engine_that_cannot_see_still_abstains_there():
