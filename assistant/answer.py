@@ -330,6 +330,8 @@ def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
         thing = sub.thing if sub.kind == "object" else ""
     if not thing or objects.knows(evidence, thing):
         return ""
+    # the thing a phrase names ("two people walking along the shore" -> people -> person)
+    thing = next((w for w in thing.split() if objects.is_object_word(w)), thing.split()[-1])
     named = objects.classes_for(thing)
     return f"no detector for {(next(iter(named)) if len(named) == 1 else thing)!r} is loaded"
 

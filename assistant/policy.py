@@ -148,7 +148,7 @@ def _target(name: str, q: str) -> str:
         "where": [
             r"where (?:is|are) (?:the |a |an )?([a-z ]+?)(?:\?| in| on|$)",
             r"(?:location|position) of (?:the )?([a-z ]+?)(?:\?|$)",
-            r"(?:is|are|does|do) (?:the |a |an )?([a-z ]+?) (?:on |at |in |to |point|face|look)[a-z ]*?"
+            r"(?:is|are|does|do) (?:the |a |an )?([a-z ]+?) (?:on |at |in |to |along |near |by |[a-z]+ing |point|face|look)[a-z ]*?"
             r"\b(?:left|right|top|bottom) or\b",
         ],
         "presence": [

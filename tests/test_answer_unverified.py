@@ -37,6 +37,7 @@ UNCHECKABLE = [
     ("Is the truck on the left or the right side of the picture?", "It is on the left.", "truck"),
     ("Is anyone sitting behind the reception desk?", "Yes.", "person"),
     ("Does the arrow on the wall point to the left or to the right?", "It points to the left.", "arrow"),
+    ("Are the two people walking along the shore on the left or the right?", "On the left.", "person"),
 ]
 
 
