@@ -333,7 +333,11 @@ def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
     # the thing a phrase names ("two people walking along the shore" -> people -> person)
     thing = next((w for w in thing.split() if objects.is_object_word(w)), thing.split()[-1])
     named = objects.classes_for(thing)
-    return f"no detector for {(next(iter(named)) if len(named) == 1 else thing)!r} is loaded"
+    name = next(iter(named)) if len(named) == 1 else thing
+    for r in objects.detectors(evidence):  # one knows it, but judged this image outside its domain
+        if named & {c.lower() for c in r.extra.get("classes", [])}:
+            return f"the detector that knows {name!r} (trained on {r.extra.get('domain', 'its own data')}) does not apply to this image"
+    return f"no detector for {name!r} is loaded"
 
 
 def _contradicts(c: ClaimRecord, evidence: list[Evidence], suspicious: set[str]) -> bool:

@@ -60,6 +60,17 @@ def test_the_colour_of_letters_no_tool_could_read_is_flagged():
     assert out.status != "unverified"  # the letters were read: their colour is the tools' to measure
 
 
+def test_a_detector_that_does_not_apply_is_named_as_such():
+    off = Evidence("det:0", "detect", "im", "detector", "shapes", 1.0, None,
+                   {"classes": ["circle", "square"], "domain": "synthetic shapes", "applies": False})  # fmt: skip
+    out = _ask("Is there a circle in the image?", "No.", [off], sees=True)
+    assert (
+        out.status == "unverified"
+        and "knows 'circle' (trained on synthetic shapes) does not apply" in out.answer
+    )
+    assert _ask("Is there a circle in the image?", "No.", [off], sees=False).abstained
+
+
 def test_an_engine_that_cannot_see_still_abstains_there():
     for q, draft, _ in UNCHECKABLE:
         out = _ask(q, draft, [SHAPES, GREY], sees=False)
