@@ -7,7 +7,10 @@ answer by itself (what a sign says, a receipt's total, an item's price, a phone 
 colour, where something is, when a photo was taken) the extractive answer is shown, with citations;
 several images are answered each under its own label. Where the evidence cannot answer, the answer is
 a short abstention with its reason (`abstained`); an open "describe" question may get a summary of the
-evidence, labelled as one. The answer stays short: the draft and why it was overruled are returned
+evidence, labelled as one. An engine that really sees the image (`Engine.sees_images`) may answer what no
+loaded tool can check (an object no detector knows: its presence, count, place or colour): its draft is
+shown after a plain "Not verified by the tools (why):" mark, status "unverified", never as fact, unless
+evidence a tool does have contradicts it; reading questions stay strict (OCR is the evidence for text). The answer stays short: the draft and why it was overruled are returned
 apart (`draft`, `overruled_because`). Pure functions of (question, intent, evidence, model output): a
 trace replays through here to the same answer.
 """
