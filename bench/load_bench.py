@@ -6,7 +6,7 @@ Each request carries its own rendered sign (a word and a number no other request
 it says. Figures: throughput, latency p50/p95/p99 of answered requests, how many were turned away
 (503 + Retry-After: the queue is bounded), errors, the server's peak memory (from `/health`), and
 per request whether its answer and its OCR evidence hold its own sign and none of the others'
-(a leak between concurrent requests). Without --url an in-process server runs the offline model.
+(a leak between concurrent requests). Without --url a local `launch.py serve` runs the offline model.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import base64
 import io
 import json
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,19 +27,21 @@ from pathlib import Path
 WORDS = ["KIWI", "MANGO", "LEMON", "OLIVE", "PLUM", "GRAPE", "PEAR", "MELON", "FIG", "LIME", "DATE", "APPLE"]
 
 
+def eprint(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="clients at once (default: 8)")
     parser.add_argument(
         "--requests", type=int, default=None, help="requests in all (default: 2 x concurrency)"
     )
-    parser.add_argument("--url", default=None, help="a running `serve` (default: start one in this process)")
+    parser.add_argument("--url", default=None, help="a running `serve` (default: start one locally)")
     parser.add_argument("--api-key", default=None, help="the server's API key, if it wants one")
     parser.add_argument(
-        "--model", default="smollm2-llava", help="model of the in-process server (default: smollm2-llava)"
+        "--model", default="smollm2-llava", help="model of the local server (default: smollm2-llava)"
     )
-    parser.add_argument(
-        "--max-waiting", type=int, default=16, help="in-process server: queue bound (default: 16)"
-    )
+    parser.add_argument("--max-waiting", type=int, default=16, help="local server: queue bound (default: 16)")
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="per-request client timeout, s (default: 900)"
     )
@@ -103,63 +108,66 @@ def _judge(results: list[dict], numbers: list[str]) -> None:
         res["leaked"] = [n for n in others if n in res["answer"] or n in res["evidence"]]
 
 
-def _percentile(xs: list[float], q: float) -> float:
-    from frontends.batch import percentile
-
-    return round(percentile(xs, q), 3) if xs else 0.0
-
-
-def _in_process_server(args):
-    from assistant.core.config import ModelConfig
-    from assistant.factory import build_assistant
-    from assistant.session import AssistantConfig
-    from frontends.api import AssistantBackend, ModelHub, ServeConfig, create_app
-
-    traces = tempfile.mkdtemp(prefix="bench-load-traces-")
-    acfg = AssistantConfig(tools=["ocr"], trace_dir=traces, max_new_tokens=24)
-    hub = ModelHub()
-    hub.add(
-        args.model, lambda: AssistantBackend(build_assistant(ModelConfig(model=args.model), acfg), args.model)
-    )
-    hub.get(args.model)  # loaded before the clock starts
-    return _ServerThread(create_app(hub, ServeConfig(max_waiting=args.max_waiting)))
+def _percentile(xs: list[float], q: int) -> float:
+    """Linear-interpolated percentile (numpy's default), 0 for no values."""
+    if len(xs) < 2:
+        return round(xs[0], 3) if xs else 0.0
+    return round(statistics.quantiles(xs, n=100, method="inclusive")[q - 1], 3)
 
 
-class _ServerThread:
-    def __init__(self, app):
+class _ServeProcess:
+    """`launch.py serve` with the offline model on a free local port, as its own process (a benchmark
+    drives the product from outside, as a client would; it never imports the front ends)."""
+
+    def __init__(self, args, ready_timeout_s: float = 900.0):
         import socket
-        import threading
 
-        import uvicorn
+        import httpx
 
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{self.port}"
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        traces = tempfile.mkdtemp(prefix="bench-load-traces-")
+        launch = Path(__file__).resolve().parents[1] / "launch.py"
+        cmd = [sys.executable, str(launch), "serve", "--model", args.model, "--tools", "ocr"]
+        cmd += ["--trace-dir", traces, "--max-new-tokens", "24", "--max-waiting", str(args.max_waiting)]
+        self.proc = subprocess.Popen([*cmd, "--port", str(port)])
+        deadline = time.monotonic() + ready_timeout_s
+        while True:  # the model loads before the clock starts
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"`launch.py serve` exited with {self.proc.returncode} before it was ready"
+                )
+            try:
+                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"`launch.py serve` not ready after {ready_timeout_s:.0f} s")
+            time.sleep(0.5)
 
     def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def run(args) -> int:
     import httpx
 
-    from frontends.runtime import eprint
     from tools.errors import BadInputError
 
     if args.concurrency < 1:
         raise BadInputError("--concurrency must be at least 1")
     n = args.requests or 2 * args.concurrency
     signs = [sign(i) for i in range(n)]
-    server = None if args.url else _in_process_server(args)
+    server = None if args.url else _ServeProcess(args)
     url = (args.url or server.url).rstrip("/")
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
     try:
@@ -201,7 +209,7 @@ def run(args) -> int:
     report = {
         "figures": figures,
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
-        "url": args.url or "in-process",
+        "url": args.url or "local serve",
         "results": [{k: v for k, v in r.items() if k != "evidence"} for r in results],
     }
     out.write_text(json.dumps(report, indent=2))

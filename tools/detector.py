@@ -31,6 +31,15 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = "yolo11n.pt"  # COCO-pretrained, 80 classes, ~5.4 MB
 SHAPES = "shapes"
 SYNTHETIC = "synthetic shapes"  # the training domain of the offline detector
+SHAPES_DIR_PREFIX = "shapes-"  # trained shapes detectors live in the cache under shapes-<settings hash>
+
+
+def find_shapes_weights() -> Path | None:
+    """The newest trained shapes detector in the cache, with any settings (the offline fallback)."""
+    found = sorted(
+        cache_dir("detectors").glob(f"{SHAPES_DIR_PREFIX}*/best.pt"), key=lambda p: p.stat().st_mtime
+    )
+    return found[-1] if found else None
 
 
 class DetectorTool(Tool):
@@ -87,7 +96,6 @@ class DetectorTool(Tool):
         return self._resolved
 
     def _resolve(self) -> tuple[str, str]:
-        from tools.detector_train import find_shapes_weights
         from tools.yolo_env import offline
 
         req = self.requested
@@ -111,8 +119,6 @@ class DetectorTool(Tool):
         return str(cached), p.name  # downloaded into the cache by setup()
 
     def _fallback(self, why: str) -> tuple[str, str]:
-        from tools.detector_train import find_shapes_weights
-
         found = find_shapes_weights()
         if found is None:
             raise ModelLoadError(

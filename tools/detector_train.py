@@ -18,10 +18,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tools.detector import SHAPES_DIR_PREFIX
 from tools.errors import BadInputError
 from tools.paths import cache_dir
-
-SHAPES_DIR_PREFIX = "shapes-"
 
 
 @dataclass
@@ -133,14 +132,6 @@ def shapes_weights(shapes_cfg=None, train_cfg: TrainConfig | None = None) -> Pat
 
     key = shapes_key(shapes_cfg or ShapesConfig(), train_cfg or TrainConfig())
     return cache_dir("detectors") / f"{SHAPES_DIR_PREFIX}{key}" / "best.pt"
-
-
-def find_shapes_weights() -> Path | None:
-    """The newest trained shapes detector in the cache, with any settings (the offline fallback)."""
-    found = sorted(
-        cache_dir("detectors").glob(f"{SHAPES_DIR_PREFIX}*/best.pt"), key=lambda p: p.stat().st_mtime
-    )
-    return found[-1] if found else None
 
 
 def prepare_shapes(shapes_cfg=None, train_cfg: TrainConfig | None = None, log=print) -> TrainResult:

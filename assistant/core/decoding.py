@@ -21,6 +21,7 @@ import inspect
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from assistant.core.types import Prompt
 from tools.errors import ModelLoadError
 
 # Not cuDNN: see the module docstring. Order is preference; SDPA picks the first that fits the inputs.
@@ -172,8 +173,6 @@ def check_cache(adapter, decoder: Decoder) -> float:
     """Fail loudly when the KV cache is not honoured: logits of prefix + 1 token through the cache must
     equal a full prefill's. Returns the relative difference (0 when exact)."""
     import transformers
-
-    from assistant.core.families import Prompt
 
     ids = adapter.tokenizer("A cache must give what recomputing gives.", add_special_tokens=False)[
         "input_ids"

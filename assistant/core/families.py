@@ -15,12 +15,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import torch
 
 from assistant.core.decoding import attention_backends, cache_argument
-from assistant.core.types import GenerationStats, ImageInput
+from assistant.core.types import GenerationStats, ImageInput, Prompt
 from tools.errors import BadInputError, ModelLoadError
 
 PREFIX_TYPES = ("llava", "llava_next", "llava_onevision")
@@ -55,19 +54,6 @@ def prepare_pil(image: ImageInput):
         scale = image.max_side / max(pil.size)
         pil = pil.resize((max(1, round(pil.width * scale)), max(1, round(pil.height * scale))))
     return pil
-
-
-@dataclass
-class Prompt:
-    ids: list[int]  # token ids, image placeholders expanded for the prefix family
-    keys: list  # per-position identity for KV reuse: token id, or "img:<key>" at image positions
-    image_tokens: int = 0
-    images: list[ImageInput] = field(default_factory=list)
-    spans: list[tuple[int, int]] = field(default_factory=list)  # prefix: (first position, length) per image
-    features: torch.Tensor | None = None  # prefix: features of the image positions being prefilled
-    cross_states: torch.Tensor | None = None  # cross-attention: vision states of all images (full prefill)
-    cross_mask: torch.Tensor | None = None  # cross-attention: [1, seq, images, tiles]
-    ready: dict = field(default_factory=dict)  # image key -> vision tensors computed while preparing
 
 
 class Adapter:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tools.evidence import Box
 from tools.images import ImageRef
+
+if TYPE_CHECKING:
+    import torch
 
 # Message format: Hugging Face chat messages. Content is a string or a list of parts
 # {"type": "text", "text": ...} / {"type": "image"}; the i-th {"type": "image"} part consumes images[i].
@@ -73,6 +76,21 @@ class GenerationStream(Protocol):
     stats: GenerationStats
 
     def __iter__(self) -> Iterator[str]: ...
+
+
+@dataclass
+class Prompt:
+    """A prompt as token ids, ready for an adapter to prefill (the model core's working form)."""
+
+    ids: list[int]  # token ids, image placeholders expanded for the prefix family
+    keys: list  # per-position identity for KV reuse: token id, or "img:<key>" at image positions
+    image_tokens: int = 0
+    images: list[ImageInput] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # prefix: (first position, length) per image
+    features: torch.Tensor | None = None  # prefix: features of the image positions being prefilled
+    cross_states: torch.Tensor | None = None  # cross-attention: vision states of all images (full prefill)
+    cross_mask: torch.Tensor | None = None  # cross-attention: [1, seq, images, tiles]
+    ready: dict = field(default_factory=dict)  # image key -> vision tensors computed while preparing
 
 
 class Engine(Protocol):
