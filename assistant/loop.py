@@ -14,14 +14,15 @@ from datetime import datetime, timezone
 
 from assistant import context, policy
 from assistant.answer import compose_answer
-from assistant.session import Conversation, ScopedImage, SentTurn, TurnEvent, TurnResult
 from assistant.toolcalls import model_calls_tools, parse_tool_calls, strip_tool_calls
 from assistant.trace import ToolCallRecord, TurnTrace
+from assistant.turn import ScopedImage, SentTurn, TurnEvent, TurnResult
 from tools.errors import BadInputError, UserError
 from tools.evidence import Evidence
 
 
-def run_turn(conv: Conversation, text: str, images: list) -> Iterator[TurnEvent]:
+def run_turn(conv, text: str, images: list) -> Iterator[TurnEvent]:
+    """Run one turn of `conv` (an `assistant.session.Conversation`), yielding its events as they happen."""
     a, cfg = conv.assistant, conv.assistant.config
     t0 = time.perf_counter()
     turn_no = len(conv.turns) + 1
@@ -205,7 +206,7 @@ def model_info(engine) -> dict:
     }
 
 
-def _window(conv: Conversation) -> tuple[list[dict], list[SentTurn]]:
+def _window(conv) -> tuple[list[dict], list[SentTurn]]:
     """The last `history_turns` turns (a small model's context is short, and old turns rarely matter):
     this conversation's own turns as sent, and, while they leave room, the text history it came with."""
     keep = conv.assistant.config.history_turns
@@ -231,7 +232,7 @@ def _history_answer(model_output: str, composed) -> str:
     return composed.answer
 
 
-def _evidence(conv: Conversation, trace: TurnTrace):
+def _evidence(conv, trace: TurnTrace):
     scope = set(trace.in_scope)
     return [e for e in conv.evidence.all() if e.image in scope]
 
@@ -256,7 +257,7 @@ def _from_model_call(call, scope: list[int], n_images: int, step: int) -> policy
     return policy.PlannedCall(call.name, index, args, f"the model asked for it (step {step})")
 
 
-def _run(conv: Conversation, trace: TurnTrace, planned: list, source: str, step: int) -> Iterator[TurnEvent]:
+def _run(conv, trace: TurnTrace, planned: list, source: str, step: int) -> Iterator[TurnEvent]:
     """Run planned calls concurrently; each becomes a ToolCallRecord with the evidence ids it produced."""
     from tools.base import ToolCall
 
