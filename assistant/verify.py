@@ -97,7 +97,9 @@ def find_text(quote: str, evidence: list[Evidence]) -> TextMatch:
         return best
     n_words = max(1, len(norm(quote).split()))
     for words in text_words(evidence).values():
-        toks = [norm(w.text) for w in words]
+        # windows of tokens, not of words: "M1SOL/SEUILLA" is two tokens, each may be what is quoted
+        subs = [(t, w) for w in words for t in norm(w.text).split()]
+        toks = [t for t, _ in subs]
         for size in {max(1, n_words - 1), n_words, n_words + 1}:
             for i in range(0, max(1, len(toks) - size + 1)):
                 window = "".join(toks[i : i + size])
@@ -105,11 +107,8 @@ def find_text(quote: str, evidence: list[Evidence]) -> TextMatch:
                     continue
                 score = similarity(q, window)
                 if score > best.score:
-                    best = TextMatch(
-                        score,
-                        [w.id for w in words[i : i + size]],
-                        " ".join(w.text for w in words[i : i + size]),
-                    )
+                    hit = list({id(w): w for _, w in subs[i : i + size]}.values())
+                    best = TextMatch(score, [w.id for w in hit], " ".join(w.text for w in hit))
     for e in evidence:  # lines too: they exist even where a tool reports no words
         if e.kind == "line" and e.tool in ("ocr", "zoom"):
             score = similarity(q, norm(e.text).replace(" ", ""))

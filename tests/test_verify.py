@@ -204,3 +204,11 @@ def test_texture_read_as_letters_is_not_text():
 
     assert read_text([Evidence("ocr:1", "ocr", "im", "line", "aa a", 0.7, (10, 10, 60, 30))]) is None
     assert read_text([Evidence("ocr:1", "ocr", "im", "line", "OK", 0.95, (10, 10, 60, 30))]).key == "OK"
+
+
+def test_a_quote_matches_one_part_of_a_word_ocr_read_joined():
+    # OCR read a destination board as one word "M1SOL/SEUILLA": "SEVILLA" is its second part, misread
+    board = words("M1SOL/SEUILLA cero emisiones")
+    c = verify_claim('It says "SEVILLA".', [], board)
+    assert c.supported and c.evidence == ["ocr:1"]
+    assert not verify_claim('It says "MADRID".', [], board).supported
