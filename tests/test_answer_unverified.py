@@ -154,3 +154,12 @@ def test_the_ui_marks_an_unverified_answer():
     assert "Not verified" in claims_markdown(d) and "⚠ flagged" in claims_markdown(d)
     d["status"] = "verified"
     assert "Not verified" not in claims_markdown(d)
+
+
+def test_a_model_built_here_takes_images_but_does_not_see_them():
+    from assistant.core import load_engine
+    from assistant.core.config import ModelConfig
+    from tests.fixtures.tiny_models import tiny_model_dir
+
+    engine = load_engine(ModelConfig(model=str(tiny_model_dir("tiny-llava")), device="cpu"))
+    assert engine.supports_images and not engine.sees_images
