@@ -31,15 +31,41 @@ def similarity(a: str, b: str) -> float:
     )
 
 
+# Plurals no suffix rule undoes; -ses words whose singular keeps no "e" (bus, gas, lens).
+_IRREGULAR = {
+    "people": "person",
+    "men": "man",
+    "women": "woman",
+    "children": "child",
+    "mice": "mouse",
+    "geese": "goose",
+    "feet": "foot",
+    "teeth": "tooth",
+    "oxen": "ox",
+    "buses": "bus",
+    "gases": "gas",
+    "lenses": "lens",
+    "canvases": "canvas",
+    "atlases": "atlas",
+}
+
+
 def singular(word: str) -> str:
     """The last word of a phrase made singular ("red cars" -> "red car", "boxes" -> "box")."""
     parts = word.split()
     w = parts[-1]
-    if w.endswith("ies") and len(w) > 4:
+    low = w.lower()
+    if low in _IRREGULAR:
+        w = _IRREGULAR[low]
+    elif low.endswith("ies") and len(w) > 4:
         w = w[:-3] + "y"
-    elif w.endswith(("ses", "xes", "ches", "shes")):
+    elif low.endswith("ives"):
+        w = w[:-3] + "fe"
+    elif low.endswith("lves"):
+        w = w[:-3] + "f"
+    elif low.endswith(("sses", "xes", "ches", "shes", "zzes")):
         w = w[:-2]
-    elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+    elif low.endswith("s") and not low.endswith(("ss", "us", "is")) and len(w) > 3:
         w = w[:-1]
     return " ".join([*parts[:-1], w])
 
