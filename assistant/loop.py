@@ -1,9 +1,11 @@
 """One turn of a conversation, step by step (called by `Conversation.stream`).
 
-images -> scope and intent (policy) -> tools (policy plan, follow-ups, model-driven calls) -> image
-planner -> messages (context) -> generation (streamed) -> verification and composition (answer) ->
-trace. Every step is recorded in a `TurnTrace`; a user error ends the turn with an "error" event and
-is recorded too.
+Each step is a small function over one `Turn` record (`assistant/turn.py`), run in order: scope
+(images join, intent, the images the question means) -> tools (policy plan, follow-ups) -> image plan
+(the budget planner) -> prompt (history, image parts) -> generate (model-driven tool steps, the
+streamed answer) -> ground (verification and composition) -> record (trace, history, `TurnResult`).
+The turn's `TurnTrace` is filled as it goes; a user error ends the turn with an "error" event and is
+recorded too.
 """
 
 from __future__ import annotations
@@ -16,182 +18,224 @@ from assistant import context, policy
 from assistant.answer import compose_answer
 from assistant.toolcalls import model_calls_tools, parse_tool_calls, strip_tool_calls
 from assistant.trace import ToolCallRecord, TurnTrace
-from assistant.turn import ScopedImage, SentTurn, TurnEvent, TurnResult
+from assistant.turn import ScopedImage, SentTurn, Turn, TurnEvent, TurnResult
 from tools.errors import BadInputError, UserError
 from tools.evidence import Evidence
 
 
 def run_turn(conv, text: str, images: list) -> Iterator[TurnEvent]:
-    """Run one turn of `conv` (an `assistant.session.Conversation`), yielding its events as they happen."""
-    a, cfg = conv.assistant, conv.assistant.config
-    t0 = time.perf_counter()
-    turn_no = len(conv.turns) + 1
-    trace = TurnTrace(
-        conversation_id=conv.id,
-        turn=turn_no,
-        question=text,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        grounding=cfg.grounding,
-        model=model_info(a.engine),
-        prompt_versions=context.prompt_versions(),
+    """Run one turn of `conv` (an `assistant.session.Conversation`), yielding its events as they happen.
+
+    Each step fills the one `Turn` record in order; a user error ends the turn with an "error" event."""
+    turn = Turn(
+        TurnTrace(
+            conversation_id=conv.id,
+            turn=len(conv.turns) + 1,
+            question=text,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            grounding=conv.assistant.config.grounding,
+            model=model_info(conv.assistant.engine),
+            prompt_versions=context.prompt_versions(),
+        ),
+        t0=time.perf_counter(),
     )
     try:
         if not isinstance(text, str) or not text.strip():
             raise BadInputError("the question is empty")
-        arrived = conv.add_images(images, turn_no)
-        trace.images = list(arrived)  # this turn's inputs; a repeated image keeps its first index and turn
-        previous = conv.turns[-1] if conv.turns else None
-        prev_intent = (
-            policy.Intent(previous.intent, **previous.intent_detail) if previous and previous.intent else None
-        )
-        prev_scope = [r.index for r in conv.images if previous and r.id in previous.in_scope]
-        intent = policy.classify(text, prev_intent)
-        scope = policy.resolve_scope(text, len(conv.images), [r.index for r in arrived], prev_scope)
-        refs = conv.image_refs()
-        trace.intent = intent.name
-        trace.intent_detail = {"target": intent.target, "field": intent.field, "inherited": intent.inherited}
-        trace.in_scope = [refs[i - 1].id for i in scope]
-        trace.in_scope_numbers = list(scope)
-        trace.image_sizes = {
-            conv.images[i - 1].id: [conv.images[i - 1].width, conv.images[i - 1].height] for i in scope
-        }
-
-        # Tools: the policy's plan, its follow-ups, then (for models that can) the model's own calls.
-        available = set(a.tool_names())
-        model_driven = cfg.tool_policy == "model" or (
-            cfg.tool_policy == "auto" and model_calls_tools(a.engine)
-        )
-        trace.tool_policy = cfg.tool_policy + ("+model" if model_driven and cfg.tool_policy == "auto" else "")
-        t_tools = time.perf_counter()
-        if available and cfg.tool_policy != "model":
-            yield from _run(conv, trace, policy.plan(intent, scope, available), "policy", 0)
-            extra = []
-            for i in scope:
-                ev = conv.evidence.all(refs[i - 1].id)
-                extra += policy.follow_ups(intent, i, ev, available, refs[i - 1].size)
-            yield from _run(conv, trace, extra, "policy", 0)
-        tools_s = time.perf_counter() - t_tools
-
-        scoped = [
-            ScopedImage(refs[r.index - 1], r.index, r.turn, r.id in {x.id for x in arrived}, r.index in scope)
-            for r in conv.images
-        ]
-        decisions = conv.planner.plan(a.engine, text, scoped, _evidence(conv, trace))
-        trace.budget = [rec for _, rec in decisions]
-        yield TurnEvent("budget", budget=trace.budget)
-        # Earlier turns as they were sent: an admitted image keeps its part in the message that first
-        # showed it; images not in the history (new, re-admitted, re-cropped) go in this turn's message.
-        admitted = {rec.image: inp for inp, rec in decisions if inp is not None}
-        text_history, sent = _window(conv)
-        old, old_parts, shown = context.history_messages(sent, {i: inp.key() for i, inp in admitted.items()})
-        history = text_history + old
-        # A demoted image leaves its old message for good: if it is re-admitted later it goes in that
-        # turn's message, so only the newest message changes, not everything after the old one.
-        for t in sent:
-            t.images = [(i, key) for i, key in t.images if i in old_parts]
-        new_parts = [rec for inp, rec in decisions if inp is not None and rec.image not in old_parts]
-        parts = [rec.image_index for rec in new_parts]
-        inputs = [admitted[i] for i in old_parts] + [admitted[rec.image] for rec in new_parts]
-        index_of = {r.id: r.index for r in conv.images}
-        text_only = [i for i in scope if refs[i - 1].id not in admitted]
-
-        # Generation: model-driven tool steps first when enabled, then the answer (streamed).
-        specs = [
-            s for s in (a.tools.registry.specs() if a.tools else []) if s["function"]["name"] in available
-        ]
-        stats_all, ttft, output = [], None, ""
-        t_gen = time.perf_counter()
-        steps = cfg.max_tool_steps if (model_driven and specs and a.engine is not None) else 0
-        for step in range(1, steps + 1):
-            messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, history, parts, text_only, specs, shown
-            )
-            trace.messages = messages
-            out, stats = _generate(a, conv, messages, inputs)
-            stats_all.append(stats)
-            calls = parse_tool_calls(out, known=available)
-            if not calls:
-                output = out
-                break
-            planned = [_from_model_call(c, scope, len(refs), step) for c in calls]
-            t1 = time.perf_counter()
-            yield from _run(conv, trace, planned, "model", step)
-            tools_s += time.perf_counter() - t1
-        else:
-            output = None  # no model step answered: generate the answer below, streamed
-        if output:
-            ttft = time.perf_counter() - t0
-            yield TurnEvent("token", text=strip_tool_calls(output))
-        elif a.engine is not None:
-            messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, history, parts, text_only, shown=shown
-            )
-            trace.messages = messages
-            stream = a.engine.stream(messages, inputs, _gen_config(cfg), session_id=conv.id)
-            for chunk in stream:
-                if ttft is None:
-                    ttft = time.perf_counter() - t0
-                yield TurnEvent("token", text=chunk)
-            output = stream.text
-            stats_all.append(stream.stats)
-        if not trace.messages:
-            trace.messages = context.build_messages(
-                text, _evidence(conv, trace), index_of, history, parts, text_only, shown=shown
-            )
-        gen_s = time.perf_counter() - t_gen
-
-        # Verification and composition.
-        t_ver = time.perf_counter()
-        # Composition reads the evidence as the trace stores it (rounded boxes), so a replay is exact.
-        trace.evidence = [e.to_dict() for e in _evidence(conv, trace)]
-        evidence = [Evidence.from_dict(d) for d in trace.evidence]
-        trace.model_output = output or ""
-        errors = {(c.tool, c.image): c.error for c in trace.tool_calls if c.error}  # per tool and image
-        composed = compose_answer(
-            text,
-            intent,
-            evidence,
-            trace.model_output,
-            errors,
-            trace.image_sizes,
-            cfg.grounding,
-            trace.in_scope,
-            trace.in_scope_numbers,
-            sees_images=bool(trace.model.get("sees_images")),
-        )
-        verify_s = time.perf_counter() - t_ver
-        trace.answer, trace.abstained, trace.citations = (
-            composed.answer,
-            composed.abstained,
-            composed.citations,
-        )
-        trace.claims, trace.composition, trace.note = composed.claims, composed.composition, composed.note
-        trace.draft, trace.overruled_because = composed.draft, composed.overruled_because
-        trace.status = composed.status
-        trace.tokens = _tokens(stats_all)
-        trace.timings = {
-            "tools_s": round(tools_s, 4),
-            "ttft_s": round(ttft, 4) if ttft is not None else None,
-            "model_ttft_s": round(stats_all[-1].ttft_s, 4) if stats_all else None,
-            "generate_s": round(gen_s, 4),
-            "verify_s": round(verify_s, 4),
-            "total_s": round(time.perf_counter() - t0, 4),
-        }
-        path = conv.record(trace)
-        conv.sent.append(
-            SentTurn(
-                images=[(rec.image, admitted[rec.image].key()) for rec in new_parts],
-                text=trace.messages[-1]["content"][-1]["text"],
-                evidence=[e.id for e in context.prompt_records(_evidence(conv, trace), shown)],
-                answer=_history_answer(trace.model_output, composed),
-            )
-        )
-        yield TurnEvent("done", result=_result(trace, path))
+        _scope(conv, turn, images)
+        yield from _tools(conv, turn)
+        yield from _image_plan(conv, turn)
+        _prompt(conv, turn)
+        yield from _generate(conv, turn)
+        _ground(conv, turn)
+        yield TurnEvent("done", result=_record(conv, turn))
     except UserError as e:
-        trace.error = str(e)
-        trace.timings = {"total_s": round(time.perf_counter() - t0, 4)}
-        conv.record(trace)
+        turn.trace.error = str(e)
+        turn.trace.timings = {"total_s": round(time.perf_counter() - turn.t0, 4)}
+        conv.record(turn.trace)
         yield TurnEvent("error", text=str(e), error=e)
+
+
+def _scope(conv, turn: Turn, images: list) -> None:
+    """The turn's images join the conversation; the question's intent and the images it is about."""
+    trace, text = turn.trace, turn.trace.question
+    turn.arrived = conv.add_images(images, trace.turn)
+    trace.images = list(turn.arrived)  # this turn's inputs; a repeated image keeps its first index and turn
+    previous = conv.turns[-1] if conv.turns else None
+    prev_intent = (
+        policy.Intent(previous.intent, **previous.intent_detail) if previous and previous.intent else None
+    )
+    prev_scope = [r.index for r in conv.images if previous and r.id in previous.in_scope]
+    turn.intent = intent = policy.classify(text, prev_intent)
+    turn.scope = policy.resolve_scope(text, len(conv.images), [r.index for r in turn.arrived], prev_scope)
+    turn.refs = refs = conv.image_refs()
+    trace.intent = intent.name
+    trace.intent_detail = {"target": intent.target, "field": intent.field, "inherited": intent.inherited}
+    trace.in_scope = [refs[i - 1].id for i in turn.scope]
+    trace.in_scope_numbers = list(turn.scope)
+    trace.image_sizes = {
+        conv.images[i - 1].id: [conv.images[i - 1].width, conv.images[i - 1].height] for i in turn.scope
+    }
+
+
+def _tools(conv, turn: Turn) -> Iterator[TurnEvent]:
+    """The policy's plan and its follow-ups (model-driven calls come with generation)."""
+    a, cfg, trace = conv.assistant, conv.assistant.config, turn.trace
+    turn.available = set(a.tool_names())
+    turn.model_driven = cfg.tool_policy == "model" or (
+        cfg.tool_policy == "auto" and model_calls_tools(a.engine)
+    )
+    trace.tool_policy = cfg.tool_policy + (
+        "+model" if turn.model_driven and cfg.tool_policy == "auto" else ""
+    )
+    t_tools = time.perf_counter()
+    if turn.available and cfg.tool_policy != "model":
+        yield from _run(conv, trace, policy.plan(turn.intent, turn.scope, turn.available), "policy", 0)
+        extra = []
+        for i in turn.scope:
+            ev = conv.evidence.all(turn.refs[i - 1].id)
+            extra += policy.follow_ups(turn.intent, i, ev, turn.available, turn.refs[i - 1].size)
+        yield from _run(conv, trace, extra, "policy", 0)
+    turn.tools_s = time.perf_counter() - t_tools
+
+
+def _image_plan(conv, turn: Turn) -> Iterator[TurnEvent]:
+    """How each image enters the model this turn (the image planner: full, crop, reduced or text)."""
+    new = {x.id for x in turn.arrived}
+    scoped = [
+        ScopedImage(turn.refs[r.index - 1], r.index, r.turn, r.id in new, r.index in turn.scope)
+        for r in conv.images
+    ]
+    turn.decisions = conv.planner.plan(
+        conv.assistant.engine, turn.trace.question, scoped, _evidence(conv, turn.trace)
+    )
+    turn.trace.budget = [rec for _, rec in turn.decisions]
+    yield TurnEvent("budget", budget=turn.trace.budget)
+
+
+def _prompt(conv, turn: Turn) -> None:
+    """The prompt's parts: history, which images go in which message, the images left as text.
+
+    Earlier turns as they were sent: an admitted image keeps its part in the message that first showed
+    it; images not in the history (new, re-admitted, re-cropped) go in this turn's message."""
+    turn.admitted = admitted = {rec.image: inp for inp, rec in turn.decisions if inp is not None}
+    text_history, sent = _window(conv)
+    old, old_parts, turn.shown = context.history_messages(sent, {i: inp.key() for i, inp in admitted.items()})
+    turn.history = text_history + old
+    # A demoted image leaves its old message for good: if it is re-admitted later it goes in that
+    # turn's message, so only the newest message changes, not everything after the old one.
+    for t in sent:
+        t.images = [(i, key) for i, key in t.images if i in old_parts]
+    turn.new_parts = [rec for inp, rec in turn.decisions if inp is not None and rec.image not in old_parts]
+    turn.parts = [rec.image_index for rec in turn.new_parts]
+    turn.inputs = [admitted[i] for i in old_parts] + [admitted[rec.image] for rec in turn.new_parts]
+    turn.index_of = {r.id: r.index for r in conv.images}
+    turn.text_only = [i for i in turn.scope if turn.refs[i - 1].id not in admitted]
+
+
+def _messages(conv, turn: Turn, specs=None) -> list[dict]:
+    return context.build_messages(
+        turn.trace.question,
+        _evidence(conv, turn.trace),
+        turn.index_of,
+        turn.history,
+        turn.parts,
+        turn.text_only,
+        specs,
+        turn.shown,
+    )
+
+
+def _generate(conv, turn: Turn) -> Iterator[TurnEvent]:
+    """Model-driven tool steps first when enabled, then the answer (streamed)."""
+    a, cfg, trace = conv.assistant, conv.assistant.config, turn.trace
+    specs = [
+        s for s in (a.tools.registry.specs() if a.tools else []) if s["function"]["name"] in turn.available
+    ]
+    output, ttft = "", None
+    t_gen = time.perf_counter()
+    steps = cfg.max_tool_steps if (turn.model_driven and specs and a.engine is not None) else 0
+    for step in range(1, steps + 1):
+        trace.messages = _messages(conv, turn, specs)
+        out, stats = _generate_quietly(a, conv, trace.messages, turn.inputs)
+        turn.stats.append(stats)
+        calls = parse_tool_calls(out, known=turn.available)
+        if not calls:
+            output = out
+            break
+        planned = [_from_model_call(c, turn.scope, len(turn.refs), step) for c in calls]
+        t1 = time.perf_counter()
+        yield from _run(conv, trace, planned, "model", step)
+        turn.tools_s += time.perf_counter() - t1
+    else:
+        output = None  # no model step answered: generate the answer below, streamed
+    if output:
+        ttft = time.perf_counter() - turn.t0
+        yield TurnEvent("token", text=strip_tool_calls(output))
+    elif a.engine is not None:
+        trace.messages = _messages(conv, turn)
+        stream = a.engine.stream(trace.messages, turn.inputs, _gen_config(cfg), session_id=conv.id)
+        for chunk in stream:
+            if ttft is None:
+                ttft = time.perf_counter() - turn.t0
+            yield TurnEvent("token", text=chunk)
+        output = stream.text
+        turn.stats.append(stream.stats)
+    if not trace.messages:
+        trace.messages = _messages(conv, turn)
+    trace.model_output = output or ""
+    turn.ttft, turn.gen_s = ttft, time.perf_counter() - t_gen
+
+
+def _ground(conv, turn: Turn) -> None:
+    """Verification and composition: the answer the evidence supports."""
+    trace = turn.trace
+    t_ver = time.perf_counter()
+    # Composition reads the evidence as the trace stores it (rounded boxes), so a replay is exact.
+    trace.evidence = [e.to_dict() for e in _evidence(conv, trace)]
+    evidence = [Evidence.from_dict(d) for d in trace.evidence]
+    errors = {(c.tool, c.image): c.error for c in trace.tool_calls if c.error}  # per tool and image
+    turn.composed = composed = compose_answer(
+        trace.question,
+        turn.intent,
+        evidence,
+        trace.model_output,
+        errors,
+        trace.image_sizes,
+        conv.assistant.config.grounding,
+        trace.in_scope,
+        trace.in_scope_numbers,
+        sees_images=bool(trace.model.get("sees_images")),
+    )
+    turn.verify_s = time.perf_counter() - t_ver
+    trace.answer, trace.abstained, trace.citations = composed.answer, composed.abstained, composed.citations
+    trace.claims, trace.composition, trace.note = composed.claims, composed.composition, composed.note
+    trace.draft, trace.overruled_because = composed.draft, composed.overruled_because
+    trace.status = composed.status
+
+
+def _record(conv, turn: Turn) -> TurnResult:
+    """Figures into the trace, the trace to disk, the turn as sent into the conversation's history."""
+    trace = turn.trace
+    trace.tokens = _tokens(turn.stats)
+    trace.timings = {
+        "tools_s": round(turn.tools_s, 4),
+        "ttft_s": round(turn.ttft, 4) if turn.ttft is not None else None,
+        "model_ttft_s": round(turn.stats[-1].ttft_s, 4) if turn.stats else None,
+        "generate_s": round(turn.gen_s, 4),
+        "verify_s": round(turn.verify_s, 4),
+        "total_s": round(time.perf_counter() - turn.t0, 4),
+    }
+    path = conv.record(trace)
+    conv.sent.append(
+        SentTurn(
+            images=[(rec.image, turn.admitted[rec.image].key()) for rec in turn.new_parts],
+            text=trace.messages[-1]["content"][-1]["text"],
+            evidence=[e.id for e in context.prompt_records(_evidence(conv, trace), turn.shown)],
+            answer=_history_answer(trace.model_output, turn.composed),
+        )
+    )
+    return TurnResult.view(trace, path)
 
 
 def model_info(engine) -> dict:
@@ -243,7 +287,7 @@ def _gen_config(cfg):
     return GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
 
 
-def _generate(a, conv, messages, inputs) -> tuple[str, object]:
+def _generate_quietly(a, conv, messages, inputs) -> tuple[str, object]:
     stream = a.engine.stream(messages, inputs, _gen_config(a.config), session_id=conv.id)
     for _ in stream:
         pass
@@ -313,28 +357,3 @@ def _tokens(stats_all) -> dict:
     return {k: sum(int(getattr(s, k, 0) or 0) for s in stats_all) for k in keys} | {
         "generations": len(stats_all)
     }
-
-
-def _result(trace: TurnTrace, path: str | None) -> TurnResult:
-    return TurnResult(
-        answer=trace.answer,
-        conversation_id=trace.conversation_id,
-        turn=trace.turn,
-        citations=trace.citations,
-        claims=trace.claims,
-        abstained=trace.abstained,
-        trace=path,
-        timings=trace.timings,
-        model=trace.model.get("id", ""),
-        evidence=trace.evidence,
-        tool_calls=trace.tool_calls,
-        budget=trace.budget,
-        tokens=trace.tokens,
-        model_output=trace.model_output,
-        composition=trace.composition,
-        note=trace.note,
-        intent=trace.intent,
-        draft=trace.draft,
-        overruled_because=trace.overruled_because,
-        status=trace.status,
-    )

@@ -1,15 +1,19 @@
 """The records of one turn, shared by the conversation (`assistant/session.py`) and the turn's steps
-(`assistant/loop.py`): what the image planner sees (`ScopedImage`, `ImagePlanner`), an earlier turn as
-the model saw it (`SentTurn`), the outcome callers get (`TurnResult`) and the events of a streamed turn
-(`TurnEvent`). Kept apart so the loop and the conversation need not import each other.
+(`assistant/loop.py`), kept apart so those two need not import each other.
+
+`Turn` is the one record a turn's steps fill in order (scope -> tools -> image plan -> prompt ->
+generate -> ground -> record): its `trace` (`assistant.trace.TurnTrace`) is what is written, shown
+by `trace show` and replayed, and `TurnResult` is a view of it for callers; the rest is the steps'
+working state. Also here: what the image planner sees (`ScopedImage`, `ImagePlanner`), an earlier turn
+as the model saw it (`SentTurn`) and the events of a streamed turn (`TurnEvent`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Protocol
 
-from assistant.trace import BudgetRecord, ClaimRecord, ToolCallRecord
+from assistant.trace import BudgetRecord, ClaimRecord, ImageRecord, ToolCallRecord, TurnTrace
 from tools.evidence import Evidence
 from tools.images import ImageRef
 
@@ -76,6 +80,12 @@ class TurnResult:
     # "verified" | "unverified" (the model's answer shown, marked: no loaded tool could check it) | "abstained"
     status: str = ""
 
+    @classmethod
+    def view(cls, trace: TurnTrace, path: str | None) -> TurnResult:
+        """The result of the turn `trace` records (written to `path`): its fields, read from the trace."""
+        own = {"trace": path, "model": trace.model.get("id", "")}
+        return cls(**{f.name: own[f.name] if f.name in own else getattr(trace, f.name) for f in fields(cls)})
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["claims"] = [asdict(c) for c in self.claims]
@@ -108,3 +118,36 @@ class TurnEvent:
         if self.result is not None:
             d["result"] = self.result.to_dict()
         return d
+
+
+@dataclass
+class Turn:
+    """One turn, filled by the loop's steps in order; `trace` is its record, the rest working state."""
+
+    trace: TurnTrace
+    t0: float  # perf_counter at the turn's start
+    # scope
+    arrived: list[ImageRecord] = field(default_factory=list)  # this turn's images
+    intent: object = None  # policy.Intent
+    scope: list[int] = field(default_factory=list)  # 1-based numbers of the images the question is about
+    refs: list[ImageRef] = field(default_factory=list)  # the conversation's images, in order
+    # tools
+    available: set[str] = field(default_factory=set)
+    model_driven: bool = False  # the model may call tools itself
+    tools_s: float = 0.0
+    # image plan and prompt
+    decisions: list[tuple] = field(default_factory=list)  # (ImageInput | None, BudgetRecord) per image
+    admitted: dict = field(default_factory=dict)  # image id -> ImageInput the model gets
+    history: list[dict] = field(default_factory=list)  # earlier messages as they were sent
+    shown: object = ()  # evidence ids earlier messages already showed
+    new_parts: list[BudgetRecord] = field(default_factory=list)  # images that go in this turn's message
+    parts: list[int] = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # ImageInputs in message order
+    index_of: dict = field(default_factory=dict)  # image id -> its 1-based number
+    text_only: list[int] = field(default_factory=list)  # images in scope that enter as text
+    # generate and ground
+    stats: list = field(default_factory=list)  # GenerationStats per generation
+    ttft: float | None = None
+    gen_s: float = 0.0
+    verify_s: float = 0.0
+    composed: object = None  # answer.Composed
