@@ -48,6 +48,8 @@ class FuseConfig:
     inside: float = 0.6  # a word belongs to a line when this much of it lies inside the line's box
     level_deg: float = 1.0  # lines slanting more than this are grouped in a frame turned level
     glued_chars: int = 2  # a Tesseract word takes in this many neural characters glued to it, no more
+    cut_regions: int = 12  # text-like regions checked for text the neural detector cut off a line
+    region_side: int = 1600  # ... found on the image shrunk to at most this side
 
 
 def loose(text: str) -> str:

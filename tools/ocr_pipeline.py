@@ -71,7 +71,7 @@ def read_fused(
         todo = [li for li in lines if not _covered(li, sure, cfg)]
         read = _recognize(rapid, rgb, todo, notes)
     else:
-        read = _recognize(rapid, rgb, lines, notes)
+        read = _recognize(rapid, rgb, lines + cut_lines(gray_img, lines, cfg), notes)
         tess = []
         if read:
             try:
@@ -89,6 +89,55 @@ def read_fused(
     for w in words:
         w.fbox = frame.from_original(w.box) if frame is not None and frame.steps else None
     return [w for w in words if w.conf >= min_conf], notes, dense
+
+
+def cut_lines(gray_img, lines: list[TextLine], cfg: FuseConfig) -> list[TextLine]:
+    """The stretches of text the neural detector cut off its lines, as lines of their own.
+
+    The detector sometimes finds only part of a line ("AND ANSWER BANANA" of a sign's longer line). The
+    image's text-like regions (`text_regions`, letters chained by shape, ~0.2 CPU-s) do not stop where
+    the detector did: a region on a detected line's row reaching more than a line height past its end
+    marks text the detector missed, and that stretch is read like any detected line. A stretch another
+    detected line already covers is not added twice."""
+    from tools.ocr_image import text_regions
+
+    flat = [li for li in lines if not li.vertical]
+    if not flat:
+        return []
+    small, s = _fit(gray_img, cfg.region_side)
+    out: list[TextLine] = []
+    for box, _ in text_regions(small, cfg.cut_regions):
+        x0, y0, x1, y1 = (v / s for v in box)
+        for li in flat:
+            lx0, ly0, lx1, ly1 = li.box
+            lh = ly1 - ly0
+            vert = min(y1, ly1) - max(y0, ly0)
+            if vert < 0.5 * min(y1 - y0, lh) or not 0.35 * lh <= y1 - y0 <= 1.2 * lh:
+                continue
+            m = 0.3 * lh
+            for a, b in ((x0 - m, lx0), (lx1, x1 + m)):
+                a, b = max(0.0, a), min(float(gray_img.width), b)
+                if b - a < lh + m or any(_row_overlap(o, a, ly0, b, ly1) for o in flat + out if o is not li):
+                    continue
+                quad = np.array([[a, ly0], [b, ly0], [b, ly1], [a, ly1]], dtype=np.float32)
+                out.append(TextLine(quad))
+    return out
+
+
+def _row_overlap(li: TextLine, x0: float, y0: float, x1: float, y1: float) -> bool:
+    b = li.box
+    return min(x1, b[2]) - max(x0, b[0]) > 0 and min(y1, b[3]) - max(y0, b[1]) > 0.5 * min(
+        y1 - y0, b[3] - b[1]
+    )
+
+
+def _fit(img, side: int):
+    from PIL import Image
+
+    s = min(1.0, side / max(img.size))
+    if s >= 1.0:
+        return img, 1.0
+    return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.LANCZOS), s
 
 
 def _read_turned(reader, rapid, gray_img, rgb, turn: int, psm, mode, min_conf, cfg, notes):
