@@ -41,6 +41,12 @@ def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
         if not hit:  # "the cashier's name", "this beach": only a label in the text could say
             return None
         return _quote(_with_value(max(hit, key=lambda e: reading.has_label(e, labels)), lines))
+    # A direction ("to X") names no station; "To Kill a ..." may still be a book's title.
+    if re.search(r"\bname\b", question, re.I):
+        named = [e for e in lines if not reading.is_direction(e)]
+        if not named and re.search(r"\b(station|stop|platform|terminal)\b", question, re.I):
+            return None
+        lines = named or lines
     kind = reading.wanted_type(question) if question else ""
     pool = reading.narrow(lines, question)
     if kind:

@@ -293,6 +293,16 @@ def narrow(lines: list[Evidence], question: str) -> list[Evidence]:
     return out
 
 
+# A line that says where something goes ("to Harbourfront", "towards Joo Koon", "→ Exit"), not what the
+# place or thing is called: a name question does not take it as the name.
+_DIRECTION = re.compile(r"^\s*(?:to|towards?|for|via|bound for|[→←↑↓➔>])\s+\S|[→←➔]\s*$", re.I)
+
+
+def is_direction(e: Evidence) -> bool:
+    """Does the line point somewhere ("to X", "towards X", "for X", an arrow) rather than name something?"""
+    return bool(_DIRECTION.search(e.text))
+
+
 _EDGE_JUNK = re.compile(
     r"(https?://|www\.|\.com\b|\.net\b|\.org\b|@|©|\(c\)|copyright|shutterstock|alamy|getty)", re.I
 )

@@ -188,3 +188,17 @@ def test_an_item_price_on_a_two_column_receipt_line():
     ]
     assert item_price(ev, "salad bowl").key == "12.34"
     assert item_price(ev, "croissant").key == "1.14"
+
+
+def test_a_name_question_is_not_answered_with_a_direction_line():
+    # A platform sign says where trains go ("to Harbourfront") beside the station's own name; the name is
+    # the line that is not a direction, and with only a direction read there is no name to give.
+    q = "What is the name of the station shown on the platform sign?"
+    ev = [line("to Harbourfront", (260, 140, 480, 160), conf=0.97), line("Buona Vista", (200, 60, 520, 110))]
+    assert read_text(ev, q).key == "Buona Vista"
+    assert read_text([line("towards Joo Koon", (260, 140, 480, 160))], q) is None
+    assert read_text([line("to Harbourfront", (260, 140, 480, 160))], "What does the sign say?").key == (
+        "to Harbourfront"
+    )
+    # A title that begins with "To" is still the book's name when nothing else is written.
+    assert read_text([line("To Kill a Mockingbird", (50, 50, 400, 90))], "What name is written on the cover?")
