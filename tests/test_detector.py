@@ -238,3 +238,20 @@ def test_shapes_detector_states_its_vocabulary_and_stays_out_of_photos(shapes_de
         assert detections(found) == [], name  # no squares on a bus
         assert found[-1].kind == "detector" and found[-1].extra["applies"] is False
         assert "photo" in found[-1].text
+
+
+def test_a_shapes_render_on_a_gradient_background_is_a_render_and_photos_stay_photos():
+    # A render whose background is a gradient repeats no exact colour over the image; with one small
+    # shape `render_score` alone calls it a photo. Its rows are each one colour: `row_score` sees it.
+    from PIL import Image
+
+    from evaluation.sets.synth_shapes import CONFIG
+    from synthetic.shapes import draw_sample
+    from tools.render_stats import RENDER_SCORE_MIN, ROW_SCORE_MIN, render_score, row_score
+
+    renders = [draw_sample(("eval", k), CONFIG)[0] for k in range(12)]
+    assert any(render_score(im) < RENDER_SCORE_MIN for im in renders)  # the case the row statistic is for
+    assert all(render_score(im) >= RENDER_SCORE_MIN or row_score(im) >= ROW_SCORE_MIN for im in renders)
+    for name in ("bus.jpg", "zidane.jpg"):
+        photo = Image.open(_assets(name)).convert("RGB")
+        assert row_score(photo) < ROW_SCORE_MIN and render_score(photo) < RENDER_SCORE_MIN, name

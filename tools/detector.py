@@ -24,7 +24,14 @@ from tools.errors import BadInputError, ModelLoadError
 from tools.evidence import Finding, crop_to_original
 from tools.images import ImageRef
 from tools.paths import cache_dir
-from tools.render_stats import FLAT_FILL_MIN, RENDER_SCORE_MIN, flat_fill, render_score
+from tools.render_stats import (
+    FLAT_FILL_MIN,
+    RENDER_SCORE_MIN,
+    ROW_SCORE_MIN,
+    flat_fill,
+    render_score,
+    row_score,
+)
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +220,11 @@ class DetectorTool(Tool):
         if self.domain == SYNTHETIC:
             score = render_score(im)
             kept = [f for f in found if flat_fill(im, f.box) >= FLAT_FILL_MIN]
+            rows = row_score(im) if score < RENDER_SCORE_MIN else None  # a gradient background
             extra.update(render_score=round(score, 3), dropped=len(found) - len(kept))
-            extra["applies"] = score >= RENDER_SCORE_MIN
+            extra["applies"] = score >= RENDER_SCORE_MIN or rows >= ROW_SCORE_MIN
+            if rows is not None:
+                extra["row_score"] = round(rows, 3)
             found = kept if extra["applies"] else []
         text = f"the detector knows {', '.join(classes[:20])} (trained on {self.domain})"
         if not extra["applies"]:
