@@ -36,8 +36,8 @@ _WRONG_WORDS = ["CLOSED", "MARKET", "PHARMACY", "PARKING", "STATION", "BAKERY", 
 ABSTAIN_DRAFT = "I can't tell from the image."
 
 
-class _Stream:
-    """A whole reply streamed word by word, as a model would."""
+class TextStream:
+    """A reply given in advance, streamed word by word as a model would (also the tests' scripted engine)."""
 
     def __init__(self, text: str):
         self._text = text
@@ -88,10 +88,10 @@ class _CaseEngine:
     def image_token_count(self, image) -> int:
         return 0
 
-    def stream(self, messages, images, gen=None, session_id=None) -> _Stream:
+    def stream(self, messages, images, gen=None, session_id=None) -> TextStream:
         if self.case is None:
             raise RuntimeError(f"{self.model_id}: set_case(case) must be called before each turn")
-        return _Stream(self.draft(self.case, prompt_records(messages)))
+        return TextStream(self.draft(self.case, prompt_records(messages)))
 
     def drop_session(self, session_id) -> None:
         pass

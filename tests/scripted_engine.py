@@ -7,21 +7,9 @@ emits tool calls forever); the real offline model is exercised in tests/test_ass
 
 from __future__ import annotations
 
-from assistant.core.types import GenerationStats
+from evaluation.engines import TextStream
 
-
-class ScriptedStream:
-    def __init__(self, text: str):
-        self._text = text
-        self.text = ""
-        self.stats = GenerationStats()
-
-    def __iter__(self):
-        for i, word in enumerate(self._text.split(" ")):
-            chunk = word if i == 0 else " " + word
-            self.text += chunk
-            self.stats.tokens_out += 1
-            yield chunk
+ScriptedStream = TextStream
 
 
 class ScriptedEngine:
