@@ -25,7 +25,7 @@ from assistant import objects, policy, reading, regions, verify
 from assistant.context import is_instruction_like
 from assistant.extract import Extract, colours, count_objects, extract, read_text
 from assistant.trace import ClaimRecord
-from tools.evidence import Evidence
+from tools.evidence import Evidence, center_inside
 
 
 @dataclass
@@ -79,16 +79,13 @@ def suspicious_ids(evidence: list[Evidence]) -> set[str]:
     ]
     out = {e.id for e in lines}
     for w in evidence:
-        if w.kind == "word" and w.box and any(_inside(w, li) for li in lines):
+        if (
+            w.kind == "word"
+            and w.box
+            and any(w.image == li.image and li.box and center_inside(w.box, li.box) for li in lines)
+        ):
             out.add(w.id)
     return out
-
-
-def _inside(w: Evidence, line: Evidence) -> bool:
-    if w.image != line.image or not line.box:
-        return False
-    cx, cy = (w.box[0] + w.box[2]) / 2, (w.box[1] + w.box[3]) / 2
-    return line.box[0] <= cx <= line.box[2] and line.box[1] <= cy <= line.box[3]
 
 
 def _per_image(intent, question, evidence, sizes, order: list[str], numbers: list[int]) -> Extract | None:
