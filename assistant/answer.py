@@ -165,7 +165,7 @@ def _render(claims: list[ClaimRecord]) -> str:
             out.append(f"{body}{_cite(c.evidence)}{end}")
         else:
             out.append(f"{body} [not supported by the evidence]{end}")
-    return " ".join(out)
+    return " ".join(dict.fromkeys(out))  # a small model repeats itself; the user reads each claim once
 
 
 def _short(text: str, n: int = 120) -> str:
@@ -269,6 +269,10 @@ def compose_answer(
         if intent.name in NEEDS_EVIDENCE
         else None
     )
+    if ex is None and intent.name in ("total", "price", "field"):
+        # The evidence holds no such total, item or field: a number or quote found elsewhere in the text
+        # ("The answer is 1.00" for an item the receipt does not list) does not answer the question.
+        grounded = False
     keys = ex.keys if ex is not None else None
     if keys and len(keys) > 1:  # several images: the draft must state each image's own answer
         grounded = grounded and all(contains_fuzzy(model_text, k) for k in keys)

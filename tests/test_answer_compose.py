@@ -138,3 +138,23 @@ def test_a_quote_cut_short_mid_word_is_not_kept():
     assert c.answer == 'It says "FRESH BREAD" [ocr:1].' and c.composition == "evidence"
     c = compose_answer("What does the sign say?", Intent("read"), ev, 'The sign says "FRESH BREAD" [ocr:1].')
     assert c.composition == "model"
+
+
+def test_a_price_of_an_item_the_text_does_not_list_abstains_even_if_the_number_is_read_elsewhere():
+    # 1.80 is on the receipt (the tea's price), but no line lists bananas: the number answers nothing.
+    c = compose_answer(
+        "How much did the bananas cost?", Intent("price", target="bananas"), RECEIPT, "The answer is 1.80."
+    )
+    assert c.abstained and c.status == "abstained" and "1.80" not in c.answer
+    # the item the receipt does list is still answered, and a draft stating its price is kept
+    c = compose_answer(
+        "How much did the tea cost?", Intent("price", target="tea"), RECEIPT, "The tea cost 1.80."
+    )
+    assert not c.abstained and "1.80" in c.answer
+
+
+def test_a_claim_the_model_repeats_is_shown_once():
+    c = compose_answer(
+        "What is the total?", Intent("total"), RECEIPT, "The total is 8.85. The total is 8.85."
+    )
+    assert c.answer.count("8.85") == 1
