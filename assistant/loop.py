@@ -174,7 +174,8 @@ def _generate(conv, turn: Turn) -> Iterator[TurnEvent]:
         yield TurnEvent("token", text=strip_tool_calls(output))
     elif a.engine is not None:
         trace.messages = _messages(conv, turn)
-        stream = a.engine.stream(trace.messages, turn.inputs, _gen_config(cfg), session_id=conv.id)
+        gen = _gen_config(cfg, turn.intent)
+        stream = a.engine.stream(trace.messages, turn.inputs, gen, session_id=conv.id)
         for chunk in stream:
             if ttft is None:
                 ttft = time.perf_counter() - turn.t0
@@ -281,10 +282,15 @@ def _evidence(conv, trace: TurnTrace):
     return [e for e in conv.evidence.all() if e.image in scope]
 
 
-def _gen_config(cfg):
+def _gen_config(cfg, intent: policy.Intent | None = None):
+    """Generation settings for a turn; a short question's answer is short (`policy.ANSWER_TOKENS`)."""
     from assistant.core.types import GenerationConfig
 
-    return GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+    gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
+    short = policy.ANSWER_TOKENS.get(intent.name) if intent is not None else None
+    if short:
+        gen.max_new_tokens, gen.stop = min(gen.max_new_tokens, short), ["\n\n"]
+    return gen
 
 
 def _generate_quietly(a, conv, messages, inputs) -> tuple[str, object]:

@@ -19,6 +19,14 @@ from assistant.text import singular
 READING_INTENTS = {"read", "total", "price", "field"}
 # Intents answered from the detector's boxes.
 OBJECT_INTENTS = {"count", "presence", "where"}
+# How long a drafted answer may be, by intent: a count, a colour, a side, a total or a field is a
+# phrase, and what a sign says is a line or two (VQA benchmarks prompt "answer with a single word or
+# phrase"). Longer drafts only add claims to check, and a small model fills them with repetition.
+# Open questions (describe, other) keep the configured `max_new_tokens`. These drafts also stop at a
+# blank line: one paragraph answers a short question.
+ANSWER_TOKENS = {"read": 96} | {
+    name: 48 for name in ("total", "price", "field", "count", "presence", "where", "color", "metadata")
+}
 
 # Fields a question may ask for, with the regular expression that finds one in OCR text.
 FIELDS = {
