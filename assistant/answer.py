@@ -46,6 +46,9 @@ class Composed:
 
 # How an answer no tool could check begins (metrics and the UI recognise it).
 UNVERIFIED_MARK = "Not verified by the tools"
+# What follows this mark rests on OCR readings too unsure to state as fact (`reading.doubt`); it always
+# comes after every part of the answer that is stated as fact.
+UNCERTAIN_MARK = "Uncertain reading"
 
 
 def abstain_text(reason: str) -> str:
@@ -102,11 +105,18 @@ def _per_image(intent, question, evidence, sizes, order: list[str], numbers: lis
     if not found:
         return None
     text = " ".join(
-        f"Image {n}: {ex.text if ex else 'nothing in its evidence answers this.'}" for n, ex in parts
+        f"Image {n}: {(ex.text or 'no sure reading.') if ex else 'nothing in its evidence answers this.'}"
+        for n, ex in parts
     )
     # a model's answer must state every image's answer to agree: `keys`
     ids = [i for _, ex in found for i in ex.ids]
-    return Extract(text, found[0][1].key, ids, found[0][1].kind, [ex.key for _, ex in found])
+    out = Extract(text, found[0][1].key, ids, found[0][1].kind, [ex.key for _, ex in found])
+    unsure = [(n, ex) for n, ex in found if ex.doubt]
+    if unsure:  # each image's uncertain reading, under its label, after every sure part
+        out.doubt = "; ".join(f"image {n} {ex.doubt.removeprefix('it ')}" for n, ex in unsure)
+        out.doubt_ids = [i for _, ex in unsure for i in ex.doubt_ids or []]
+        out.doubt_why = "; ".join(dict.fromkeys(ex.doubt_why for _, ex in unsure))
+    return out
 
 
 def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict, question: str = "") -> str:
@@ -256,6 +266,11 @@ def compose_answer(
     grounded = grounded and all(_whole_words(c.text, evidence) for c in claims if c.kind == "quote")
     if intent.name in ("total", "price"):  # an amount answers these: quoted words alone do not
         grounded = grounded and any(c.kind == "number" and c.supported for c in claims)
+    if grounded and intent.name in policy.READING_INTENTS:
+        # text that only uncertain readings support is not stated as fact, in the model's words either
+        by_id = {e.id: e for e in evidence}
+        read = [[by_id[i] for i in c.evidence if i in by_id] for c in claims if c.kind in ("quote", "number")]
+        grounded = not any(r and all(reading.doubt(e) for e in r) for r in read)
 
     if not order and intent.name not in NEEDS_EVIDENCE:
         # No image in the conversation: nothing to check a general answer against; it is kept, unflagged.
@@ -370,20 +385,29 @@ def _unverified(claims: list[ClaimRecord], model_text: str, why: str) -> Compose
 
 
 def _from_evidence(ex: Extract, claims, model_text: str, model_said: bool, lead: str = "") -> Composed:
-    body = _clean(ex.text).rstrip(".")
-    answer = f"{lead}{body}{_cite(ex.ids)}."
-    own = ClaimRecord(lead + ex.text, True, ex.ids, "taken from the evidence", ex.kind, "evidence")
+    """The extract as the answer, with citations; a part resting on uncertain readings comes last,
+    after `UNCERTAIN_MARK`, and an answer with nothing sure in it is marked unverified."""
+    own, parts = [], []
+    if ex.text:
+        parts.append(f"{lead}{_clean(ex.text).rstrip('.')}{_cite(ex.ids)}.")
+        own.append(ClaimRecord(lead + ex.text, True, ex.ids, "taken from the evidence", ex.kind, "evidence"))
+    if ex.doubt:
+        parts.append(f"{UNCERTAIN_MARK} ({ex.doubt_why}): {ex.doubt}{_cite(ex.doubt_ids or [])}.")
+        reason = f"uncertain reading: {ex.doubt_why}"
+        own.append(ClaimRecord(parts[-1], False, ex.doubt_ids or [], reason, ex.kind, "evidence"))
     bad = [c for c in claims if not c.supported]
     out = Composed(
-        answer,
+        " ".join(parts),
         False,
-        list(dict.fromkeys(ex.ids[:4])),
-        [own, *bad],
+        list(dict.fromkeys((ex.ids or ex.doubt_ids or [])[:4])),
+        [*own, *bad],
         ex.kind if ex.kind == "summary" else "evidence",
     )
     out.draft = model_text
+    out.status = "verified" if ex.text else "unverified"
     if model_said:
-        why = bad[0].reason if bad else f"it does not state what the evidence says ({_short(ex.key)!r})"
+        said = ex.key or ex.doubt
+        why = bad[0].reason if bad else f"it does not state what the evidence says ({_short(said)!r})"
         out.overruled_because = why
         out.note = f"The evidence overruled the model's draft: {why}."
     return out

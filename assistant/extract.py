@@ -28,6 +28,11 @@ class Extract:
     ids: list[str]
     kind: str = "quote"
     keys: list[str] | None = None  # over several images: each image's key, in order
+    # What the answer would also say, but rests on uncertain readings (`reading.doubt`): shown after the
+    # sure part, marked, never as fact. `text` is "" when nothing of the answer is sure.
+    doubt: str = ""
+    doubt_ids: list[str] | None = None
+    doubt_why: str = ""
 
 
 def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
@@ -376,7 +381,39 @@ def metadata(evidence: list[Evidence], question: str) -> Extract | None:
     )
 
 
+def hedge(ex: Extract | None, evidence: list[Evidence]) -> Extract | None:
+    """A reading answer with what rests on uncertain readings split off into `doubt`: of a quote of
+    several lines, the uncertain lines; of a value (a total, a price, a field), the whole answer when
+    the line it was read from is uncertain."""
+    if ex is None or ex.kind not in ("quote", "number"):
+        return ex
+    by_id = {e.id: e for e in evidence}
+    lines = [by_id[i] for i in ex.ids if i in by_id]
+    unsure = [e for e in lines if reading.doubt(e)]
+    if not unsure:
+        return ex
+    quoted = " ".join(e.text for e in lines) == ex.key  # a quote of whole lines (`_quote`)
+    if not quoted:
+        holding = [e for e in lines if verify.norm(ex.key) in verify.norm(e.text)] or lines
+        if not all(e in unsure for e in holding):
+            return ex
+        why = reading.doubts(holding)
+        return Extract("", "", [], ex.kind, doubt=f'it may say "{ex.key}"', doubt_ids=ex.ids, doubt_why=why)
+    sure = [e for e in lines if e not in unsure]
+    out = _quote(sure) or Extract("", "", [], ex.kind)
+    out.doubt = f"it may {'also ' if sure else ''}say " + " ".join(f'"{e.text}"' for e in unsure)
+    out.doubt_ids = [e.id for e in unsure]
+    out.doubt_why = reading.doubts(unsure)
+    return out
+
+
 def extract(intent: policy.Intent, question: str, evidence: list[Evidence], sizes: dict) -> Extract | None:
+    if intent.name in policy.READING_INTENTS:
+        return hedge(_extract(intent, question, evidence, sizes), evidence)
+    return _extract(intent, question, evidence, sizes)
+
+
+def _extract(intent: policy.Intent, question: str, evidence: list[Evidence], sizes: dict) -> Extract | None:
     name = intent.name
     if name == "read":
         return read_text(evidence, question)

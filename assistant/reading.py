@@ -118,6 +118,36 @@ def label_words(question: str) -> list[str]:
 _TYPE_ANY = r"e-?mail|website|url|phone|telephone|percent|percentage|date|day|volume|content|weight|dollars?|paid|pay|digits?|numbers?|code|score"  # fmt: skip
 
 
+# ---- how sure a reading is ------------------------------------------------------------------------
+
+# A reading that only one OCR engine made, with less confidence than this, is not shown as fact: it is
+# shown marked as uncertain (`doubt`). Two engines agreeing on a line is independent confirmation
+# whatever their scores; a lone reading below 0.8 is where the misreads of scene text are (a logo's
+# letters, a stylised word, a cut-off line), the level OCR systems commonly treat as unreliable.
+# Words where the engines disagree are not doubted by themselves: fusion picks the better reading there,
+# and it is usually right (`tools.ocr_fuse`).
+SURE_READING = 0.80
+
+
+def doubt(e: Evidence) -> str:
+    """Why this OCR reading (a word or a line) is uncertain, in words for the user; "" when it is not."""
+    if e.tool not in ("ocr", "zoom") or e.kind not in ("word", "line") or e.confidence >= SURE_READING:
+        return ""
+    engines = set(e.extra.get("engines") or ([e.extra["engine"]] if e.extra.get("engine") else []))
+    if len(engines) >= 2:
+        return ""
+    who = f"only {next(iter(engines))} read it" if engines else "one OCR engine read it"
+    return f"{who}, with confidence {e.confidence:.2f}"
+
+
+def doubts(readings: list[Evidence]) -> str:
+    """Why these readings are uncertain, in one phrase (the least sure one speaks for several)."""
+    unsure = [e for e in readings if doubt(e)]
+    if len(unsure) <= 1:
+        return doubt(unsure[0]) if unsure else ""
+    return f"one OCR engine alone read each, with confidence {min(e.confidence for e in unsure):.2f} at least"
+
+
 # ---- the lines -----------------------------------------------------------------------------------
 
 
