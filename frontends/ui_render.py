@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from assistant.answer import UNCERTAIN_MARK
+
 
 def _args(args: dict) -> str:
     return ", ".join(f"{k}={json.dumps(v, default=list)}" for k, v in args.items()) or "defaults"
@@ -97,6 +99,10 @@ def claims_markdown(result: dict) -> str:
     out = []
     if result.get("abstained"):
         out.append("**The assistant abstained**: the evidence does not settle the question.")
+    elif UNCERTAIN_MARK in (result.get("answer") or ""):
+        out.append(
+            "**⚠ Uncertain reading**: what follows the mark is an OCR reading too unsure to state as fact."
+        )
     elif result.get("status") == "unverified":
         out.append(
             "**⚠ Not verified**: the model's own answer, shown as such; no loaded tool could check it."

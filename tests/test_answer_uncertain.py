@@ -93,3 +93,12 @@ def test_a_short_question_gets_a_short_one_paragraph_draft():
     describe = _gen_config(cfg, Intent("describe"))
     assert describe.max_new_tokens == 160 and describe.stop == []
     assert _gen_config(AssistantConfig(max_new_tokens=20), Intent("count")).max_new_tokens == 20
+
+
+def test_the_ui_says_the_reading_is_uncertain_not_that_no_tool_checked_it():
+    from frontends.ui_render import claims_markdown
+
+    ev = [line("ocr:1", "SmRT", (600, 10, 700, 40), conf=0.72, engines=["rapid"])]
+    c = compose_answer("Which bank's logo is in the corner?", Intent("read"), ev, "")
+    md = claims_markdown({"answer": c.answer, "status": c.status, "claims": [vars(x) for x in c.claims]})
+    assert "Uncertain reading" in md and "Not verified" not in md and "⚠ flagged" in md
