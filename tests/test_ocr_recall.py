@@ -60,3 +60,18 @@ def test_a_train_code_glued_to_a_cjk_character_survives_fusion():
     tess = [OcrWord("512%", 0.62, box, "line")]
     texts = [w.text for w in fuse([neural], tess, False, FuseConfig())]
     assert "G7512次" in "".join(texts) and "512%" not in texts
+
+
+def test_a_word_cropped_tight_to_its_letters_is_read():
+    """The detector finds no line touching the frame; with nothing found it looks again with a margin."""
+    f = synth.font("sans", 110)
+    left, top, right, bottom = f.getbbox("EXIT")
+    img = Image.new("RGB", (right - left, bottom - top), (200, 190, 170))
+    ImageDraw.Draw(img).text((-left, -top), "EXIT", font=f, fill=(60, 80, 200))
+    rgb = np.asarray(img)
+    engine = RapidEngine()
+    assert engine._detect(rgb, 0) == []  # as the library sees it: nothing
+    lines = engine.recognize(rgb, engine.detect(rgb))
+    assert [li.text for li in lines] == ["EXIT"]
+    x0, y0, x1, y1 = lines[0].box  # in the image's own pixels, not the padded ones
+    assert x0 >= 0 and y0 >= 0 and x1 <= img.width and y1 <= img.height and x1 - x0 > 0.8 * img.width

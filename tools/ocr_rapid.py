@@ -51,6 +51,9 @@ class RapidConfig:
 
 # Fraction of a detected line's thickness taken off each side for word boxes (the detector's margin).
 INSET = 0.15
+# The margin added around an image before detection: this fraction of its shorter side, at most
+# MARGIN_PX (a photo's text rarely touches its frame; a crop's often does).
+MARGIN, MARGIN_PX = 0.1, 32
 
 _LOAD_LOCK = threading.Lock()
 _RUN_LOCK = threading.Lock()
@@ -156,17 +159,32 @@ class RapidEngine:
         self._ocr = engine(self.cfg)
 
     def detect(self, rgb: np.ndarray) -> list[TextLine]:
-        """Text lines in reading order (top to bottom, left to right), polygons in image pixels."""
+        """Text lines in reading order (top to bottom, left to right), polygons in image pixels.
+
+        Where none is found, it looks again with a margin around the image, in the colour of its border:
+        the detector finds no line whose letters touch the frame (a tight crop of a word), as Tesseract's
+        docs say of borders too. Only then: a margin shifts what the detector sees of other images."""
+        h, w = rgb.shape[:2]
+        return self._detect(rgb, 0) or self._detect(rgb, min(MARGIN_PX, max(4, round(MARGIN * min(h, w)))))
+
+    def _detect(self, rgb: np.ndarray, m: int) -> list[TextLine]:
         from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
 
         det = self._ocr.text_det
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         h, w = bgr.shape[:2]
-        # Pad tiny or very flat images as the library does, so the detector sees text of a usable size.
-        pad = max(0, 32 - h) // 2 + (max(0, 32 - h) % 2)
-        if pad:
+        # Tiny or very flat images get at least 32 px of height, as the library pads them.
+        pad = max(m, (max(0, 32 - h) + 1) // 2)
+        if m:  # the margin; the side limit grows by it, so the image itself is seen at the same scale
+            ring = np.concatenate([bgr[0], bgr[-1], bgr[:, 0], bgr[:, -1]])
+            fill = np.median(ring, axis=0).astype(bgr.dtype)
+            bgr = np.stack(
+                [np.pad(bgr[:, :, c], ((pad, pad), (m, m)), constant_values=fill[c]) for c in range(3)],
+                axis=2,
+            )
+        elif pad:
             bgr = np.pad(bgr, ((pad, pad), (0, 0), (0, 0)), mode="edge")
-        pre = DetPreProcess(self.cfg.det_side, "max", det.mean, det.std)
+        pre = DetPreProcess(self.cfg.det_side + 2 * pad * (m > 0), "max", det.mean, det.std)
         with _RUN_LOCK:
             x = pre(bgr)
             if x is None:
@@ -182,7 +200,7 @@ class RapidEngine:
         for q in self._ocr.sorted_boxes(boxes):
             q = np.asarray(q, dtype=np.float32).copy()
             q[:, 1] = np.clip(q[:, 1] - pad, 0, h)
-            q[:, 0] = np.clip(q[:, 0], 0, w)
+            q[:, 0] = np.clip(q[:, 0] - m, 0, w)
             wide = max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3]))
             tall = max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2]))
             lines.append(TextLine(q, vertical=tall >= 1.5 * wide))
