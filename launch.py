@@ -40,7 +40,9 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or with `only` of that one's flags alone (the others are listed,
+    not imported: a command's module may import heavy packages at its top, as `tool` does the OCR)."""
     parser = argparse.ArgumentParser(
         prog="launch.py",
         description="A vision-language assistant whose every claim is grounded in tool evidence. "
@@ -48,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for name, (module, help_text) in COMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         mod = importlib.import_module(module)
         p = sub.add_parser(
             name,
@@ -60,18 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line; `command` is None when none was given."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    runtime.configure_environment()
-    parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["ui", *argv]
+    parser = build_parser(only=argv[0] if argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
+    return args
+
+
+def main(argv: list[str] | None = None, from_shell: bool = False) -> int:
+    """Run the command line's subcommand and return its exit status. `from_shell` (`python launch.py`):
+    a one-shot command's process ends as soon as it is done (`ONE_SHOT`, `runtime.exit_now`)."""
+    runtime.configure_environment()
+    args = parse(argv)
+    if args.command is None:
         return 2
-    return runtime.run_command(args._module.run, args)
+    rc = runtime.run_command(args._module.run, args)
+    if from_shell and getattr(args._module, "ONE_SHOT", False):
+        runtime.exit_now(rc)
+    return rc
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(from_shell=True))

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from assistant import budget
+from assistant import budget, policy
 from assistant.trace import ImageRecord, TraceWriter, TurnTrace
 from assistant.turn import ImagePlanner, ScopedImage, SentTurn, TurnEvent, TurnResult  # noqa: F401  (assistant.session.X)
+from tools.base import ToolCall
 from tools.errors import UserError
 from tools.evidence import EvidenceStore
 from tools.images import ImageRef
@@ -108,13 +109,41 @@ class Assistant:
         return cache_dir("traces")
 
     def tool_names(self) -> list[str]:
-        if self.tools is None or self.config.no_tools:
-            return []
-        names = self.tools.registry.names()
-        return [n for n in names if self.config.tools is None or n in self.config.tools]
+        return tool_names(self.tools, self.config)
 
     def conversation(self, conversation_id: str | None = None) -> Conversation:
         return Conversation(self, conversation_id or _new_id())
+
+
+def tool_names(runner, config: AssistantConfig) -> list[str]:
+    """The tools a turn may call: the runner's, less those the config leaves out."""
+    if runner is None or config.no_tools:
+        return []
+    return [n for n in runner.registry.names() if config.tools is None or n in config.tools]
+
+
+def prefetch_first_turn(runner, config: AssistantConfig, text: str, images: Sequence) -> list[str]:
+    """Start the policy's first tool calls for `text` asked about `images` as a conversation's first
+    turn, before the conversation exists; returns the tools started.
+
+    `ask` calls this as soon as its images are decoded, so the turn's OCR runs on one core while the
+    model loads on the other, and the turn then finds it running or cached (`ToolRunner.prefetch`).
+    The calls are the ones `assistant.loop` makes for that turn (same plan, same arguments); follow-ups
+    that depend on their findings are left to the turn."""
+    available = set(tool_names(runner, config))
+    if not available or config.tool_policy == "model":
+        return []
+    refs = list({ref.id: ref for ref in map(ImageRef.coerce, images)}.values())  # first index kept
+    numbers = list(range(1, len(refs) + 1))
+    scope = policy.resolve_scope(text, len(refs), numbers, [])
+    calls = []
+    for p in policy.plan(policy.classify(text), scope, available):
+        inputs = runner.registry.get(p.tool).inputs  # rules never pass an argument the tool does not take
+        calls.append(
+            ToolCall(p.tool, refs[p.image_index - 1], {k: v for k, v in p.args.items() if k in inputs})
+        )
+    runner.prefetch(calls)
+    return [c.tool for c in calls]
 
 
 def _new_id() -> str:

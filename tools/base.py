@@ -269,6 +269,13 @@ class ToolCache:
             self.misses += 1
         return None
 
+    def __contains__(self, key: str) -> bool:
+        """Whether `key` is cached (memory or disk), without counting a hit or a miss."""
+        with self._lock:
+            if key in self._mem:
+                return True
+        return self.disk_dir is not None and (self.disk_dir / key[:2] / f"{key}.json").exists()
+
     def put(self, key: str, findings: list[Finding]) -> None:
         self._put_mem(key, findings)
         if self.disk_dir is not None:
@@ -302,6 +309,42 @@ class ToolRunner:
         # Daemon-free pool shared by all conversations; a timed-out call keeps its worker until it ends,
         # so the pool is larger than the number of tools that usually run at once.
         self._pool = cf.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool")
+        # Prefetched calls still running, by cache key, with when they started (see `prefetch`).
+        self._inflight: dict[str, tuple[cf.Future, float]] = {}
+        self._inflight_lock = threading.Lock()
+
+    def prefetch(self, calls: list[ToolCall]) -> int:
+        """Start `calls` in the background and return how many started; their findings go to the cache.
+
+        A `run` of the same call (same image, tool, version and arguments) while it is still running
+        waits for it instead of starting it again, so a front end can start a turn's tools as soon as
+        its images are decoded, while the model is still loading. A call that is cached, already
+        running or invalid is left alone (`run` reports an invalid call as usual)."""
+        started = 0
+        for c in calls:
+            try:
+                tool = self.registry.get(c.tool)
+                args = tool.validate(c.args)
+            except UserError:
+                continue
+            key = ToolCache.key(c.image.sha256, call_key(tool, args))
+            with self._inflight_lock:
+                if key in self._inflight or key in self.cache:
+                    continue
+                future = self._pool.submit(self._prefetched, key, tool, c.image, args)
+                self._inflight[key] = (future, time.perf_counter())
+            started += 1
+        return started
+
+    def _prefetched(self, key: str, tool: Tool, image: ImageRef, args: dict) -> list[Finding]:
+        try:
+            findings = tool(image, **args)
+            # Cached before it leaves the in-flight table, so a caller always finds one or the other.
+            self.cache.put(key, findings)
+            return findings
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key, None)
 
     def run(self, calls: list[ToolCall], timeout_s: float | None = None) -> list[ToolResult]:
         """Run calls concurrently; results come back in the order of `calls`."""
@@ -317,25 +360,33 @@ class ToolRunner:
                 futures.append(None)
                 continue
             res = ToolResult(tool.name, c.image.id, args, call_key=ckey)
-            hit = self.cache.get(ToolCache.key(c.image.sha256, ckey))
+            key = ToolCache.key(c.image.sha256, ckey)
+            with self._inflight_lock:  # looked up before the cache: a finished prefetch is cached first
+                inflight = self._inflight.get(key)
+            hit = None if inflight is not None else self.cache.get(key)
             if hit is not None:
                 res.findings, res.cache_hit = list(hit), True  # a caller's edits never reach the cache
                 res.duration_s = time.perf_counter() - t0
                 futures.append(None)
+            elif inflight is not None:  # a prefetch of this call: wait for it, bounded from when it started
+                res.cache_hit = True
+                futures.append((inflight[0], tool, inflight[1], c.image, t0, True))
             else:
-                futures.append((self._pool.submit(tool, c.image, **args), tool, t0, c.image))
+                futures.append((self._pool.submit(tool, c.image, **args), tool, t0, c.image, t0, False))
             prepared.append(res)
         for res, fut in zip(prepared, futures, strict=True):
             if fut is None:
                 continue
-            future, tool, t0, image = fut
+            future, tool, started, image, t0, joined = fut
             limit = timeout_s if timeout_s is not None else tool.timeout_s
-            remaining = max(0.0, limit - (time.perf_counter() - t0))
+            remaining = max(0.0, limit - (time.perf_counter() - started))
             try:
                 res.findings = list(future.result(timeout=remaining))
-                self.cache.put(ToolCache.key(image.sha256, res.call_key), res.findings)
+                if not joined:  # a prefetch caches its own findings
+                    self.cache.put(ToolCache.key(image.sha256, res.call_key), res.findings)
             except cf.TimeoutError:
-                future.cancel()
+                if not joined:  # a prefetch is left to finish: it may still fill the cache
+                    future.cancel()
                 res.error = f"timed out after {limit:g} s"
             except ToolError as e:
                 res.error = e.reason

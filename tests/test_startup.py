@@ -1,0 +1,186 @@
+"""Start-up of a one-shot `ask`: the turn's first tool calls start while the model loads and the turn
+joins them instead of running them again; the command line builds only the parser it needs; a one-shot
+command's process ends without interpreter teardown, its output complete."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from assistant.factory import build_assistant, build_runner
+from assistant.session import AssistantConfig, prefetch_first_turn
+from tests.scripted_engine import ScriptedEngine
+from tools.base import Tool, ToolCall, ToolRegistry, ToolRunner
+from tools.evidence import Finding
+from tools.images import ImageRef
+from tools.ocr import OCRTool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Gated(Tool):
+    name = "gated"
+    description = "Waits until its gate opens, then finds its word; counts its calls."
+    inputs = {"word": {"type": "string", "description": "What to find.", "default": "hi"}}
+
+    def __init__(self):
+        super().__init__()
+        self.gate = threading.Event()
+        self.calls = 0
+
+    def forward(self, image, word="hi"):
+        self.calls += 1
+        assert self.gate.wait(10), "the test never opened the gate"
+        return [Finding("word", word, 0.9)]
+
+
+class Broken(Tool):
+    name = "broken"
+    description = "Always fails."
+
+    def forward(self, image):
+        raise RuntimeError("disk on fire")
+
+
+class CountingOCR(OCRTool):
+    """The real OCR tool, counting how often it reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+
+    def forward(self, image, **args):
+        self.reads += 1
+        return super().forward(image, **args)
+
+
+def image(seed: int = 1) -> ImageRef:
+    from synthetic.render import render_sign
+
+    return ImageRef.from_pil(render_sign(seed=seed, text="OPEN DAILY").image)
+
+
+def runner_with(*tools: Tool) -> ToolRunner:
+    reg = ToolRegistry()
+    for t in tools:
+        reg.register(t)
+    return ToolRunner(reg)
+
+
+def test_a_running_prefetch_is_joined_not_run_again():
+    gated, im = Gated(), image()
+    runner = runner_with(gated)
+    assert runner.prefetch([ToolCall("gated", im, {"word": "EXIT"})]) == 1
+    # Still running: a second prefetch of the same call starts nothing.
+    assert runner.prefetch([ToolCall("gated", im, {"word": "EXIT"})]) == 0
+    threading.Timer(0.2, gated.gate.set).start()
+    res = runner.run_one("gated", im, word="EXIT")
+    assert res.ok and [f.text for f in res.findings] == ["EXIT"] and res.cache_hit
+    assert gated.calls == 1
+    again = runner.run_one("gated", im, word="EXIT")  # finished: now from the cache
+    assert again.cache_hit and gated.calls == 1
+    assert runner.prefetch([ToolCall("gated", im, {"word": "EXIT"})]) == 0  # cached: nothing to start
+
+
+def test_prefetch_leaves_other_calls_alone():
+    gated, im = Gated(), image()
+    gated.gate.set()
+    runner = runner_with(gated)
+    assert runner.prefetch([ToolCall("nope", im, {}), ToolCall("gated", im, {"word": 3})]) == 0
+    runner.prefetch([ToolCall("gated", im, {"word": "A"})])
+    other = runner.run_one("gated", im, word="B")  # other arguments: a call of its own
+    assert other.ok and not other.cache_hit and [f.text for f in other.findings] == ["B"]
+
+
+def test_a_prefetch_that_fails_is_reported_by_the_call_that_joins_it():
+    runner, im = runner_with(Broken()), image()
+    assert runner.prefetch([ToolCall("broken", im, {})]) == 1
+    res = runner.run_one("broken", im)
+    assert not res.ok and "disk on fire" in res.error and res.findings == []
+
+
+def test_first_turn_prefetch_is_the_turns_own_ocr_call(tmp_path):
+    """What `ask` starts before the model loads is exactly what the turn asks for: one OCR read."""
+    question, im = "What does the sign say?", image(seed=3)
+    cfg = AssistantConfig(trace_dir=str(tmp_path), max_new_tokens=8)
+
+    def turn(prefetch: bool):
+        ocr = CountingOCR()
+        runner = runner_with(ocr)
+        if prefetch:
+            assert prefetch_first_turn(runner, cfg, question, [im, im]) == ["ocr"]
+        assistant = build_assistant(None, cfg, engine=ScriptedEngine(), runner=runner)
+        result = assistant.conversation().ask(question, [im])
+        return result, ocr.reads
+
+    prefetched, reads = turn(prefetch=True)
+    assert reads == 1
+    (call,) = prefetched.tool_calls
+    assert call.tool == "ocr" and call.ok and call.cache_hit
+    plain, _ = turn(prefetch=False)
+    assert not plain.tool_calls[0].cache_hit
+    assert prefetched.answer == plain.answer and prefetched.citations == plain.citations
+
+
+def test_no_prefetch_when_the_turn_would_not_call_tools(tmp_path):
+    im = image()
+    for cfg in (
+        AssistantConfig(no_tools=True),
+        AssistantConfig(tool_policy="model"),
+        AssistantConfig(tools=["color"]),
+    ):
+        assert prefetch_first_turn(build_runner(cfg), cfg, "What does the sign say?", [im]) == []
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_ask_builds_its_own_parser_only_and_loads_no_model_to_parse():
+    p = run_python(
+        "import sys, launch\n"
+        "args = launch.parse(['ask', '--image', 'x.png', 'What does it say?'])\n"
+        "assert args._module.__name__ == 'frontends.commands.ask'\n"
+        "loaded = [m for m in ('frontends.commands.tool', 'tools.ocr', 'torch', 'transformers', "
+        "'ultralytics', 'gradio', 'pandas') if m in sys.modules]\n"
+        "print(loaded)"
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+
+
+def test_the_tools_ask_starts_before_the_model_import_no_model_library():
+    p = run_python(
+        "import sys\n"
+        "from assistant.factory import build_runner\n"
+        "from assistant.session import AssistantConfig\n"
+        "build_runner(AssistantConfig())\n"
+        "print([m for m in ('torch', 'transformers', 'ultralytics') if m in sys.modules])"
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "[]"
+
+
+def test_one_shot_exit_flushes_everything_written_and_keeps_the_status():
+    p = run_python(
+        "import sys, threading, time\n"
+        "from frontends import runtime\n"
+        "threading.Thread(target=time.sleep, args=(60,)).start()  # a worker still running\n"
+        "sys.stdout.write('x' * 200_000)\n"
+        "print('done', file=sys.stderr)\n"
+        "runtime.exit_now(3)"
+    )
+    assert p.returncode == 3
+    assert p.stdout == "x" * 200_000 and p.stderr.strip() == "done"
+
+
+def test_help_still_lists_every_command():
+    import launch
+
+    p = subprocess.run(
+        [sys.executable, "launch.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 0
+    assert all(name in p.stdout for name in launch.COMMANDS)
