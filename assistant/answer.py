@@ -266,6 +266,10 @@ def compose_answer(
     grounded = grounded and all(_whole_words(c.text, evidence) for c in claims if c.kind == "quote")
     if intent.name in ("total", "price"):  # an amount answers these: quoted words alone do not
         grounded = grounded and any(c.kind == "number" and c.supported for c in claims)
+    if grounded and intent.name in ("read", "field") and (kind := reading.wanted_type(question)):
+        # a question that asks for an e-mail address, a date or a phone number is answered by one: a
+        # quote of other text the image holds does not answer it
+        grounded = reading.holds_type(kind, _clean(model_text))
     if grounded and intent.name in policy.READING_INTENTS:
         # text that only uncertain readings support is not stated as fact, in the model's words either
         by_id = {e.id: e for e in evidence}

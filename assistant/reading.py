@@ -365,6 +365,14 @@ def _prominence(e: Evidence) -> float:
     return _h(e) * (0.5 + e.confidence)
 
 
+def holds_type(kind: str, text: str) -> bool:
+    """`text` holds a value of the type (an e-mail address for "email"), as a label beside it allows."""
+    flags = 0 if kind == "code" else re.I
+    return bool(
+        re.search(PATTERNS[kind], text, flags) or re.search(AT_LABEL.get(kind, PATTERNS[kind]), text, flags)
+    )
+
+
 def find_typed(kind: str, lines: list[Evidence], pool: list[Evidence], labels: list[str]):
     """(value, evidence) of the type asked for: at the label the question names, else the most
     prominent one in the lines its position words point at. None when there is none."""

@@ -102,3 +102,17 @@ def test_the_ui_says_the_reading_is_uncertain_not_that_no_tool_checked_it():
     c = compose_answer("Which bank's logo is in the corner?", Intent("read"), ev, "")
     md = claims_markdown({"answer": c.answer, "status": c.status, "claims": [vars(x) for x in c.claims]})
     assert "Uncertain reading" in md and "Not verified" not in md and "⚠ flagged" in md
+
+
+def test_a_draft_quoting_text_of_another_type_does_not_answer_a_typed_question():
+    ev = [
+        line("ocr:1", "The quick brown fox jumps", (10, 10, 400, 40)),
+        line("ocr:2", "aspammer@website.com", (10, 60, 400, 90)),
+    ]
+    q = "What e-mail address appears in the text?"
+    for intent in (Intent("read"), Intent("field", field="email")):
+        wrong = 'The e-mail address appears in the text as "The quick brown fox jumps".'
+        c = compose_answer(q, intent, ev, wrong)
+        assert c.composition == "evidence" and "aspammer@website.com" in c.answer and "fox" not in c.answer
+        c = compose_answer(q, intent, ev, 'The e-mail address is "aspammer@website.com".')
+        assert c.composition == "model" and "aspammer@website.com" in c.answer
