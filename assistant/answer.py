@@ -10,8 +10,11 @@ a short abstention with its reason (`abstained`); an open "describe" question ma
 evidence, labelled as one. An engine that really sees the image (`Engine.sees_images`) may answer what no
 loaded tool can check (an object no detector knows: its presence, count, place or colour): its draft is
 shown after a plain "Not verified by the tools (why):" mark, status "unverified", never as fact, unless
-evidence a tool does have contradicts it; reading questions stay strict (OCR is the evidence for text). The answer stays short: the draft and why it was overruled are returned
-apart (`draft`, `overruled_because`). Pure functions of (question, intent, evidence, model output): a
+evidence a tool does have contradicts it. Reading questions stay strict (OCR is the evidence for text),
+except that where OCR read nothing that answers what a sign or label says, a seeing model's reading is
+shown the same way, marked. An OCR reading too unsure to state as fact (`reading.doubt`) comes last,
+after an "Uncertain reading (why):" mark. The answer stays short: the draft and why it was overruled are
+returned apart (`draft`, `overruled_because`). Pure functions of (question, intent, evidence, model output): a
 trace replays through here to the same answer.
 """
 
@@ -308,6 +311,11 @@ def compose_answer(
             out = _from_model(claims, model_text)
             out.status = "unverified"
             return out
+    if sees_images and model_said and ex is None and _unread(intent, question, claims, suspicious):
+        # OCR misses scene text a seeing model may read (a platform sign, a logo): its reading is shown,
+        # marked as not verified, rather than nothing. Only for what a sign or label says: a value the
+        # question types (a price, a date) or a name only a label could carry still needs the evidence.
+        return _unverified(claims, model_text, "OCR read no text that answers it")
     if ex is None and intent.name == "describe":
         ex = _summary(evidence)
         if ex is not None:
@@ -361,6 +369,16 @@ def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
         if named & {c.lower() for c in r.extra.get("classes", [])}:
             return f"the detector that knows {name!r} (trained on {r.extra.get('domain', 'its own data')}) does not apply to this image"
     return f"no detector for {name!r} is loaded"
+
+
+def _unread(intent: policy.Intent, question: str, claims: list[ClaimRecord], suspicious: set[str]) -> bool:
+    """A question about what some text says, untyped, that OCR read nothing to answer; the draft
+    repeats no instruction found on the image."""
+    if intent.name != "read" or reading.wanted_type(question):
+        return False
+    if reading.asks_person_or_unnamed(question, reading.label_words(question)):
+        return False
+    return not any(c.evidence and set(c.evidence) <= suspicious for c in claims)
 
 
 def _contradicts(c: ClaimRecord, evidence: list[Evidence], suspicious: set[str]) -> bool:

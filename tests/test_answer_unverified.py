@@ -163,3 +163,30 @@ def test_a_model_built_here_takes_images_but_does_not_see_them():
 
     engine = load_engine(ModelConfig(model=str(tiny_model_dir("tiny-llava")), device="cpu"))
     assert engine.supports_images and not engine.sees_images
+
+
+def _line(id_, text, box, conf=0.95):
+    return Evidence(id_, "ocr", "im", "line", text, conf, box, {"engines": ["rapid", "tesseract"]})
+
+
+def test_a_seeing_models_reading_of_text_ocr_missed_is_shown_marked_never_as_fact():
+    ev = [_line("ocr:1", "to Harbourfront →", (10, 300, 200, 330))]
+    q = "What is the name of the station shown on the platform sign?"
+    c = _ask(q, 'It says "Buona Vista".', ev, sees=True)
+    assert c.answer.startswith("Not verified by the tools (OCR read no text that answers it)")
+    assert "Buona Vista" in c.answer and c.status == "unverified" and not c.abstained
+    assert _ask(q, 'It says "Buona Vista".', ev, sees=False).abstained  # a stand-in that cannot see
+    # what OCR did read answers it: the evidence, not the draft
+    ev.append(_line("ocr:2", "Buona Vista", (10, 100, 300, 160)))
+    c = _ask(q, 'It says "Bona Vesta Park".', ev, sees=True)
+    assert c.answer == 'It says "Buona Vista" [ocr:2].'
+
+
+def test_a_typed_value_or_a_name_only_a_label_could_carry_still_needs_the_evidence():
+    ev = [_line("ocr:1", "CORNER CAFE", (10, 10, 300, 60))]
+    for q, draft in [
+        ("What fare was paid for this ticket?", "The fare was $4.50."),
+        ("What is the name of the cashier who served this customer?", 'It says "Mary".'),
+        ("On what date was this text written?", "It was written on 3 May 2021."),
+    ]:
+        assert _ask(q, draft, ev, sees=True).abstained, q
