@@ -122,14 +122,16 @@ def tool_names(runner, config: AssistantConfig) -> list[str]:
     return [n for n in runner.registry.names() if config.tools is None or n in config.tools]
 
 
-def prefetch_first_turn(runner, config: AssistantConfig, text: str, images: Sequence) -> list[str]:
+def prefetch_first_turn(
+    runner, config: AssistantConfig, text: str, images: Sequence, low_priority: bool = False
+) -> list[str]:
     """Start the policy's first tool calls for `text` asked about `images` as a conversation's first
     turn, before the conversation exists; returns the tools started.
 
     `ask` calls this as soon as its images are decoded, so the turn's OCR runs on one core while the
     model loads on the other, and the turn then finds it running or cached (`ToolRunner.prefetch`).
     The calls are the ones `assistant.loop` makes for that turn (same plan, same arguments); follow-ups
-    that depend on their findings are left to the turn."""
+    that depend on their findings are left to the turn. `low_priority`: see `ToolRunner.prefetch`."""
     available = set(tool_names(runner, config))
     if not available or config.tool_policy == "model":
         return []
@@ -142,7 +144,7 @@ def prefetch_first_turn(runner, config: AssistantConfig, text: str, images: Sequ
         calls.append(
             ToolCall(p.tool, refs[p.image_index - 1], {k: v for k, v in p.args.items() if k in inputs})
         )
-    runner.prefetch(calls)
+    runner.prefetch(calls, low_priority=low_priority)
     return [c.tool for c in calls]
 
 

@@ -4,10 +4,13 @@ command's process ends without interpreter teardown, its output complete."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from assistant.factory import build_assistant, build_runner
 from assistant.session import AssistantConfig, prefetch_first_turn
@@ -99,6 +102,27 @@ def test_a_prefetch_that_fails_is_reported_by_the_call_that_joins_it():
     assert runner.prefetch([ToolCall("broken", im, {})]) == 1
     res = runner.run_one("broken", im)
     assert not res.ok and "disk on fire" in res.error and res.findings == []
+
+
+class Niceness(Tool):
+    name = "niceness"
+    description = "Finds the nice value of the thread it runs on."
+
+    def forward(self, image):
+        return [Finding("note", str(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())), 1.0)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_low_priority_prefetch_lowers_its_own_thread_only():
+    runner, im = runner_with(Niceness()), image()
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    runner.prefetch([ToolCall("niceness", im, {})], low_priority=True)
+    (found,) = runner.run_one("niceness", im).findings
+    assert int(found.text) > own or own >= 19  # already as low as it goes: nothing to lower
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+    other = runner_with(Niceness())
+    (plain,) = other.run_one("niceness", image(seed=2)).findings  # the pool's threads are left alone
+    assert int(plain.text) == own
 
 
 def test_first_turn_prefetch_is_the_turns_own_ocr_call(tmp_path):

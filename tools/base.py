@@ -14,6 +14,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import json
+import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -300,6 +302,16 @@ class ToolCall:
     args: dict = field(default_factory=dict)
 
 
+def _lower_priority(niceness: int = 10) -> None:
+    """Lower the calling thread's CPU priority. Linux only: there the nice value is per thread (and
+    inherited by the threads and processes it starts); elsewhere the id would name a process."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError:  # not permitted here: the work runs at the usual priority
+            pass
+
+
 class ToolRunner:
     """Runs tool calls concurrently with per-call timeouts and caching; never raises for a tool's failure."""
 
@@ -313,13 +325,17 @@ class ToolRunner:
         self._inflight: dict[str, tuple[cf.Future, float]] = {}
         self._inflight_lock = threading.Lock()
 
-    def prefetch(self, calls: list[ToolCall]) -> int:
+    def prefetch(self, calls: list[ToolCall], low_priority: bool = False) -> int:
         """Start `calls` in the background and return how many started; their findings go to the cache.
 
         A `run` of the same call (same image, tool, version and arguments) while it is still running
         waits for it instead of starting it again, so a front end can start a turn's tools as soon as
         its images are decoded, while the model is still loading. A call that is cached, already
-        running or invalid is left alone (`run` reports an invalid call as usual)."""
+        running or invalid is left alone (`run` reports an invalid call as usual).
+
+        Each call runs on a thread of its own, never the pool's: with `low_priority` that thread lowers
+        its CPU priority (Linux), and what it starts inherits it (the OCR engine's threads, Tesseract),
+        so on a busy machine the work it runs ahead of gives way (a one-shot process's model loading)."""
         started = 0
         for c in calls:
             try:
@@ -331,17 +347,24 @@ class ToolRunner:
             with self._inflight_lock:
                 if key in self._inflight or key in self.cache:
                     continue
-                future = self._pool.submit(self._prefetched, key, tool, c.image, args)
+                future: cf.Future = cf.Future()
                 self._inflight[key] = (future, time.perf_counter())
+            work = (future, key, tool, c.image, args, low_priority)
+            threading.Thread(target=self._prefetched, args=work, name=f"prefetch-{tool.name}").start()
             started += 1
         return started
 
-    def _prefetched(self, key: str, tool: Tool, image: ImageRef, args: dict) -> list[Finding]:
+    def _prefetched(self, future: cf.Future, key: str, tool: Tool, image: ImageRef, args: dict, low: bool):
+        if low:
+            _lower_priority()
+        future.set_running_or_notify_cancel()  # nothing cancels it: a joining `run` leaves it running
         try:
             findings = tool(image, **args)
             # Cached before it leaves the in-flight table, so a caller always finds one or the other.
             self.cache.put(key, findings)
-            return findings
+            future.set_result(findings)
+        except BaseException as e:  # the call that joins it reports it, as for any call
+            future.set_exception(e)
         finally:
             with self._inflight_lock:
                 self._inflight.pop(key, None)

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         images.append(ref)
     model_cfg, assistant_cfg = configs_from_args(args)
     runner = build_runner(assistant_cfg)
-    prefetch_first_turn(runner, assistant_cfg, args.question, images)  # overlaps the model's loading
+    # The OCR overlaps the model's loading, at a lower priority: the loading is the longer of the two.
+    prefetch_first_turn(runner, assistant_cfg, args.question, images, low_priority=True)
     assistant = build_assistant(model_cfg, assistant_cfg, runner=runner)
     eprint(f"model: {assistant.description}")
     conv = assistant.conversation()
