@@ -6,7 +6,8 @@ broken tool fails at import. Heavy state (a model, a detector) loads in `setup()
 
 The runner executes calls concurrently, each bounded by a timeout; a tool that raises or times out
 becomes a `ToolResult` with `error` set (an observation for the trace), never an exception.
-Results are cached by (image content hash, tool name, tool version, canonical arguments).
+Results are cached by (image content hash, tool name, tool version, canonical arguments); a call can be
+prefetched (started ahead of the turn that will ask for it, which then joins it instead of repeating it).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ tool calls. What runs (the engine's description) goes to stderr. A missing or un
 with status 2 and a one-line message, before any model is loaded.
 
 Start-up is most of a one-shot question on a CPU, so the turn's first tool calls (the OCR of a reading
-question) start as soon as the images are decoded and run on one core while torch, transformers and
-the model load on the other; the turn then finds them done or running. `launch.py` ends the process
+question) start as soon as the images are decoded, at a lower CPU priority, while torch, transformers
+and the model load; the turn then finds them done or running. `launch.py` ends the process
 without tearing the interpreter down (`ONE_SHOT`).
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 # launch.py ends this command's process without interpreter teardown: the trace is written and closed
-# per turn and nothing else is left to flush, while unloading torch and transformers costs seconds.
+# per turn and nothing else is left to flush, while unloading torch and transformers takes over a second.
 ONE_SHOT = True
 
 
