@@ -208,3 +208,22 @@ def test_help_still_lists_every_command():
     )
     assert p.returncode == 0
     assert all(name in p.stdout for name in launch.COMMANDS)
+
+
+def test_loading_without_gc_freezes_what_was_loaded_and_turns_the_collector_back_on():
+    p = run_python(
+        "import gc\n"
+        "from frontends.runtime import loading_without_gc\n"
+        "before = gc.get_freeze_count()\n"
+        "with loading_without_gc():\n"
+        "    assert not gc.isenabled()\n"
+        "    loaded = [[i] for i in range(10_000)]\n"
+        "assert gc.isenabled() and gc.get_freeze_count() >= before + 10_000\n"
+        "gc.disable()\n"
+        "with loading_without_gc(collect=True):\n"
+        "    pass\n"
+        "assert not gc.isenabled()  # left as it was found\n"
+        "print('ok')"
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "ok"

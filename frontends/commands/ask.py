@@ -8,8 +8,8 @@ with status 2 and a one-line message, before any model is loaded.
 
 Start-up is most of a one-shot question on a CPU, so the turn's first tool calls (the OCR of a reading
 question) start as soon as the images are decoded, at a lower CPU priority, while torch, transformers
-and the model load; the turn then finds them done or running. `launch.py` ends the process
-without tearing the interpreter down (`ONE_SHOT`).
+and the model load (with the garbage collector off: `runtime.loading_without_gc`); the turn then finds
+them done or running. `launch.py` ends the process without tearing the interpreter down (`ONE_SHOT`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from assistant.factory import build_assistant, build_runner
     from assistant.session import prefetch_first_turn
     from frontends.assistant_args import configs_from_args
-    from frontends.runtime import eprint
+    from frontends.runtime import eprint, loading_without_gc
     from tools.errors import BadInputError
     from tools.images import ImageRef
 
@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     runner = build_runner(assistant_cfg)
     # The OCR overlaps the model's loading, at a lower priority: the loading is the longer of the two.
     prefetch_first_turn(runner, assistant_cfg, args.question, images, low_priority=True)
-    assistant = build_assistant(model_cfg, assistant_cfg, runner=runner)
+    with loading_without_gc():
+        assistant = build_assistant(model_cfg, assistant_cfg, runner=runner)
     eprint(f"model: {assistant.description}")
     conv = assistant.conversation()
     result = conv.ask(args.question, images)
