@@ -123,7 +123,12 @@ def tool_names(runner, config: AssistantConfig) -> list[str]:
 
 
 def prefetch_first_turn(
-    runner, config: AssistantConfig, text: str, images: Sequence, low_priority: bool = False
+    runner,
+    config: AssistantConfig,
+    text: str,
+    images: Sequence,
+    low_priority: bool = False,
+    fork: bool = False,
 ) -> list[str]:
     """Start the policy's first tool calls for `text` asked about `images` as a conversation's first
     turn, before the conversation exists; returns the tools started.
@@ -131,7 +136,7 @@ def prefetch_first_turn(
     `ask` calls this as soon as its images are decoded, so the turn's OCR runs on one core while the
     model loads on the other, and the turn then finds it running or cached (`ToolRunner.prefetch`).
     The calls are the ones `assistant.loop` makes for that turn (same plan, same arguments); follow-ups
-    that depend on their findings are left to the turn. `low_priority`: see `ToolRunner.prefetch`."""
+    that depend on their findings are left to the turn. `low_priority`, `fork`: see `ToolRunner.prefetch`."""
     available = set(tool_names(runner, config))
     if not available or config.tool_policy == "model":
         return []
@@ -144,7 +149,7 @@ def prefetch_first_turn(
         calls.append(
             ToolCall(p.tool, refs[p.image_index - 1], {k: v for k, v in p.args.items() if k in inputs})
         )
-    runner.prefetch(calls, low_priority=low_priority)
+    runner.prefetch(calls, low_priority=low_priority, fork=fork)
     return [c.tool for c in calls]
 
 

@@ -104,6 +104,34 @@ def test_a_prefetch_that_fails_is_reported_by_the_call_that_joins_it():
     assert not res.ok and "disk on fire" in res.error and res.findings == []
 
 
+def test_a_forked_prefetch_brings_back_exactly_what_the_tool_finds_here():
+    """In a process with one thread the call runs in a child: this process never sets the OCR up, and
+    the findings that come back are the ones an OCR here reads."""
+    p = run_python(
+        "from synthetic.render import render_sign\n"
+        "from tools.base import ToolCall, ToolRegistry, ToolRunner\n"
+        "from tools.images import ImageRef\n"
+        "from tools.ocr import OCRTool\n"
+        "im = ImageRef.from_pil(render_sign(seed=3, text='NO PARKING').image)\n"
+        "reg = ToolRegistry(); ocr = reg.register(OCRTool()); runner = ToolRunner(reg)\n"
+        "assert runner.prefetch([ToolCall('ocr', im, {})], low_priority=True, fork=True) == 1\n"
+        "res = runner.run_one('ocr', im)\n"
+        "assert res.ok and res.cache_hit and res.findings, res\n"
+        "assert not ocr._ready, 'the OCR ran in this process'\n"
+        "assert res.findings == OCRTool()(im)\n"
+        "print(' '.join(f.text for f in res.findings if f.kind == 'line'))"
+    )
+    assert p.returncode == 0, p.stderr
+    assert "PARKING" in p.stdout.upper()
+
+
+def test_a_forked_prefetch_that_fails_is_run_and_reported_here():
+    runner, im = runner_with(Broken()), image()
+    assert runner.prefetch([ToolCall("broken", im, {})], fork=True) == 1
+    res = runner.run_one("broken", im)
+    assert not res.ok and "disk on fire" in res.error
+
+
 class Niceness(Tool):
     name = "niceness"
     description = "Finds the nice value of the thread it runs on."

@@ -16,6 +16,7 @@ import concurrent.futures as cf
 import hashlib
 import json
 import os
+import pickle
 import sys
 import threading
 import time
@@ -313,6 +314,39 @@ def _lower_priority(niceness: int = 10) -> None:
             pass
 
 
+def _fork_call(tool: Tool, image: ImageRef, args: dict, low_priority: bool) -> tuple[int, int] | None:
+    """Run `tool(image, **args)` in a forked child: (its pid, a pipe its pickled findings come through),
+    or None where forking is not safe: without `os.fork`, or with other threads running (the child
+    gets only the forking thread, and a lock another thread held, an import's among them, stays held)."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write)
+        return pid, read
+    try:  # the child: it never returns
+        os.close(read)
+        if low_priority:
+            _lower_priority()
+        payload = pickle.dumps(tool(image, **args))
+    except BaseException:
+        payload = b""  # the parent runs the call itself, and reports its failure as any call's
+    try:
+        with os.fdopen(write, "wb") as out:
+            out.write(payload)
+    finally:
+        os._exit(0)
+
+
+def _child_findings(pid: int, read: int) -> list[Finding] | None:
+    """The findings a `_fork_call` child sent, or None when it sent none (it failed or was killed)."""
+    with os.fdopen(read, "rb") as pipe:
+        payload = pipe.read()  # the GIL is released while the child works
+    os.waitpid(pid, 0)
+    return pickle.loads(payload) if payload else None  # our own child's bytes
+
+
 class ToolRunner:
     """Runs tool calls concurrently with per-call timeouts and caching; never raises for a tool's failure."""
 
@@ -326,7 +360,7 @@ class ToolRunner:
         self._inflight: dict[str, tuple[cf.Future, float]] = {}
         self._inflight_lock = threading.Lock()
 
-    def prefetch(self, calls: list[ToolCall], low_priority: bool = False) -> int:
+    def prefetch(self, calls: list[ToolCall], low_priority: bool = False, fork: bool = False) -> int:
         """Start `calls` in the background and return how many started; their findings go to the cache.
 
         A `run` of the same call (same image, tool, version and arguments) while it is still running
@@ -336,8 +370,12 @@ class ToolRunner:
 
         Each call runs on a thread of its own, never the pool's: with `low_priority` that thread lowers
         its CPU priority (Linux), and what it starts inherits it (the OCR engine's threads, Tesseract),
-        so on a busy machine the work it runs ahead of gives way (a one-shot process's model loading)."""
-        started = 0
+        so on a busy machine the work it runs ahead of gives way (a one-shot process's model loading).
+        With `fork`, while the process has no other thread (see `_fork_call`), each call runs in a
+        forked child instead and the thread only waits for its findings: the work then no longer
+        shares this process's GIL with the imports it overlaps. A child that fails leaves the call
+        to its thread, which runs it here, so a failure is reported as any call's is."""
+        started = []
         for c in calls:
             try:
                 tool = self.registry.get(c.tool)
@@ -350,17 +388,22 @@ class ToolRunner:
                     continue
                 future: cf.Future = cf.Future()
                 self._inflight[key] = (future, time.perf_counter())
-            work = (future, key, tool, c.image, args, low_priority)
-            threading.Thread(target=self._prefetched, args=work, name=f"prefetch-{tool.name}").start()
-            started += 1
-        return started
+            started.append((future, key, tool, c.image, args, low_priority))
+        # Every child is forked before any waiting thread starts: a fork is only safe with one thread.
+        children = [_fork_call(w[2], w[3], w[4], low_priority) if fork else None for w in started]
+        for work, child in zip(started, children, strict=True):
+            name = f"prefetch-{work[2].name}"
+            threading.Thread(target=self._prefetched, args=(*work, child), name=name).start()
+        return len(started)
 
-    def _prefetched(self, future: cf.Future, key: str, tool: Tool, image: ImageRef, args: dict, low: bool):
+    def _prefetched(self, future, key: str, tool: Tool, image: ImageRef, args: dict, low: bool, child):
         if low:
             _lower_priority()
         future.set_running_or_notify_cancel()  # nothing cancels it: a joining `run` leaves it running
         try:
-            findings = tool(image, **args)
+            findings = _child_findings(*child) if child is not None else None
+            if findings is None:  # no child, or it failed: run it here
+                findings = tool(image, **args)
             # Cached before it leaves the in-flight table, so a caller always finds one or the other.
             self.cache.put(key, findings)
             future.set_result(findings)

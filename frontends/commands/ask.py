@@ -7,9 +7,10 @@ tool calls. What runs (the engine's description) goes to stderr. A missing or un
 with status 2 and a one-line message, before any model is loaded.
 
 Start-up is most of a one-shot question on a CPU, so the turn's first tool calls (the OCR of a reading
-question) start as soon as the images are decoded, at a lower CPU priority, while torch, transformers
-and the model load (with the garbage collector off: `runtime.loading_without_gc`); the turn then finds
-them done or running. `launch.py` ends the process without tearing the interpreter down (`ONE_SHOT`).
+question) start as soon as the images are decoded, in a child process at a lower CPU priority, while
+torch, transformers and the model load (with the garbage collector off: `runtime.loading_without_gc`);
+the turn then finds them done or running. `launch.py` ends the process without tearing the interpreter
+down (`ONE_SHOT`).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
         images.append(ref)
     model_cfg, assistant_cfg = configs_from_args(args)
     runner = build_runner(assistant_cfg)
-    # The OCR overlaps the model's loading, at a lower priority: the loading is the longer of the two.
-    prefetch_first_turn(runner, assistant_cfg, args.question, images, low_priority=True)
+    # The OCR overlaps the model's loading, in a child process (the imports keep the GIL to themselves)
+    # at a lower priority (the loading is the longer of the two).
+    prefetch_first_turn(runner, assistant_cfg, args.question, images, low_priority=True, fork=True)
     with loading_without_gc():
         assistant = build_assistant(model_cfg, assistant_cfg, runner=runner)
     eprint(f"model: {assistant.description}")
