@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import prompts
 from assistant import objects, policy, reading, regions, verify
 from assistant.context import is_instruction_like
-from assistant.extract import Extract, colours, count_objects, extract, read_text
+from assistant.extract import Extract, colours, count_objects, extract, hedge, read_text
 from assistant.trace import ClaimRecord
 from tools.evidence import Evidence, center_inside
 
@@ -332,6 +332,8 @@ def compose_answer(
             out.overruled_because = why
             out.note = f"The model's draft was not shown: {why}."
         return out
+    if sees_images and model_said and intent.name == "read" and not (ex.keys and len(ex.keys) > 1):
+        ex = _disputed(ex, claims, evidence)
     lead = "Yes. " if intent.name == "presence" and ex.key != "0" else ""  # "0": an absence
     return _from_evidence(ex, claims, model_text, model_said, lead)
 
@@ -369,6 +371,39 @@ def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
         if named & {c.lower() for c in r.extra.get("classes", [])}:
             return f"the detector that knows {name!r} (trained on {r.extra.get('domain', 'its own data')}) does not apply to this image"
     return f"no detector for {name!r} is loaded"
+
+
+# A model's quote this similar to an OCR reading (normalised text) is a reading of the same text.
+SAME_TEXT = 0.6
+
+
+def _disputed(ex: Extract, claims: list[ClaimRecord], evidence: list[Evidence]) -> Extract:
+    """The extract with the readings a seeing model reads differently, and only one OCR engine read,
+    moved to its uncertain part: two readers disagree about that text and nothing settles which is
+    right ("Lmergeno Train Sop" by OCR, "Emergency Train Stop" by the model). A reading both engines made
+    stands, as does one the model's quotes do not resemble (then the model read other text, or none)."""
+    quotes = [  # what the model says the text is, where it is not what the extract says (words, not numbers)
+        q
+        for c in claims
+        if c.kind == "quote"
+        for m in verify._QUOTE.finditer(c.text)
+        if (q := next(g for g in m.groups() if g))
+        and verify.norm(q) != verify.norm(ex.key)
+        and len(re.findall(r"[^\W\d_]", q)) >= 3
+    ]
+    if not quotes:
+        return ex
+    text = verify.norm(ex.key)
+    q = max(quotes, key=lambda q: verify.similarity(verify.norm(q), text))
+    if verify.similarity(verify.norm(q), text) < SAME_TEXT:
+        return ex
+    reason = f'one OCR engine alone read it, and the model reads "{q}"'
+
+    def alone(group: list[Evidence]) -> str:
+        one = all(len({*(e.extra.get("engines") or [e.extra.get("engine")])}) < 2 for e in group)
+        return reason if group and one else ""
+
+    return hedge(ex, evidence, alone)
 
 
 def _unread(intent: policy.Intent, question: str, claims: list[ClaimRecord], suspicious: set[str]) -> bool:

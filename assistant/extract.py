@@ -381,15 +381,17 @@ def metadata(evidence: list[Evidence], question: str) -> Extract | None:
     )
 
 
-def hedge(ex: Extract | None, evidence: list[Evidence]) -> Extract | None:
+def hedge(ex: Extract | None, evidence: list[Evidence], why=None) -> Extract | None:
     """A reading answer with what rests on uncertain readings split off into `doubt`: of a quote of
     several lines, the uncertain lines; of a value (a total, a price, a field), the whole answer when
-    the line it was read from is uncertain."""
-    if ex is None or ex.kind not in ("quote", "number"):
+    the line it was read from is uncertain. `why(lines)`: why these readings are uncertain ("" when they
+    are not; `reading.doubts` by default)."""
+    if ex is None or ex.kind not in ("quote", "number") or not ex.text:
         return ex
+    why = why or reading.doubts
     by_id = {e.id: e for e in evidence}
     lines = [by_id[i] for i in ex.ids if i in by_id]
-    unsure = [e for e in lines if reading.doubt(e)]
+    unsure = [e for e in lines if why([e])]
     if not unsure:
         return ex
     quoted = " ".join(e.text for e in lines) == ex.key  # a quote of whole lines (`_quote`)
@@ -397,13 +399,14 @@ def hedge(ex: Extract | None, evidence: list[Evidence]) -> Extract | None:
         holding = [e for e in lines if verify.norm(ex.key) in verify.norm(e.text)] or lines
         if not all(e in unsure for e in holding):
             return ex
-        why = reading.doubts(holding)
-        return Extract("", "", [], ex.kind, doubt=f'it may say "{ex.key}"', doubt_ids=ex.ids, doubt_why=why)
+        return Extract(
+            "", "", [], ex.kind, doubt=f'it may say "{ex.key}"', doubt_ids=ex.ids, doubt_why=why(holding)
+        )
     sure = [e for e in lines if e not in unsure]
     out = _quote(sure) or Extract("", "", [], ex.kind)
     out.doubt = f"it may {'also ' if sure else ''}say " + " ".join(f'"{e.text}"' for e in unsure)
     out.doubt_ids = [e.id for e in unsure]
-    out.doubt_why = reading.doubts(unsure)
+    out.doubt_why = why(unsure)
     return out
 
 

@@ -190,3 +190,30 @@ def test_a_typed_value_or_a_name_only_a_label_could_carry_still_needs_the_eviden
         ("On what date was this text written?", "It was written on 3 May 2021."),
     ]:
         assert _ask(q, draft, ev, sees=True).abstained, q
+
+
+def test_a_lone_ocr_reading_a_seeing_model_reads_differently_is_not_stated_as_fact():
+    rapid = {"engines": ["rapid"]}
+    ev = [
+        Evidence("ocr:1", "ocr", "im", "line", "Lmergeno", 0.86, (100, 100, 300, 130), rapid),
+        Evidence("ocr:2", "ocr", "im", "line", "Train Sop", 0.91, (100, 140, 300, 170), rapid),
+    ]
+    q = "What does the red text on the panel say?"
+    c = _ask(q, 'It says "Emergency Train Stop".', ev, sees=True)
+    assert c.answer.startswith("Uncertain reading (one OCR engine alone read it, and the model reads")
+    assert '"Lmergeno" "Train Sop"' in c.answer and c.status == "unverified"
+    # a stand-in that cannot see has no reading to weigh against OCR's
+    assert _ask(q, 'It says "Emergency Train Stop".', ev, sees=False).answer.startswith(
+        'It says "Lmergeno Train Sop"'
+    )
+    # both engines read it: the reading stands; a quote of other text does not dispute it either
+    for e in ev:
+        e.extra = {"engines": ["rapid", "tesseract"]}
+    assert _ask(q, 'It says "Emergency Train Stop".', ev, sees=True).answer.startswith(
+        'It says "Lmergeno Train Sop"'
+    )
+    for e in ev:
+        e.extra = rapid
+    assert _ask(q, 'It says "BAKERY STATION".', ev, sees=True).answer.startswith(
+        'It says "Lmergeno Train Sop"'
+    )
