@@ -255,3 +255,44 @@ def test_loading_without_gc_freezes_what_was_loaded_and_turns_the_collector_back
     )
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "ok"
+
+
+def test_a_forked_prefetch_child_that_hangs_is_ended_past_its_tools_limit():
+    p = run_python(
+        "import os, time\n"
+        "from PIL import Image\n"
+        "from tools import base\n"
+        "from tools.images import ImageRef\n"
+        "class Hang(base.Tool):\n"
+        "    name = 'hang'\n"
+        "    description = 'Never returns.'\n"
+        "    timeout_s = 0.2\n"
+        "    def forward(self, image):\n"
+        "        time.sleep(600)\n"
+        "reg = base.ToolRegistry()\n"
+        "reg.register(Hang())\n"
+        "runner = base.ToolRunner(reg)\n"
+        "image = ImageRef.from_pil(Image.new('RGB', (8, 8)))\n"
+        "runner.prefetch([base.ToolCall('hang', image, {})], fork=True)\n"
+        "def children():\n"
+        "    out = []\n"
+        "    for d in os.listdir('/proc'):\n"
+        "        try:\n"
+        "            stat = open(f'/proc/{d}/stat').read()\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        if d.isdigit() and int(stat.rsplit(')', 1)[1].split()[1]) == os.getpid():\n"
+        "            out.append(int(d))\n"
+        "    return out\n"
+        "forked = children()\n"
+        "result = runner.run([base.ToolCall('hang', image, {})])[0]\n"
+        "time.sleep(base.CHILD_MARGIN_S + 1.5)\n"
+        "print(len(forked), result.error, [c for c in forked if c in children()], flush=True)\n"
+        "os._exit(0)\n"
+    )
+    assert p.returncode == 0, p.stderr
+    n, *rest = p.stdout.split()
+    assert n == "1"  # one forked child ran the call
+    assert "timed out" in p.stdout and p.stdout.strip().endswith(
+        "[]"
+    )  # the call timed out; the child is gone

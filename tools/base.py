@@ -15,8 +15,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import json
+import math
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -314,6 +316,10 @@ def _lower_priority(niceness: int = 10) -> None:
             pass
 
 
+# How long past its tool's time limit a forked prefetch child may run before it is ended.
+CHILD_MARGIN_S = 5
+
+
 def _fork_call(tool: Tool, image: ImageRef, args: dict, low_priority: bool) -> tuple[int, int] | None:
     """Run `tool(image, **args)` in a forked child: (its pid, a pipe its pickled findings come through),
     or None where forking is not safe: without `os.fork`, or with other threads running (the child
@@ -327,6 +333,9 @@ def _fork_call(tool: Tool, image: ImageRef, args: dict, low_priority: bool) -> t
         return pid, read
     try:  # the child: it never returns
         os.close(read)
+        # A child that hangs must not outlive its use: past the tool's own limit (and a margin for the
+        # tool to stop itself) the default SIGALRM action ends it, and the waiting thread sees no findings.
+        signal.alarm(math.ceil(tool.timeout_s) + CHILD_MARGIN_S)
         if low_priority:
             _lower_priority()
         payload = pickle.dumps(tool(image, **args))
