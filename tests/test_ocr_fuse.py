@@ -61,6 +61,23 @@ def tess_words(li: TextLine, texts: list[str], conf: float | list[float]) -> lis
 # ---- fusion rules ---------------------------------------------------------------------------------
 
 
+def test_tesseract_noise_on_a_sure_neural_line_does_not_cut_its_words_or_boxes():
+    li = line("LONDON", box=(40, 55, 369, 109), conf=0.998)
+    tess = [OcrWord("Ke)", 0.83, (50.0, 63.0, 141.0, 101.0), "line")]  # blue letters Tesseract misread
+    out = fuse([li], tess, dense=False, cfg=FuseConfig())
+    assert [w.text for w in out] == ["LONDON"]
+    assert out[0].box[0] < 45 and out[0].box[2] > 360  # the whole word's box, not the misread stretch's
+    assert out[0].alts == [{"engine": "tesseract", "text": "Ke)", "confidence": 0.83}]
+    # a Tesseract reading like the neural one still splits and settles the line as before
+    li = line("TOTAL 8.85")
+    assert {
+        w.text for w in fuse([li], tess_words(li, ["TOTAL", "8.86"], 0.7), dense=False, cfg=FuseConfig())
+    } == {
+        "TOTAL",
+        "8.85",
+    }
+
+
 def test_agreement_is_credited_to_both_engines_and_a_word_only_one_read_is_kept():
     li = line("TOTAL 8.85")
     tess = [tess_words(li, ["TOTAL", "8.85"], 0.9)[0]]  # Tesseract missed the far-right price

@@ -142,7 +142,7 @@ class OCRTool(Tool):
             "enum": ["auto", "tesseract", "rapid"],
         },
     }
-    version = "5"  # bump when readings change, so cached results from older versions are not reused
+    version = "6"  # bump when readings change, so cached results from older versions are not reused
     evidence_prefix = "ocr"
     timeout_s = 30.0
 

@@ -50,6 +50,7 @@ class FuseConfig:
     glued_chars: int = 2  # a Tesseract word takes in this many neural characters glued to it, no more
     cut_regions: int = 12  # text-like regions checked for text the neural detector cut off a line
     region_side: int = 1600  # ... found on the image shrunk to at most this side
+    unlike: float = 0.5  # below this similarity, Tesseract's reading of a sure neural line is noise
 
 
 def loose(text: str) -> str:
@@ -159,6 +160,13 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
     neural reading of the same stretch; what only the neural engine read becomes words of its own."""
     if not tw:
         return li.words()
+    if _noise(li, tw, dense, cfg):
+        # Tesseract's reading of a line the neural engine read with confidence, unlike it through and
+        # through ("Ke)" for "LONDON" in blue on white): it must not cut the line's words and boxes; the
+        # neural words stand, with Tesseract's reading kept as their alternative.
+        theirs = " ".join(w.text for w in tw)
+        alt = {"engine": "tesseract", "text": theirs, "confidence": round(min(w.conf for w in tw), 4)}
+        return [_with_alt(w, alt) for w in li.words()]
     r_idx = [k for k, c in enumerate(li.text) if loose(c)]  # neural characters that count -> text index
     r = "".join(li.text[k].lower() for k in r_idx)
     t, owner = "", []
@@ -204,6 +212,19 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
         pieces += [(word, s0, s1, False) for word, s0, s1 in _split(li, a, b)]
         k = e + 1
     return out + _join_broken_words(li, sorted(pieces, key=lambda p: p[1]))
+
+
+def _noise(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) -> bool:
+    """Tesseract's words on a scene line the neural engine read surer than them, and unlike its reading."""
+    if dense or li.conf < cfg.doc_conf or max(w.conf for w in tw) >= li.conf:
+        return False
+    theirs = loose(" ".join(w.text for w in tw))
+    return difflib.SequenceMatcher(None, loose(li.text), theirs, autojunk=False).ratio() < cfg.unlike
+
+
+def _with_alt(w: OcrWord, alt: dict) -> OcrWord:
+    w.alts = [*w.alts, alt]
+    return w
 
 
 def _join_broken_words(li: TextLine, pieces: list[tuple[OcrWord, int, int, bool]]) -> list[OcrWord]:
