@@ -80,6 +80,7 @@ def area_box(area: str, width: float, height: float) -> tuple[float, float, floa
 
 class ColorTool(Tool):
     name = "color"
+    version = "2"  # 2: a text box's background is read just outside it
     description = (
         "Dominant colours of the image or of a region, as names ('dark red', 'white') with their share "
         "of the pixels. Use to answer questions about colour."
@@ -173,6 +174,7 @@ def _named(im, colors: int, min_share: float) -> list[tuple[str, dict]]:
 
 
 INK_DISTANCE = 60.0  # RGB distance from the background beyond which a pixel in a text box is ink
+RING = 0.3  # the band outside a text box its background is read from, as a fraction of the box's height
 
 
 def _ink(im, boxes, colors: int, min_share: float) -> list[Finding]:
@@ -181,12 +183,23 @@ def _ink(im, boxes, colors: int, min_share: float) -> list[Finding]:
     from PIL import Image
 
     ink, ground = [], []
+    whole = np.asarray(im.convert("RGB")).astype(float)
     for b in boxes:
         x0, y0, x1, y1 = (round(float(v)) for v in b)
-        a = np.asarray(im.crop((x0, y0, x1, y1))).reshape(max(1, y1 - y0), max(1, x1 - x0), 3).astype(float)
+        a = whole[max(0, y0) : y1, max(0, x0) : x1]
         if a.shape[0] < 3 or a.shape[1] < 3:
             continue
-        ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+        # The background is read just outside the box where there is room (an OCR box hugs its letters,
+        # so its own edge is mostly ink); a box that fills the image has only its own edge.
+        m = max(2, round(RING * (y1 - y0)))
+        X0, Y0 = max(0, x0 - m), max(0, y0 - m)
+        X1, Y1 = min(whole.shape[1], x1 + m), min(whole.shape[0], y1 + m)
+        out = whole[Y0:Y1, X0:X1]
+        keep = np.ones(out.shape[:2], dtype=bool)
+        keep[max(0, y0) - Y0 : y1 - Y0, max(0, x0) - X0 : x1 - X0] = False
+        ring = out[keep] if keep.sum() >= 0.25 * (2 * (a.shape[0] + a.shape[1])) else None
+        if ring is None:
+            ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
         bg = np.median(ring, axis=0)
         far = np.linalg.norm(a - bg, axis=-1) > INK_DISTANCE
         ink.append(a[far])
