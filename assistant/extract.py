@@ -54,6 +54,9 @@ def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
         lines = named or lines
     kind = reading.wanted_type(question) if question else ""
     pool = reading.narrow(lines, question)
+    if colour := reading.ink_colour(question):  # "the red text": the lines written in red
+        inked = reading.by_ink(pool, evidence, colour)
+        pool = pool if len(inked) == len(pool) else inked
     if kind:
         found = reading.find_typed(kind, lines, pool, labels)
         if found is None:

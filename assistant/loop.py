@@ -70,7 +70,12 @@ def _scope(conv, turn: Turn, images: list) -> None:
     turn.scope = policy.resolve_scope(text, len(conv.images), [r.index for r in turn.arrived], prev_scope)
     turn.refs = refs = conv.image_refs()
     trace.intent = intent.name
-    trace.intent_detail = {"target": intent.target, "field": intent.field, "inherited": intent.inherited}
+    trace.intent_detail = {
+        "target": intent.target,
+        "field": intent.field,
+        "inherited": intent.inherited,
+        "ink": intent.ink,
+    }
     trace.in_scope = [refs[i - 1].id for i in turn.scope]
     trace.in_scope_numbers = list(turn.scope)
     trace.image_sizes = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from assistant import regions, scope
+from assistant import reading, regions, scope
 from assistant.text import singular
 
 # Intents whose answer is text read from the image.
@@ -110,6 +110,7 @@ class Intent:
     target: str = ""  # the object or item asked about ("dog", "coffee"), singular
     field: str = ""  # for "field": "phone" | "email" | "url" | "date" | "time"
     inherited: bool = False  # taken from the previous turn (a follow-up like "and the first one?")
+    ink: str = ""  # for reading intents: the colour the question names the letters by ("the red text")
 
 
 @dataclass
@@ -127,7 +128,8 @@ def classify(question: str, previous: Intent | None = None) -> Intent:
     q = question.lower().strip()
     for name, pattern in _INTENT_RULES:
         if re.search(pattern, q):
-            return Intent(name, target=_target(name, q), field=_field(q) if name == "field" else "")
+            ink = reading.ink_colour(q) if name in READING_INTENTS else ""
+            return Intent(name, target=_target(name, q), field=_field(q) if name == "field" else "", ink=ink)
     if previous is not None and previous.name != "other" and _is_follow_up(q):
         return replace(previous, inherited=True)
     return Intent("other")
@@ -246,6 +248,8 @@ TEXT_OBJECTS = {
 
 # Words shorter than this (pixels) are small enough that a zoomed re-read helps.
 SMALL_TEXT_PX = 12
+# For a question that names the letters' colour, the ink of at most this many lines (the tallest) is measured.
+INK_LINES = 12
 
 
 def follow_ups(
@@ -267,6 +271,13 @@ def follow_ups(
                         "zoom", image_index, {"box": [x0, y0, x1, y1]}, "small text: zoom in and re-read"
                     )
                 )
+    if intent.name in READING_INTENTS and intent.ink and "color" in available:
+        # "the red text": the ink of each prominent line, measured, so the red ones can be chosen
+        lines = [e for e in evidence if e.kind == "line" and e.box is not None and e.tool in ("ocr", "zoom")]
+        for e in sorted(lines, key=lambda e: -(e.box[3] - e.box[1]))[:INK_LINES]:
+            calls.append(
+                PlannedCall("color", image_index, {"text_boxes": [list(e.box)]}, f"ink colour of {e.id}")
+            )
     subject = regions.subject(intent.target) if intent.name == "color" else None
     if subject is not None and subject.kind == "text" and "color" in available:
         lines = [e for e in evidence if e.kind == "line" and e.box is not None and e.confidence >= 0.6]

@@ -61,3 +61,21 @@ def test_the_colour_of_letters_is_their_ink(tmp_path):
 def test_an_object_no_detector_can_find_is_abstained_on(tmp_path):
     r = _conv(tmp_path, ColorTool()).ask("What colour is the horse?", [striped()])
     assert r.abstained and "horse" in r.answer and "white" not in r.answer
+
+
+def red_and_black_text():
+    im = Image.new("RGB", (640, 260), (245, 245, 240))
+    d = ImageDraw.Draw(im)
+    d.text((30, 30), "PLATFORM 2", fill=(10, 10, 10), font=ImageFont.truetype("DejaVuSans-Bold.ttf", 44))
+    d.text((30, 150), "EMERGENCY STOP", fill=(210, 20, 20), font=ImageFont.truetype("DejaVuSans-Bold.ttf", 44))
+    return im
+
+
+def test_the_red_text_is_the_text_written_in_red(tmp_path):
+    conv = _conv(tmp_path, ColorTool(), OCRTool(), reply="I can't tell.")
+    r = conv.ask("What does the red text say?", [red_and_black_text()])
+    assert "EMERGENCY STOP" in r.answer and "PLATFORM" not in r.answer, r.answer
+    assert any(c.tool == "color" and c.args.get("text_boxes") for c in r.tool_calls)
+    # without a colour named, the sign's text is all of it
+    r = conv.ask("What does the sign say?", [red_and_black_text()])
+    assert "EMERGENCY STOP" in r.answer and "PLATFORM" in r.answer, r.answer
