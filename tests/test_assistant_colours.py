@@ -65,9 +65,9 @@ def test_an_object_no_detector_can_find_is_abstained_on(tmp_path):
 
 def red_and_black_text():
     im = Image.new("RGB", (640, 260), (245, 245, 240))
-    d = ImageDraw.Draw(im)
-    d.text((30, 30), "PLATFORM 2", fill=(10, 10, 10), font=ImageFont.truetype("DejaVuSans-Bold.ttf", 44))
-    d.text((30, 150), "EMERGENCY STOP", fill=(210, 20, 20), font=ImageFont.truetype("DejaVuSans-Bold.ttf", 44))
+    d, font = ImageDraw.Draw(im), ImageFont.truetype("DejaVuSans-Bold.ttf", 44)
+    d.text((30, 30), "PLATFORM 2", fill=(10, 10, 10), font=font)
+    d.text((30, 150), "EMERGENCY STOP", fill=(210, 20, 20), font=font)
     return im
 
 
