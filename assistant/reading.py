@@ -42,7 +42,11 @@ PATTERNS = {
     "code": r"(?<![A-Za-z0-9-])(?:[A-Z]{1,4} ?-?\d{2,6}[A-Z]?|(?=(?:[A-Z-]*\d){3})(?=[0-9-]*[A-Z])[A-Z0-9]{1,5}(?:-[A-Z0-9]{1,6})+)"
     r"(?![A-Za-z0-9-])",
     "number": r"\b\d+(?:[.,]\d+)?\b",
+    # a vehicle's plate: groups of capitals and digits, with at least one of each ("KA 05 MH 2031")
+    "plate": r"(?<![\w-])(?=[A-Z0-9 -]*\d)(?=[A-Z0-9 -]*[A-Z])[A-Z0-9]{1,4}(?:[ -]?[A-Z0-9]{1,4}){1,4}(?![\w-])",
 }
+# Types written in capitals: matched case-sensitively ("MU 2379", not "mu 2379" inside a word).
+CASED = {"code", "plate"}
 # With its label beside it, a value may look plainer than it must without one (a phone number's digits).
 AT_LABEL = {"phone": r"(?<![\w.])\+?\d[\d\s()-]{5,16}\d(?![\w.]|,\d)"}
 # An amount no label points at is an amount only when its currency is marked.
@@ -64,6 +68,10 @@ _TYPE_WORDS = [
         r"\b(flight|train|bus|product|model|serial|invoice|order|receipt|ticket|item|reference|booking|"
         r"seat|gate|table|room|account|customer|member|article|part)\s*(number|no\.?|#|code|id)\b|\bcode\b",
     ),  # fmt: skip
+    (
+        "plate",
+        r"\b(?:licen[cs]e|number|registration|car|vehicle)\s+plates?\b|\bplates?\s+number\b|\bregistration\b",
+    ),
     ("number", r"\bnumbers?\b|\bdigits?\b"),
 ]
 # Names the text itself carries (a shop's name on its receipt, a town on its sign) and names it cannot
@@ -412,7 +420,7 @@ def _prominence(e: Evidence) -> float:
 
 def holds_type(kind: str, text: str) -> bool:
     """`text` holds a value of the type (an e-mail address for "email"), as a label beside it allows."""
-    flags = 0 if kind == "code" else re.I
+    flags = 0 if kind in CASED else re.I
     return bool(
         re.search(PATTERNS[kind], text, flags) or re.search(AT_LABEL.get(kind, PATTERNS[kind]), text, flags)
     )
@@ -421,7 +429,7 @@ def holds_type(kind: str, text: str) -> bool:
 def find_typed(kind: str, lines: list[Evidence], pool: list[Evidence], labels: list[str]):
     """(value, evidence) of the type asked for: at the label the question names, else the most
     prominent one in the lines its position words point at. None when there is none."""
-    flags = 0 if kind == "code" else re.I
+    flags = 0 if kind in CASED else re.I
     pattern = re.compile(PATTERNS[kind], flags)
     at_label = re.compile(AT_LABEL.get(kind, PATTERNS[kind]), flags)
     labelled = sorted((e for e in lines if has_label(e, labels)), key=lambda e: -has_label(e, labels))
@@ -455,7 +463,8 @@ def asks_person_or_unnamed(question: str, labels: list[str]) -> bool:
 
 
 _TYPE_NAMES = {"email": "e-mail address", "url": "web address", "phone": "phone number", "percent": "percentage",
-               "quantity": "quantity", "money": "amount of money", "code": "code or number", "number": "number"}  # fmt: skip
+               "quantity": "quantity", "money": "amount of money", "code": "code or number", "number": "number",
+               "plate": "licence plate number"}  # fmt: skip
 
 
 def why_not(question: str, evidence: list[Evidence]) -> str:

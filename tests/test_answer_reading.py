@@ -202,3 +202,18 @@ def test_a_name_question_is_not_answered_with_a_direction_line():
     )
     # A title that begins with "To" is still the book's name when nothing else is written.
     assert read_text([line("To Kill a Mockingbird", (50, 50, 400, 90))], "What name is written on the cover?")
+
+
+def test_a_licence_plate_is_the_whole_plate_not_its_digits_and_not_abstained():
+    ev = [
+        line("TOYOTA", (100, 20, 300, 60)),
+        line("KA 05 MH 2031", (100, 100, 300, 140)),
+        line("Sale 50% off", (100, 200, 300, 240)),
+    ]
+    for q in [
+        "What is the license plate number?",
+        "What does the number plate say?",
+        "What is the car's registration?",
+    ]:
+        assert read_text(ev, q).key == "KA 05 MH 2031", q
+    assert read_text([ev[0], ev[2]], "What is the licence plate number?") is None  # no plate was read
