@@ -57,6 +57,10 @@ def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
     if colour := reading.ink_colour(question):  # "the red text": the lines written in red
         inked = reading.by_ink(pool, evidence, colour)
         pool = pool if len(inked) == len(pool) else inked
+    if kind == "code" and (m := re.search(r"\b([a-z]+)\s*(?:number|no\.?|#|code|id)\b", question, re.I)):
+        labels = list(
+            dict.fromkeys([m.group(1).lower(), *labels])
+        )  # "the invoice number": "Invoice" labels it
     if kind:
         found = reading.find_typed(kind, lines, pool, labels)
         if found is None:
@@ -69,7 +73,14 @@ def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
         (e for e in lines if reading.has_label(e, labels)), key=lambda e: -reading.has_label(e, labels)
     )
     if hit and pool is lines:
-        form = reading.under_label(hit[0], labels, lines, evidence) if _names_a_field(question) else None
+        # "the TO field": the value under its header, unless the label's own line holds a value already
+        # ("GST ID 001661886464"); a row of headers ("TO FROM GATE") holds none
+        valued = any(re.search(r"\d", t) for t in verify.norm(hit[0].text).split() if t not in labels)
+        form = (
+            reading.under_label(hit[0], labels, lines, evidence)
+            if not valued and _names_a_field(question)
+            else None
+        )
         if form:  # "the TO field": the value under its header
             return Extract(f'It says "{form[0]}".', form[0], [form[1].id])
         return _quote(_with_value(hit[0], lines))

@@ -48,7 +48,11 @@ PATTERNS = {
 # Types written in capitals: matched case-sensitively ("MU 2379", not "mu 2379" inside a word).
 CASED = {"code", "plate"}
 # With its label beside it, a value may look plainer than it must without one (a phone number's digits).
-AT_LABEL = {"phone": r"(?<![\w.])\+?\d[\d\s()-]{5,16}\d(?![\w.]|,\d)"}
+AT_LABEL = {
+    "phone": r"(?<![\w.])\+?\d[\d\s()-]{5,16}\d(?![\w.]|,\d)",
+    # a document's number after its label may be digits alone ("Invoice No 60000053668"), not a date's part
+    "code": r"(?<![\w/.-])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{2,}(?![\w/.-])",
+}
 # An amount no label points at is an amount only when its currency is marked.
 MARKED_MONEY = r"(?:[$€£¥￥₹₩]|\b(?:rm|usd|eur|gbp|sgd|rmb|s\$)\s?)\s?\d{1,3}(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?"
 MARKED_MONEY += r"|(?<![\d.,])\d+(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?\s?(?:元|圆|yuan|rmb|dollars?|euros?)"
@@ -70,7 +74,7 @@ _TYPE_WORDS = [
     ),  # fmt: skip
     (
         "plate",
-        r"\b(?:licen[cs]e|number|registration|car|vehicle)\s+plates?\b|\bplates?\s+number\b|\bregistration\b",
+        r"\b(?:licen[cs]e|number|registration|car|vehicle)\s+plates?\b|\bplates?\s+number\b|\b(?:car|vehicle)(?:'s)?\s+registration\b",
     ),
     ("number", r"\bnumbers?\b|\bdigits?\b"),
 ]
@@ -436,7 +440,9 @@ def find_typed(kind: str, lines: list[Evidence], pool: list[Evidence], labels: l
     for line in labelled:
         after = _after_label(line, labels)
         for text, ev in [(after, line)] + [(e.text, e) for e in beside(line, lines) + below(line, lines)]:
-            m = at_label.search(text)
+            m = pattern.search(text) or at_label.search(
+                text
+            )  # the type's own form first: "MU 2379", not "2379"
             if m:
                 return m.group(0).strip(), ev
     if labels and not labelled and kind in ("money", "number", "score", "time"):

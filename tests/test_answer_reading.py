@@ -217,3 +217,21 @@ def test_a_licence_plate_is_the_whole_plate_not_its_digits_and_not_abstained():
     ]:
         assert read_text(ev, q).key == "KA 05 MH 2031", q
     assert read_text([ev[0], ev[2]], "What is the licence plate number?") is None  # no plate was read
+
+
+def test_a_labelled_number_on_a_receipt_is_read_at_its_label():
+    ev = [
+        line("THREE STOOGES BISTRO", (100, 20, 500, 60)),
+        line("GST ID 001661886464", (100, 80, 400, 100)),
+        line("TABLE BAR 7", (100, 110, 300, 130)),
+        line("Tax Invoice", (150, 150, 350, 170)),
+        line("Invoice No 60000053668", (100, 180, 400, 200)),
+        line("RM 86.00", (300, 400, 400, 420)),
+    ]
+    # the label's own line holds the value: not the line under it, even for a label in capitals
+    assert "001661886464" in read_text(ev, "What is the GST ID?").key
+    # a document's number may be digits alone after its label; the header "Tax Invoice" is not it
+    assert read_text(ev, "What is the invoice number?").key == "60000053668"
+    # the type's own form first: a flight number keeps its airline letters
+    flight = [line("FLIGHT", (60, 100, 160, 130)), line("MU 2379", (60, 140, 180, 170))]
+    assert read_text(flight, "What is the flight number?").key == "MU 2379"
