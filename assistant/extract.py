@@ -333,6 +333,12 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
             f"The {s.area} of the image",
             "is mostly",
         )
+    elif s.kind == "text" and s.thing in regions.CARRIERS:  # a sign's colour: around its letters
+        found, subject, verb = (
+            [e for e in found if e.extra.get("part") == "background"],
+            f"The {s.thing}",
+            "is mostly",
+        )
     elif s.kind == "text":
         found, subject, verb = (
             [e for e in found if e.extra.get("part") == "ink"],

@@ -17,7 +17,9 @@ from tools.evidence import Evidence
 WHOLE = {"image", "picture", "photo", "background", "scene", "everything", "main", "dominant", "overall",
          "it"}  # fmt: skip
 TEXT = {"letter", "text", "writing", "word", "font", "sign", "lettering", "character", "digit", "number",
-        "title", "caption", "headline", "banner", "label", "ink"}  # fmt: skip
+        "title", "caption", "headline", "banner", "label", "ink", "poster", "placard", "notice"}  # fmt: skip
+# Things text is written on: their colour is the colour around the letters, not the letters' ink.
+CARRIERS = {"sign", "banner", "label", "poster", "placard", "notice"}
 AREA_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle", "upper", "lower"}
 
 

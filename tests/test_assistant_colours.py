@@ -79,3 +79,22 @@ def test_the_red_text_is_the_text_written_in_red(tmp_path):
     # without a colour named, the sign's text is all of it
     r = conv.ask("What does the sign say?", [red_and_black_text()])
     assert "EMERGENCY STOP" in r.answer and "PLATFORM" in r.answer, r.answer
+
+
+def green_sign():
+    """A green plate with white letters, on a grey wall."""
+    im = Image.new("RGB", (640, 300), (120, 120, 120))
+    d, font = ImageDraw.Draw(im), ImageFont.truetype("DejaVuSans-Bold.ttf", 48)
+    d.rectangle([80, 70, 560, 230], fill=(20, 130, 60))
+    d.text((130, 120), "EXIT 4B", fill=(250, 250, 250), font=font)
+    return im
+
+
+def test_a_signs_colour_is_around_its_letters_and_the_letters_are_their_ink(tmp_path):
+    conv = _conv(tmp_path, ColorTool(), OCRTool(), reply="I can't tell.")
+    r = conv.ask("What colour is the sign?", [green_sign()])
+    assert r.answer.startswith("The sign is mostly") and "green" in r.answer and "white" not in r.answer, (
+        r.answer
+    )
+    r = conv.ask("What colour are the letters?", [green_sign()])
+    assert r.answer.startswith("The letters are white"), r.answer  # first, by far
