@@ -123,7 +123,8 @@ def _per_image(intent, question, evidence, sizes, order: list[str], numbers: lis
 
 
 def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict, question: str = "") -> str:
-    tool = _TOOL_FOR.get(intent.name, "")
+    textual = intent.name == "where" and policy.text_thing(intent.target)  # found by OCR, not a detector
+    tool = "ocr" if textual else _TOOL_FOR.get(intent.name, "")
     failed = [str(v) for k, v in errors.items() if (k[0] if isinstance(k, tuple) else k) == tool]
     if failed:  # errors are keyed by (tool, image): each image's failure is reported
         return f"the {tool} tool failed ({'; '.join(dict.fromkeys(failed))})"
@@ -139,6 +140,12 @@ def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict, ques
         return "no total was found in the text read from the image."
     if intent.name == "price":
         return f"no price for {intent.target or 'that item'!r} was read in the image."
+    if textual:
+        return (
+            f"no text of the {intent.target} was read in the image."
+            if has_text
+            else "no text was read in the image."
+        )
     if intent.name in policy.OBJECT_INTENTS:
         if intent.target and not objects.knows(evidence, intent.target):
             return objects.unknown_reason(intent.target, evidence)
@@ -352,8 +359,8 @@ VISUAL_INTENTS = policy.OBJECT_INTENTS | {"color"}
 def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
     """Why no loaded tool can check an answer to this visual question ("" when one can): the thing it
     asks about is an object no loaded detector knows, so it can be neither found nor measured."""
-    if intent.name not in VISUAL_INTENTS:
-        return ""
+    if intent.name not in VISUAL_INTENTS or (intent.name == "where" and policy.text_thing(intent.target)):
+        return ""  # a thing of text is found by OCR: its evidence answers, or the answer says why not
     thing = intent.target
     if intent.name == "color":
         sub = regions.subject(intent.target)

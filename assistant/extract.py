@@ -299,6 +299,8 @@ def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
 
 
 def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None:
+    if policy.text_thing(target):
+        return _locate_text(evidence, target, sizes)
     dets = [
         e
         for e in evidence
@@ -313,6 +315,35 @@ def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None
     v, hz = position(d.box, (w, h))
     where = f"{v} {hz}".strip() or "center"
     return Extract(f"The {d.text} is at the {where} of the image.", where, [d.id], "position")
+
+
+def _locate_text(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None:
+    """Where a thing of text is: the lines that hold the words the question names it by ("exit" of
+    "the exit sign"), else the image's main text; None when no such text was read."""
+    lines = reading.text_lines(evidence)
+    words = [w for w in verify.norm(target).split() if singular(w) not in policy.TEXT_OBJECTS]
+    if words:
+        lines = [e for e in lines if all(w in verify.norm(e.text).split() for w in words)]
+    else:
+        lines = reading.main_text(lines, sizes)
+    lines = [e for e in lines if e.box]
+    if not lines:
+        return None
+    first = lines[0]
+    same = [e for e in lines if e.image == first.image]
+    box = (min(e.box[0] for e in same), min(e.box[1] for e in same),
+           max(e.box[2] for e in same), max(e.box[3] for e in same))  # fmt: skip
+    w, h = sizes.get(first.image, (0, 0))
+    if not w:
+        return None
+    v, hz = position(box, (w, h))
+    where = (
+        f"{v} {hz or 'center'}" if v else hz or "center"
+    )  # "top center": a left/right question is answered too
+    said = " ".join(e.text for e in same)
+    return Extract(
+        f'The {target} ("{said}") is at the {where} of the image.', where, [e.id for e in same], "position"
+    )
 
 
 def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) -> Extract | None:

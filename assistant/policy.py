@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from assistant import reading, regions, scope
+from assistant import objects, reading, regions, scope
 from assistant.text import singular
 
 # Intents whose answer is text read from the image.
@@ -202,6 +202,9 @@ def plan(intent: Intent, images: list[int], available: set[str]) -> list[Planned
         # One full-recall reading per image, whatever the question: answers are selected from it, so
         # no argument may narrow what OCR reads (a "document" mode lost prices far right of their items).
         wanted.append(("ocr", dict(OCR_ARGS), f"{intent.name} question: read the text"))
+    elif intent.name == "where" and text_thing(intent.target):
+        # "where is the exit sign": a sign is where its text was read
+        wanted.append(("ocr", dict(OCR_ARGS), f"where is the {intent.target}: find its text"))
     elif intent.name in OBJECT_INTENTS:
         wanted.append(("detect", {}, f"{intent.name} question: find objects"))
     elif intent.name == "color":
@@ -237,14 +240,22 @@ TEXT_OBJECTS = {
     "text",
     "letter",
     "writing",
-    "plate",
     "label",
     "word",
-    "font",
     "board",
     "banner",
     "note",
+    "poster",
+    "notice",
 }
+
+
+def text_thing(target: str) -> bool:
+    """The target is a thing of text ("the exit sign", "the word EXIT"): OCR finds it, not a detector
+    (a detector class like "stop sign" stays the detector's)."""
+    t = target.lower().strip()
+    return t not in objects.COCO_CLASSES and any(singular(w) in TEXT_OBJECTS for w in t.split())
+
 
 # Words shorter than this (pixels) are small enough that a zoomed re-read helps.
 SMALL_TEXT_PX = 12

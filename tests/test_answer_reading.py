@@ -235,3 +235,23 @@ def test_a_labelled_number_on_a_receipt_is_read_at_its_label():
     # the type's own form first: a flight number keeps its airline letters
     flight = [line("FLIGHT", (60, 100, 160, 130)), line("MU 2379", (60, 140, 180, 170))]
     assert read_text(flight, "What is the flight number?").key == "MU 2379"
+
+
+def test_where_a_sign_is_comes_from_where_its_text_was_read():
+    from assistant.answer import compose_answer
+    from assistant.policy import classify, plan
+
+    ev = [line("EXIT", (1000, 40, 1100, 80)), line("Platform 2", (100, 600, 300, 640))]
+    q = "Is the exit sign on the left or the right side of the picture?"
+    intent = classify(q)
+    assert (intent.name, intent.target) == ("where", "exit sign")
+    assert [c.tool for c in plan(intent, [1], {"ocr", "detect"})] == ["ocr"]  # OCR finds a sign, not YOLO
+    c = compose_answer(q, intent, ev, "", sizes={"im": (1200, 700)}, image_order=["im"])
+    assert c.answer == f'The exit sign ("EXIT") is at the top right of the image [{ev[0].id}].'
+    c = compose_answer("Where is the parking sign?", classify("Where is the parking sign?"), ev, "",
+                       sizes={"im": (1200, 700)}, image_order=["im"])  # fmt: skip
+    assert c.abstained and "detector" not in c.answer  # no such text was read; no detector is blamed
+    assert (
+        classify("Where is the stop sign?").target == "stop sign"
+        and plan(classify("Where is the stop sign?"), [1], {"ocr", "detect"})[0].tool == "detect"
+    )  # a class COCO detectors know stays the detector's
