@@ -134,6 +134,13 @@ def unknown_reason(word: str, evidence: list[Evidence]) -> str:
         if coco
         else "no COCO class covers it"
     )
+    named = classes_for(word)
+    if len(named) == 1 and named <= set(
+        COCO_CLASSES
+    ):  # "anyone", "two people": a detector's word is "person"
+        word = next(iter(named))
+    elif len(named) > 1:  # "animals": the detector classes it means
+        word = word.split()[-1]
     return (
         f"no detector for {word!r} is loaded{loaded}; {how}, or train one with "
         "`python launch.py detector train DATA.yaml`."

@@ -62,3 +62,11 @@ def test_where_and_colour_of_a_detected_shape(runner, tmp_path):
     region_calls = [c for c in colour.tool_calls if c.tool == "color" and c.args.get("region")]
     assert region_calls, "the colour tool ran on the detected box"
     assert colour.answer.startswith(f"The {name} is mostly")
+
+
+def test_the_abstention_names_the_class_a_detector_would_need():
+    from assistant.objects import unknown_reason
+
+    assert unknown_reason("anyone", []).startswith("no detector for 'person' is loaded")
+    assert unknown_reason("horses", []).startswith("no detector for 'horse' is loaded")
+    assert "no COCO class covers it" in unknown_reason("shuttle model", [])
