@@ -116,7 +116,11 @@ def test_decode_paths_fall_back_with_a_stated_reason(smollm2_engine, tiny_mllama
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="needs a CUDA GPU: CUDA graphs exist only there (the CPU fallback is tested above); "
+    "run `pytest -m gpu` on a GPU machine",
+)
 def test_cuda_graph_decode_matches_dynamic_on_gpu(make_engine):
     graph = make_engine("smollm2-llava", device="cuda", quantization="none", decode="cuda-graph")
     dynamic = make_engine("smollm2-llava", device="cuda", quantization="none", decode="dynamic")

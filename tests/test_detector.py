@@ -186,7 +186,8 @@ def test_coco_default_weights_find_the_bus_and_people():
 
     if not (cache_dir("detectors") / DEFAULT_WEIGHTS).is_file():
         pytest.skip(
-            f"needs {DEFAULT_WEIGHTS}, downloaded once on a machine with internet; tests never download"
+            f"needs the COCO weights {DEFAULT_WEIGHTS}, which ultralytics downloads on first use where the "
+            "internet is reachable; tests never download (the offline detector is tested above)"
         )
     tool = DetectorTool()
     bus = ImageRef.from_path(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")
