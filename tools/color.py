@@ -183,21 +183,22 @@ def _ink(im, boxes, colors: int, min_share: float) -> list[Finding]:
     from PIL import Image
 
     ink, ground = [], []
-    whole = np.asarray(im.convert("RGB")).astype(float)
+    im = im.convert("RGB")
     for b in boxes:
         x0, y0, x1, y1 = (round(float(v)) for v in b)
-        a = whole[max(0, y0) : y1, max(0, x0) : x1]
-        if a.shape[0] < 3 or a.shape[1] < 3:
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(im.width, x1), min(im.height, y1)
+        if y1 - y0 < 3 or x1 - x0 < 3:
             continue
         # The background is read just outside the box where there is room (an OCR box hugs its letters,
-        # so its own edge is mostly ink); a box that fills the image has only its own edge.
+        # so its own edge is mostly ink); a box that fills the image has only its own edge. Only the box
+        # and that band are read from the image, never all of it.
         m = max(2, round(RING * (y1 - y0)))
-        X0, Y0 = max(0, x0 - m), max(0, y0 - m)
-        X1, Y1 = min(whole.shape[1], x1 + m), min(whole.shape[0], y1 + m)
-        out = whole[Y0:Y1, X0:X1]
+        X0, Y0, X1, Y1 = max(0, x0 - m), max(0, y0 - m), min(im.width, x1 + m), min(im.height, y1 + m)
+        out = np.asarray(im.crop((X0, Y0, X1, Y1))).astype(float)
+        a = out[y0 - Y0 : y1 - Y0, x0 - X0 : x1 - X0]
         keep = np.ones(out.shape[:2], dtype=bool)
-        keep[max(0, y0) - Y0 : y1 - Y0, max(0, x0) - X0 : x1 - X0] = False
-        ring = out[keep] if keep.sum() >= 0.25 * (2 * (a.shape[0] + a.shape[1])) else None
+        keep[y0 - Y0 : y1 - Y0, x0 - X0 : x1 - X0] = False
+        ring = out[keep] if keep.sum() >= 0.5 * (a.shape[0] + a.shape[1]) else None
         if ring is None:
             ring = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
         bg = np.median(ring, axis=0)
