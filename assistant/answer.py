@@ -407,8 +407,7 @@ def _disputed(ex: Extract, claims: list[ClaimRecord], evidence: list[Evidence]) 
     reason = f'one OCR engine alone read it, and the model reads "{q}"'
 
     def alone(group: list[Evidence]) -> str:
-        one = all(len({*(e.extra.get("engines") or [e.extra.get("engine")])}) < 2 for e in group)
-        return reason if group and one else ""
+        return reason if group and all(len(reading.engines(e)) < 2 for e in group) else ""
 
     return hedge(ex, evidence, alone)
 

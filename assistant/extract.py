@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from assistant import objects, policy, reading, regions, verify
 from assistant.text import plural, singular
 from tools.evidence import Evidence, position
+from tools.ocr_layout import union
 
 
 @dataclass
@@ -55,8 +56,7 @@ def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
     kind = reading.wanted_type(question) if question else ""
     pool = reading.narrow(lines, question)
     if colour := reading.ink_colour(question):  # "the red text": the lines written in red
-        inked = reading.by_ink(pool, evidence, colour)
-        pool = pool if len(inked) == len(pool) else inked
+        pool = reading.by_ink(pool, evidence, colour)
     if kind == "code" and (m := re.search(r"\b([a-z]+)\s*(?:number|no\.?|#|code|id)\b", question, re.I)):
         labels = list(
             dict.fromkeys([m.group(1).lower(), *labels])
@@ -331,8 +331,7 @@ def _locate_text(evidence: list[Evidence], target: str, sizes: dict) -> Extract 
         return None
     first = lines[0]
     same = [e for e in lines if e.image == first.image]
-    box = (min(e.box[0] for e in same), min(e.box[1] for e in same),
-           max(e.box[2] for e in same), max(e.box[3] for e in same))  # fmt: skip
+    box = union([e.box for e in same])
     w, h = sizes.get(first.image, (0, 0))
     if not w:
         return None

@@ -141,14 +141,19 @@ _TYPE_ANY = r"e-?mail|website|url|phone|telephone|percent|percentage|date|day|vo
 SURE_READING = 0.80
 
 
+def engines(e: Evidence) -> set[str]:
+    """The OCR engines that made this reading (fusion records them on lines, and one engine on words)."""
+    return set(e.extra.get("engines") or ([e.extra["engine"]] if e.extra.get("engine") else []))
+
+
 def doubt(e: Evidence) -> str:
     """Why this OCR reading (a word or a line) is uncertain, in words for the user; "" when it is not."""
     if e.tool not in ("ocr", "zoom") or e.kind not in ("word", "line") or e.confidence >= SURE_READING:
         return ""
-    engines = set(e.extra.get("engines") or ([e.extra["engine"]] if e.extra.get("engine") else []))
-    if len(engines) >= 2:
+    engines_ = engines(e)
+    if len(engines_) >= 2:
         return ""
-    who = f"only {next(iter(engines))} read it" if engines else "one OCR engine read it"
+    who = f"only {next(iter(engines_))} read it" if engines_ else "one OCR engine read it"
     return f"{who}, with confidence {e.confidence:.2f}"
 
 
@@ -186,7 +191,8 @@ def ink_colour(question: str) -> str:
 
 def by_ink(lines: list[Evidence], evidence: list[Evidence], colour: str) -> list[Evidence]:
     """The lines whose letters were measured to be `colour` (the colour tool's ink of each line's box);
-    all of them when none was measured or none matches (the question's colour may be the sign's)."""
+    `lines` itself when none was measured, none matches (the question's colour may be the sign's) or
+    all do."""
     names = INK_COLOURS.get(colour, set())
     inks = [e for e in evidence if e.tool == "color" and e.extra.get("part") == "ink" and e.box]
     if not names or not inks:
@@ -202,7 +208,8 @@ def by_ink(lines: list[Evidence], evidence: list[Evidence], colour: str) -> list
             for e in inks
         )
 
-    return [e for e in lines if matches(e)] or lines
+    kept = [e for e in lines if matches(e)]
+    return kept if kept and len(kept) < len(lines) else lines  # `lines` itself when it narrows nothing
 
 
 # ---- the lines -----------------------------------------------------------------------------------
@@ -422,9 +429,13 @@ def _prominence(e: Evidence) -> float:
     return _h(e) * (0.5 + e.confidence)
 
 
+def _flags(kind: str) -> int:
+    return 0 if kind in CASED else re.I
+
+
 def holds_type(kind: str, text: str) -> bool:
     """`text` holds a value of the type (an e-mail address for "email"), as a label beside it allows."""
-    flags = 0 if kind in CASED else re.I
+    flags = _flags(kind)
     return bool(
         re.search(PATTERNS[kind], text, flags) or re.search(AT_LABEL.get(kind, PATTERNS[kind]), text, flags)
     )
@@ -433,7 +444,7 @@ def holds_type(kind: str, text: str) -> bool:
 def find_typed(kind: str, lines: list[Evidence], pool: list[Evidence], labels: list[str]):
     """(value, evidence) of the type asked for: at the label the question names, else the most
     prominent one in the lines its position words point at. None when there is none."""
-    flags = 0 if kind in CASED else re.I
+    flags = _flags(kind)
     pattern = re.compile(PATTERNS[kind], flags)
     at_label = re.compile(AT_LABEL.get(kind, PATTERNS[kind]), flags)
     labelled = sorted((e for e in lines if has_label(e, labels)), key=lambda e: -has_label(e, labels))
