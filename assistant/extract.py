@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant import objects, policy, reading, regions, verify
+from assistant import ink, objects, policy, reading, regions, verify
 from assistant.text import plural, singular
 from tools.evidence import Evidence, position
 from tools.ocr_layout import union
@@ -55,8 +55,8 @@ def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
         lines = named or lines
     kind = reading.wanted_type(question) if question else ""
     pool = reading.narrow(lines, question)
-    if colour := reading.ink_colour(question):  # "the red text": the lines written in red
-        pool = reading.by_ink(pool, evidence, colour)
+    if colour := ink.ink_colour(question):  # "the red text": the lines written in red
+        pool = ink.by_ink(pool, evidence, colour)
     if kind == "code" and (m := re.search(r"\b([a-z]+)\s*(?:number|no\.?|#|code|id)\b", question, re.I)):
         labels = list(
             dict.fromkeys([m.group(1).lower(), *labels])

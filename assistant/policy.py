@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from assistant import objects, reading, regions, scope
+from assistant import ink, objects, regions, scope
 from assistant.text import singular
 
 # Intents whose answer is text read from the image.
@@ -128,8 +128,10 @@ def classify(question: str, previous: Intent | None = None) -> Intent:
     q = question.lower().strip()
     for name, pattern in _INTENT_RULES:
         if re.search(pattern, q):
-            ink = reading.ink_colour(q) if name in READING_INTENTS else ""
-            return Intent(name, target=_target(name, q), field=_field(q) if name == "field" else "", ink=ink)
+            colour = ink.ink_colour(q) if name in READING_INTENTS else ""
+            return Intent(
+                name, target=_target(name, q), field=_field(q) if name == "field" else "", ink=colour
+            )
     if previous is not None and previous.name != "other" and _is_follow_up(q):
         return replace(previous, inherited=True)
     return Intent("other")
