@@ -1,16 +1,20 @@
-"""The object detector tool: Ultralytics YOLO boxes, class names and confidences as evidence.
+"""The object detector tool: boxes, class names and scores as evidence, from one of several back ends.
 
-Weights, in order of what the user asked for:
-- a local `.pt` file: used as is;
+Weights, in order of what the user asked for (`weights`):
+- a local `.pt` file: Ultralytics YOLO, used as is;
 - a release name such as "yolo11n.pt" (the default, COCO-pretrained): taken from the project cache,
   downloaded there once when the machine is online;
+- "ssd": Google's COCO SSD-MobileNet-v2 through LiteRT (`tools/detector_ssd.py`, installed by
+  `scripts/setup.sh`);
 - "shapes": the project's own detector, trained on its synthetic shapes (`launch.py detector prepare`).
-Offline with the default weights not cached, the tool falls back to the shapes detector if one is
-trained and says so (`note`); otherwise it fails with one line that says what to do.
+Offline with the default weights not cached, the tool uses what is installed and says so (`note`): the
+COCO SSD for photos and the shapes detector for flat renders (`render_stats` tells them apart), or
+whichever one of the two there is; with neither it fails with one line that says what to do.
 
-Every call ends with one `detector` record (no box): the classes the weights know, their training
-domain, and whether the model applies to this image. The shapes detector was trained on flat renders:
-on a photo (`render_stats`) its boxes are left out, so no square on a coffee cup becomes evidence.
+Every call ends with one `detector` record (no box): the classes the model knows, its training domain,
+whether it applies to this image, its back end, and the score thresholds the assistant speaks by with
+the precision and recall measured at them (`tools/detector_claims.py`). The shapes detector was trained
+on flat renders: on a photo its boxes are left out, so no square on a coffee cup becomes evidence.
 """
 
 from __future__ import annotations
@@ -20,6 +24,17 @@ import threading
 from pathlib import Path
 
 from tools.base import Tool
+from tools.detector_backends import (
+    PHOTOS,
+    SHAPES_DIR_PREFIX,
+    SYNTHETIC,
+    Backend,
+    YoloModel,
+    find_shapes_weights,
+    yolo_backend,
+)
+from tools.detector_claims import SSD_CLAIMS, UNMEASURED, ClaimConfig
+from tools.detector_ssd import FETCH_HINT, MAX_BOXES, SSD_DIR, SSD_FILE, SSD_SHA256, SSDModel, find_ssd
 from tools.errors import BadInputError, ModelLoadError
 from tools.evidence import Finding, crop_to_original
 from tools.images import ImageRef
@@ -37,22 +52,24 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WEIGHTS = "yolo11n.pt"  # COCO-pretrained, 80 classes, ~5.4 MB
 SHAPES = "shapes"
-SYNTHETIC = "synthetic shapes"  # the training domain of the offline detector
-SHAPES_DIR_PREFIX = "shapes-"  # trained shapes detectors live in the cache under shapes-<settings hash>
+SSD = "ssd"
+__all__ = ["DEFAULT_WEIGHTS", "PHOTOS", "SHAPES", "SHAPES_DIR_PREFIX", "SSD", "SYNTHETIC", "DetectorTool"]
 
 
-def find_shapes_weights() -> Path | None:
-    """The newest trained shapes detector in the cache, with any settings (the offline fallback)."""
-    found = sorted(
-        cache_dir("detectors").glob(f"{SHAPES_DIR_PREFIX}*/best.pt"), key=lambda p: p.stat().st_mtime
-    )
-    return found[-1] if found else None
+def ssd_backend() -> Backend | None:
+    """The installed COCO SSD, or None (`bash scripts/setup.sh` fetches it)."""
+    found = find_ssd()
+    return Backend("ssd", str(found), f"{SSD_DIR}/{SSD_FILE}:{SSD_SHA256[:12]}", PHOTOS) if found else None
+
+
+def claims_of(backend: Backend) -> ClaimConfig:
+    return SSD_CLAIMS if backend.kind == "ssd" else UNMEASURED
 
 
 class DetectorTool(Tool):
     name = "detect"
     description = (
-        "Detect objects (YOLO): returns boxes with class names and confidences. "
+        "Detect objects (YOLO or a COCO SSD): returns boxes with class names and confidences. "
         "Use to count things or to say where something is."
     )
     inputs = {
@@ -63,14 +80,14 @@ class DetectorTool(Tool):
         },
         "conf": {
             "type": "number",
-            "description": "Minimum confidence.",
-            "default": 0.25,
+            "description": "Minimum confidence (default: the back end's measured 'maybe' threshold).",
+            "default": None,
             "minimum": 0,
             "maximum": 1,
         },
         "iou": {
             "type": "number",
-            "description": "IoU threshold of non-maximum suppression.",
+            "description": "IoU threshold of non-maximum suppression (YOLO; the SSD has its own).",
             "default": 0.45,
             "minimum": 0,
             "maximum": 1,
@@ -90,19 +107,24 @@ class DetectorTool(Tool):
         super().__init__()
         self.requested = str(weights) if weights else DEFAULT_WEIGHTS
         self.note = ""  # what the tool is really using, when that differs from what was asked
-        self._resolved: tuple[str, str] | None = None
-        self._model = None
-        self._predict_lock = threading.Lock()  # an ultralytics predictor is not thread-safe
+        self._plan: list[Backend] | None = None  # [the photo model, the render model if another]
+        self._models: dict[Backend, object] = {}
+        self._load_lock = threading.Lock()
 
     # ---- which weights -------------------------------------------------------------------------
 
-    def resolve(self) -> tuple[str, str]:
-        """(weights to load: a path or a release name to download, a label for versions and traces)."""
-        if self._resolved is None:
-            self._resolved = self._resolve()
-        return self._resolved
+    def backends(self) -> list[Backend]:
+        """The models this tool runs: one, or the COCO SSD for photos and the shapes model for renders."""
+        if self._plan is None:
+            self._plan = self._resolve()
+        return self._plan
 
-    def _resolve(self) -> tuple[str, str]:
+    def resolve(self) -> tuple[str, str]:
+        """(the main weights: a path or a release name to download, the identity of all the weights)."""
+        plan = self.backends()
+        return plan[0].path, "+".join(b.label for b in plan)
+
+    def _resolve(self) -> list[Backend]:
         from tools.yolo_env import offline
 
         req = self.requested
@@ -112,127 +134,157 @@ class DetectorTool(Tool):
                 raise ModelLoadError(
                     "no shapes detector trained yet: run `python launch.py detector prepare`"
                 )
-            return str(found), _label(found)
+            return [yolo_backend(found)]
+        if req == SSD:
+            b = ssd_backend()
+            if b is None:
+                raise ModelLoadError(f"the COCO detector is not installed: {FETCH_HINT}")
+            return [b]
         p = Path(req).expanduser()
         if p.is_file():
-            return str(p), _label(p)
+            return [yolo_backend(p)]
         if p.suffix != ".pt" or p.parent != Path("."):
             raise ModelLoadError(f"detector weights not found: {req}")
         cached = cache_dir("detectors") / p.name
         if cached.is_file():
-            return str(cached), _label(cached)
+            return [yolo_backend(cached)]
         if offline():
             return self._fallback(f"{req} is not cached and the machine is offline (YOLO_OFFLINE=1)")
-        return str(cached), p.name  # downloaded into the cache by setup()
+        return [Backend("yolo", str(cached), p.name, PHOTOS)]  # downloaded into the cache by setup()
 
-    def _fallback(self, why: str) -> tuple[str, str]:
-        found = find_shapes_weights()
-        if found is None:
+    def _fallback(self, why: str) -> list[Backend]:
+        ssd, shapes = ssd_backend(), find_shapes_weights()
+        if ssd is None and shapes is None:
             raise ModelLoadError(
-                f"detector weights unavailable: {why}; pass --detector-weights FILE.pt, "
+                f"detector weights unavailable: {why}; {FETCH_HINT}, pass --detector-weights FILE.pt, "
                 "or train the offline shapes detector with `python launch.py detector prepare`"
             )
-        self.note = (
-            f"{why}; using the project's shapes detector {found.parent.name} (circle, square, triangle)"
-        )
+        plan, using = [], []
+        if ssd is not None:
+            plan.append(ssd)
+            using.append("the COCO SSD (SSD-MobileNet-v2, LiteRT) for photos")
+        if shapes is not None:
+            plan.append(yolo_backend(shapes))
+            using.append(
+                f"the project's shapes detector {shapes.parent.name} (circle, square, triangle)"
+                + (" for renders" if ssd is not None else "")
+            )
+        self.note = f"{why}; using {' and '.join(using)}"
         log.info("detector: %s", self.note)  # front ends show `note` themselves
-        return str(found), _label(found)
+        return plan
 
     @property
-    def version(self) -> str:  # the cache key must change with the weights
-        return f"2:{self.resolve()[1]}"
+    def version(self) -> str:  # the cache key must change with the back ends and their weights
+        return f"3:{self.resolve()[1]}"
 
     @property
     def domain(self) -> str:
-        """What the weights were trained on: "synthetic shapes" (the offline detector) or "photos"."""
-        path = Path(self.resolve()[0])
-        return SYNTHETIC if self.requested == SHAPES or path.parent.name.startswith("shapes-") else "photos"
+        """What the main weights were trained on: "synthetic shapes" or "photos"."""
+        return self.backends()[0].domain
 
     @property
     def classes(self) -> list[str]:
-        """The class names the loaded weights know (loads them on first use)."""
-        if not self._ready:
-            with self._setup_lock:
-                if not self._ready:
-                    self.setup()
-                    self._ready = True
-        return self.class_names
+        """The class names the main weights know (loads them on first use)."""
+        return self._model(self.backends()[0]).classes
+
+    @property
+    def class_names(self) -> list[str]:
+        plan = self._plan or []
+        return self._models[plan[0]].classes if plan and plan[0] in self._models else []
 
     # ---- work ----------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        from tools.yolo_env import import_ultralytics, restore_threads
-
-        ul = import_ultralytics()
-        path, _ = self.resolve()
+        plan = self.backends()
         try:
-            self._model = ul.YOLO(path)
-        except Exception as e:
-            if Path(path).is_file() or self.requested != DEFAULT_WEIGHTS:
-                raise ModelLoadError(
-                    f"cannot load detector weights {path}: {str(e).splitlines()[0]}"
-                ) from None
+            self._model(plan[0])
+        except ModelLoadError:
+            b = plan[0]
+            if b.kind != "yolo" or Path(b.path).is_file() or self.requested != DEFAULT_WEIGHTS:
+                raise
             # The default weights could not be downloaded: fall back like an offline machine.
-            self._resolved = self._fallback(f"{self.requested} could not be downloaded")
-            self._model = ul.YOLO(self._resolved[0])
-        restore_threads()
+            self._plan = self._fallback(f"{self.requested} could not be downloaded")
+            self._model(self._plan[0])
 
-    @property
-    def class_names(self) -> list[str]:
-        return list(self._model.names.values()) if self._model is not None else []
+    def _model(self, b: Backend):
+        with self._load_lock:
+            if b not in self._models:
+                self._models[b] = SSDModel(Path(b.path)) if b.kind == "ssd" else YoloModel(b.path)
+            return self._models[b]
+
+    def _choose(self, im) -> tuple[Backend, dict]:
+        """The back end for this image, and the render statistics measured to choose it."""
+        plan = self.backends()
+        if len(plan) == 1 and plan[0].domain != SYNTHETIC:
+            return plan[0], {}
+        stats = render_stats(im)
+        return next((b for b in plan if (b.domain == SYNTHETIC) == stats["render"]), plan[0]), stats
 
     def forward(
-        self, image: ImageRef, classes=None, conf=0.25, iou=0.45, max_det=100, region=None
+        self, image: ImageRef, classes=None, conf=None, iou=0.45, max_det=100, region=None
     ) -> list[Finding]:
-        from tools.yolo_env import restore_threads
-
-        names = self._model.names  # {index: name}
-        class_ids = None
+        im = image.image
+        b, stats = self._choose(im)
+        model = self._model(b)
+        claims = claims_of(b)
+        conf = claims.maybe if conf is None else conf
+        known = {n.lower(): i for i, n in enumerate(model.classes)}
+        wanted = None
         if classes:
-            by_name = {n.lower(): i for i, n in names.items()}
-            unknown = [c for c in classes if str(c).lower() not in by_name]
+            wanted = {str(c).lower() for c in classes}
+            every = {c.lower() for p in self.backends() for c in self._model(p).classes}
+            unknown = sorted(wanted - every)
             if unknown:
-                raise BadInputError(f"detector has no class {unknown}; it knows {sorted(by_name)}")
-            class_ids = [by_name[str(c).lower()] for c in classes]
-        im, origin = image.image, (0.0, 0.0)
+                raise BadInputError(f"detector has no class {unknown}; it knows {sorted(known)}")
+        crop, origin = im, (0.0, 0.0)
         if region is not None:
-            im, origin = im.crop(tuple(round(v) for v in region)), (round(region[0]), round(region[1]))
-        with self._predict_lock:
-            res = self._model.predict(
-                im, conf=conf, iou=iou, classes=class_ids, max_det=max_det, verbose=False
-            )[0]
-        restore_threads()
-        label = self.resolve()[1]
-        out = []
-        for xyxy, c, k in zip(
-            res.boxes.xyxy.tolist(), res.boxes.conf.tolist(), res.boxes.cls.tolist(), strict=True
-        ):
-            box = crop_to_original(tuple(xyxy), origin)
-            out.append(
-                Finding("detection", names[int(k)], float(c), box, {"class_id": int(k), "model": label})
+            crop, origin = im.crop(tuple(round(v) for v in region)), (round(region[0]), round(region[1]))
+        if b.kind == "ssd":
+            boxes = model.predict(crop, conf=conf)
+        else:
+            ids = sorted(known[c] for c in wanted if c in known) if wanted else None
+            boxes = (
+                [] if ids == [] else model.predict(crop, conf=conf, iou=iou, max_det=max_det, class_ids=ids)
             )
-        return self._in_domain(image.image, out, [names[i] for i in sorted(names)], label)
+        boxes = [x for x in boxes if not wanted or x.name.lower() in wanted][:max_det]
+        found = [
+            Finding(
+                "detection",
+                x.name,
+                float(x.score),
+                crop_to_original(tuple(x.box), origin),
+                {"class_id": x.class_id, "model": b.label, "backend": b.kind},
+            )
+            for x in boxes
+        ]
+        return self._in_domain(im, found, b, model.classes, stats, conf)
 
-    def _in_domain(self, im, found: list[Finding], classes: list[str], label: str) -> list[Finding]:
+    def _in_domain(self, im, found, b: Backend, classes, stats: dict, conf: float) -> list[Finding]:
         """Detections the model's training domain vouches for, then one `detector` record: the classes it
-        knows, its domain and whether it applies to this image (absence is claimed only where it does)."""
-        extra = {"classes": classes, "domain": self.domain, "model": label, "applies": True}
-        if self.domain == SYNTHETIC:
-            score = render_score(im)
+        knows, its domain, whether it applies to this image (absence is claimed only where it does), its
+        back end and what its claims were measured at."""
+        extra = {"classes": classes, "domain": b.domain, "model": b.label, "applies": True}
+        extra.update(backend=b.kind, conf=conf, **claims_of(b).record())
+        if b.kind == "ssd":
+            extra["max_boxes"] = MAX_BOXES
+        if b.domain == SYNTHETIC:
             kept = [f for f in found if flat_fill(im, f.box) >= FLAT_FILL_MIN]
-            rows = row_score(im) if score < RENDER_SCORE_MIN else None  # a gradient background
-            extra.update(render_score=round(score, 3), dropped=len(found) - len(kept))
-            extra["applies"] = score >= RENDER_SCORE_MIN or rows >= ROW_SCORE_MIN
-            if rows is not None:
-                extra["row_score"] = round(rows, 3)
+            extra.update(render_score=stats["render_score"], dropped=len(found) - len(kept))
+            if "row_score" in stats:
+                extra["row_score"] = stats["row_score"]
+            extra["applies"] = stats["render"]
             found = kept if extra["applies"] else []
-        text = f"the detector knows {', '.join(classes[:20])} (trained on {self.domain})"
+        text = f"the detector knows {', '.join(classes[:20])} (trained on {b.domain})"
         if not extra["applies"]:
             text += "; this image is a photo, not such a render: its detections are not evidence"
         return [*found, Finding("detector", text, 1.0, None, extra)]
 
 
-def _label(path: Path) -> str:
-    """Weights identity for cache keys: file name, size and modification time (cheap, no hashing)."""
-    st = path.stat()
-    return f"{path.parent.name}/{path.name}:{st.st_size}:{int(st.st_mtime)}"
+def render_stats(im) -> dict:
+    """Whether an image is a flat render (the shapes detector's domain) and the statistics that say so."""
+    score = render_score(im)
+    stats = {"render_score": round(score, 3)}
+    if score < RENDER_SCORE_MIN:  # a gradient background: rows of one colour each
+        stats["row_score"] = round(row_score(im), 3)
+    stats["render"] = score >= RENDER_SCORE_MIN or stats.get("row_score", 0.0) >= ROW_SCORE_MIN
+    return stats

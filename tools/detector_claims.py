@@ -1,0 +1,108 @@
+"""What a detector's boxes may claim, as measured: score thresholds with their precision and recall.
+
+A detection is a claim that a thing is there; its score alone does not say how often such claims are
+right. `ClaimConfig` holds, per back end, the two score cut-offs the assistant speaks by and what they
+were measured at (`bench/detector_eval.py` on photos labelled by hand):
+- **sure**: boxes at or above it are stated as present and counted;
+- **maybe**: boxes between `maybe` and `sure` are mentioned as uncertain ("3 people, maybe 4");
+- **absence**: no box at or above `maybe` is stated as "there is none" only for the class groups and
+  object sizes whose measured recall at `maybe` reached `absence_recall_min`; elsewhere it is "the
+  detector found none; small or hidden ones can be missed".
+The `detector` evidence record carries `record()` so every answer is checked against the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Class groups the measurement reports on (every other COCO class is "other").
+GROUPS = {
+    "person": ("person",),
+    "vehicles": ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
+    "animals": (
+        "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe",
+    ),
+}  # fmt: skip
+OTHER = "other"
+SIZES = ("small", "medium", "large")
+
+
+def group_of(name: str) -> str:
+    return next((g for g, names in GROUPS.items() if name in names), OTHER)
+
+
+@dataclass(frozen=True)
+class SizeBands:
+    """An object's size as the share of the image its box covers (the detector sees a resized image, so
+    the share, not the pixel count, says how many input pixels the object gets)."""
+
+    small: float = 0.01  # a box covering less than 1% of the image is small
+    large: float = 0.10  # one covering 10% or more is large; between the two, medium
+
+    def of(self, box, width: float, height: float) -> str:
+        share = max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]) / max(width * height, 1.0)
+        return "small" if share < self.small else "large" if share >= self.large else "medium"
+
+
+@dataclass(frozen=True)
+class ClaimConfig:
+    """Score thresholds of one back end and the precision/recall they were measured at."""
+
+    sure: float  # presence and counts: boxes scoring at least this
+    maybe: float  # uncertain mentions and the absence test: boxes scoring at least this
+    sizes: SizeBands = field(default_factory=SizeBands)  # what small, medium and large mean
+    absence_recall_min: float = 0.9  # recall at `maybe` a (group, size) needs before absence is a fact
+    measured_on: str | None = None  # the labelled set (None: not measured here; absence is never claimed)
+    images: int = 0  # images in that set
+    boxes: int = 0  # labelled objects in it
+    iou: float = 0.5  # a box matches a labelled object at this IoU or more, with the same class
+    # group -> {"sure": (precision, recall), "maybe": (precision, recall),
+    #           "recall_by_size": {size: (recall at maybe, labelled objects of that size)}}
+    groups: dict = field(default_factory=dict)
+
+    def absence(self) -> dict[str, list[str]]:
+        """Per group, the object sizes whose absence may be stated as fact (measured recall high enough
+        on at least 5 labelled objects)."""
+        out = {}
+        for g, m in self.groups.items():
+            sizes = [
+                s
+                for s, (recall, n) in m.get("recall_by_size", {}).items()
+                if n >= 5 and recall >= self.absence_recall_min
+            ]
+            out[g] = sizes
+        return out
+
+    def record(self) -> dict:
+        """The `detector` evidence record's part about claims (JSON-ready)."""
+        measured = None
+        if self.measured_on:
+            measured = {
+                "on": self.measured_on,
+                "images": self.images,
+                "boxes": self.boxes,
+                "iou": self.iou,
+                "groups": {
+                    g: {
+                        "sure": dict(zip(("precision", "recall"), m["sure"], strict=True)),
+                        "maybe": dict(zip(("precision", "recall"), m["maybe"], strict=True)),
+                        "recall_by_size": {s: r for s, (r, _) in m.get("recall_by_size", {}).items()},
+                    }
+                    for g, m in self.groups.items()
+                },
+            }
+        return {
+            "thresholds": {"sure": self.sure, "maybe": self.maybe},
+            "measured": measured,
+            "absence": self.absence() if self.measured_on else None,
+            "sizes": {"small_below": self.sizes.small, "large_from": self.sizes.large},
+            "group_classes": {g: list(names) for g, names in GROUPS.items()},
+        }
+
+
+# Back ends not measured here (YOLO weights: the COCO default or a user's): ultralytics' usual cut-off as
+# "maybe", and no absence stated as fact from them.
+UNMEASURED = ClaimConfig(sure=0.5, maybe=0.25)
+
+# The COCO SSD (tools/detector_ssd.py), measured by `python -m bench.detector_eval` (see its docstring).
+SSD_CLAIMS = ClaimConfig(sure=0.5, maybe=0.3)
