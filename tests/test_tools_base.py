@@ -176,7 +176,7 @@ def test_default_registry_builds_the_builtin_tools_without_loading_them():
 
     reg = default_registry(enabled=["color", "metadata", "detect", "zoom"])
     assert reg.names() == ["detect", "zoom", "color", "metadata"]  # canonical order
-    assert reg.get("detect")._model is None  # nothing heavy loaded yet
+    assert not reg.get("detect")._models  # nothing heavy loaded yet
     prefixes = {n: reg.get(n).evidence_prefix for n in reg.names()}
     assert prefixes == {"detect": "det", "zoom": "zoom", "color": "color", "metadata": "meta"}
     with pytest.raises(BadInputError, match="unknown tool"):

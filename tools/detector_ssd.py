@@ -110,3 +110,13 @@ class SSDModel:
                 continue
             out.append(Box((x0 * w, y0 * h, x1 * w, y1 * h), self.labels[cid], score, cid))
         return sorted(out, key=lambda b: -b.score)
+
+
+def status() -> tuple[bool, str]:
+    """(installed, one line saying where or how to install it), without loading anything heavy."""
+    path = find_ssd()
+    if path is None:
+        return False, f"not installed: {FETCH_HINT}"
+    if sha256(path) != SSD_SHA256:
+        return False, f"{path} has the wrong sha256: {FETCH_HINT}"
+    return True, str(path)

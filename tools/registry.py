@@ -15,6 +15,7 @@ from tools.errors import BadInputError
 BUILTIN_TOOLS = {
     "ocr": ("tools.ocr", "OCRTool"),
     "detect": ("tools.detector", "DetectorTool"),
+    "classify": ("tools.classify", "ClassifyTool"),
     "zoom": ("tools.zoom", "ZoomTool"),
     "color": ("tools.color", "ColorTool"),
     "metadata": ("tools.metadata", "MetadataTool"),

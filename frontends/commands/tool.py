@@ -2,6 +2,7 @@
 
     python launch.py tool ocr IMG --json
     python launch.py tool detect IMG --classes person bus --conf 0.4
+    python launch.py tool classify IMG --top 5
     python launch.py tool zoom IMG --box 10,20,200,80
     python launch.py tool color IMG --region 0,0,100,100
     python launch.py tool metadata IMG
@@ -58,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             p.add_argument(
                 "--weights",
                 default=None,
-                help="Detector weights: a .pt file, a release name (yolo11n.pt, the default), or 'shapes'.",
+                help="Detector weights: a .pt file, a release name (yolo11n.pt, the default), 'ssd' (the "
+                "offline COCO SSD) or 'shapes'.",
             )
         _add_input_flags(p, cls.inputs)
         p.set_defaults(tool_inputs=cls.inputs)
