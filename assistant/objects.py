@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from assistant.text import singular  # noqa: F401  (objects.singular: used by regions, verify)
 from tools.evidence import Evidence
+from tools.imagenet_coco import label_to_coco
 
 # The 80 COCO classes: what a COCO-pretrained YOLO (yolo11n.pt) detects.
 COCO_CLASSES = (
@@ -26,47 +27,81 @@ COCO_CLASSES = (
     "scissors", "teddy bear", "hair drier", "toothbrush",
 )  # fmt: skip
 
+# Words for people; "a man", "two hikers" and "anyone" all mean the detector class `person`.
 PERSON_WORDS = {
     "people", "persons", "man", "men", "woman", "women", "child", "children", "kid", "kids", "boy", "girl",
     "player", "players", "pedestrian", "anyone", "someone", "somebody", "anybody", "astronaut", "human",
-    "receptionist", "rider", "lady", "guy",
+    "receptionist", "rider", "lady", "guy", "everyone", "everybody", "nobody", "baby", "toddler", "adult",
+    "teenager", "gentleman", "hiker", "skier", "surfer", "runner", "walker", "worker", "passenger",
+    "commuter", "tourist", "spectator", "crowd", "driver", "cyclist", "biker", "athlete", "footballer",
+    "batter", "catcher", "umpire", "officer", "policeman", "soldier", "student", "customer", "shopper",
+    "traveller", "traveler", "visitor",
 }  # fmt: skip
 
-# Words people use for a class, or for a group of classes.
+# Road vehicles: "vehicles" in a question means these (a plane or a boat is named as such).
+VEHICLES = ("car", "bus", "truck", "motorcycle")
+
+# Words people use for a class, or for a group of classes (singular; plurals are reduced first).
 ALIASES = {
     **{w: ("person",) for w in PERSON_WORDS},
     "animal": ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"),
-    "vehicle": ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
-    "bike": ("bicycle", "motorcycle"),
-    "motorbike": ("motorcycle",),
-    "plane": ("airplane",),
-    "ball": ("sports ball",),
-    "phone": ("cell phone",),
+    "pet": ("cat", "dog"),
+    "vehicle": VEHICLES,
+    "automobile": ("car",), "taxi": ("car",), "cab": ("car",), "sedan": ("car",), "suv": ("car",),
+    "jeep": ("car",), "van": ("car", "truck"), "pickup": ("truck",), "lorry": ("truck",),
+    "minibus": ("bus",), "bike": ("bicycle", "motorcycle"), "motorbike": ("motorcycle",),
+    "scooter": ("motorcycle",), "moped": ("motorcycle",), "plane": ("airplane",), "aeroplane": ("airplane",),
+    "aircraft": ("airplane",), "jet": ("airplane",), "airliner": ("airplane",), "ship": ("boat",),
+    "sailboat": ("boat",), "yacht": ("boat",), "canoe": ("boat",), "kayak": ("boat",), "tram": ("train",),
+    "streetcar": ("train",), "locomotive": ("train",),
+    "puppy": ("dog",), "doggy": ("dog",), "hound": ("dog",), "kitten": ("cat",), "kitty": ("cat",),
+    "pony": ("horse",), "foal": ("horse",), "stallion": ("horse",), "mare": ("horse",), "cattle": ("cow",),
+    "calf": ("cow",), "bull": ("cow",), "ox": ("cow",), "lamb": ("sheep",),
+    "eagle": ("bird",), "duck": ("bird",), "pigeon": ("bird",), "gull": ("bird",), "seagull": ("bird",),
+    "parrot": ("bird",), "owl": ("bird",), "chicken": ("bird",), "hen": ("bird",), "goose": ("bird",),
+    "swan": ("bird",), "sparrow": ("bird",), "crow": ("bird",),
+    "ball": ("sports ball",), "football": ("sports ball",), "basketball": ("sports ball",),
+    "baseball": ("sports ball",), "bat": ("baseball bat",), "mitt": ("baseball glove",),
+    "racket": ("tennis racket",), "racquet": ("tennis racket",), "ski": ("skis",),
+    "phone": ("cell phone",), "cellphone": ("cell phone",), "smartphone": ("cell phone",),
     "table": ("dining table",),
-    "plant": ("potted plant",),
-    "sofa": ("couch",),
-    "television": ("tv",),
-    "puppy": ("dog",),
-    "kitten": ("cat",),
-    "eagle": ("bird",),
-    "pickup": ("truck",),
-}
+    "plant": ("potted plant",), "houseplant": ("potted plant",), "flowerpot": ("potted plant",),
+    "sofa": ("couch",), "television": ("tv",), "monitor": ("tv",),
+    "fridge": ("refrigerator",), "microwave oven": ("microwave",), "hydrant": ("fire hydrant",),
+    "stoplight": ("traffic light",), "traffic signal": ("traffic light",),
+    "parasol": ("umbrella",), "necktie": ("tie",), "luggage": ("suitcase",), "rucksack": ("backpack",),
+    "purse": ("handbag",), "bag": ("handbag", "backpack", "suitcase"), "mug": ("cup",),
+    "glass": ("wine glass", "cup"), "doughnut": ("donut",), "hotdog": ("hot dog",), "burger": ("sandwich",),
+    "teddy": ("teddy bear",), "hair dryer": ("hair drier",), "hairdryer": ("hair drier",),
+    "fruit": ("banana", "apple", "orange"), "vegetable": ("broccoli", "carrot"),
+    "food": ("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake"),
+    "furniture": ("chair", "couch", "bed", "dining table", "bench"),
+    "cutlery": ("fork", "knife", "spoon"), "utensil": ("fork", "knife", "spoon"),
+}  # fmt: skip
 
 # Things no common detector knows: a claim that names one needs evidence of it all the same.
 OTHER_OBJECTS = {
     "dress", "shirt", "jacket", "coat", "hat", "cap", "shoe", "boot", "suit", "helmet", "glove", "scarf",
     "feet", "foot", "hand", "hair", "eye", "tree", "flower", "building", "house", "window", "door", "flag",
-    "shuttle", "rocket", "tank", "frame", "wheel", "saucer", "mug", "glass", "desk", "lamp", "mountain",
-    "river", "lake", "beach", "fence", "bridge", "road", "street", "box", "bag",
+    "shuttle", "rocket", "tank", "frame", "wheel", "saucer", "desk", "lamp", "mountain", "river", "lake",
+    "beach", "fence", "bridge", "road", "street", "box", "computer",
 }  # fmt: skip
 
 # Object words that are where text is (their place is the text's place): never an object to detect.
 TEXT_WORDS = {"sign", "text", "letter", "writing", "plate", "label", "word", "font", "board", "banner", "note"}  # fmt: skip
 
 
+# ImageNet labels that nest under a COCO class but in a question usually mean something else.
+NOT_IMAGENET = {
+    "pirate", "notebook", "pot", "robin", "jay", "sorrel", "liner", "racer", "drake", "cock", "gondola",
+    "submarine", "throne", "ski", "orange", "cup", "pickup", "monitor", "ram", "ox", "hen",
+}  # fmt: skip
+
+
 def classes_for(word: str) -> set[str]:
-    """Detector class names a word can mean ("people" -> {"person"}, "animals" -> the COCO animals)."""
-    w = word.lower().strip()
+    """Detector class names a word can mean ("people" -> {"person"}, "animals" -> the COCO animals, "golden
+    retrievers" -> {"dog"}: an ImageNet label nests under the COCO class it is a kind of)."""
+    w = " ".join(word.lower().split())
     if not w:
         return set()
     last = w.split()[-1]
@@ -76,22 +111,27 @@ def classes_for(word: str) -> set[str]:
             return set(ALIASES[cand])
         if cand in COCO_CLASSES:
             return {cand}
-    return {singular(w)}
+    nested = imagenet_class(w) or imagenet_class(singular(w))
+    return {nested} if nested else {singular(w)}
+
+
+def imagenet_class(word: str) -> str | None:
+    """The COCO class an ImageNet label ("German shepherd", "tabby", "minibus") nests under, if any; not
+    for labels whose everyday sense is another thing ("pirate" is a ship there, "notebook" a laptop)."""
+    if word in OTHER_OBJECTS or word in TEXT_WORDS or word in NOT_IMAGENET or len(word) < 3:
+        return None
+    return label_to_coco().get(word)
 
 
 def is_object_word(word: str, labels: set[str] = frozenset()) -> bool:
     """A word that names a thing a detector could find (or that a detection here is labelled with)."""
-    w = singular(word.lower())
-    if w in TEXT_WORDS or word.lower() in TEXT_WORDS:
+    low = " ".join(word.lower().split())
+    w = singular(low)
+    if w in TEXT_WORDS or low in TEXT_WORDS:
         return False
-    return (
-        w in COCO_CLASSES
-        or word.lower() in ALIASES
-        or w in ALIASES
-        or w in OTHER_OBJECTS
-        or word.lower() in OTHER_OBJECTS
-        or w in labels
-    )
+    if w in labels or w in OTHER_OBJECTS or low in OTHER_OBJECTS:
+        return True
+    return bool(classes_for(low) & set(COCO_CLASSES))
 
 
 def matching(word: str, evidence: list[Evidence]) -> list[Evidence]:
@@ -129,8 +169,8 @@ def unknown_reason(word: str, evidence: list[Evidence]) -> str:
         loaded += "; it does not apply to this image)" if not r.extra.get("applies", True) else ")"
     coco = bool(classes_for(word) & set(COCO_CLASSES))
     how = (
-        "COCO-pretrained weights know it: `--detector-weights yolo11n.pt` (downloaded once where the model "
-        "hub is reachable)"
+        "a COCO detector knows it: `bash scripts/setup.sh` installs the offline one (the COCO SSD), or "
+        "`--detector-weights yolo11n.pt` (downloaded once where the model hub is reachable)"
         if coco
         else "no COCO class covers it"
     )
