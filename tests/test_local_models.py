@@ -78,4 +78,5 @@ def test_unknown_names_and_kinds_are_clear_errors(spec):
 def test_models_list_shows_the_product_models_only(capsys):
     assert main(["models", "list"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["smollm2", "smollm2-llava", "smollm2-llava-vitb16"]
+    # the product's models, then the tools' offline models (the tests' tiny models are not listed)
+    assert names == ["smollm2", "smollm2-llava", "smollm2-llava-vitb16", "coco-ssd", "efficientnet-lite0"]
