@@ -1,11 +1,11 @@
 """Run the assistant over evaluation sets, resumably, and score every sample.
 
 For each (engine, condition) the answers go to `OUT/answers-ENGINE-CONDITION.jsonl` through
-frontends/batch.py's resumable machinery (whole rows, fsynced, skipped on rerun, progress bar); the
-scores are then recomputed from those answers and the cases into `OUT/results.jsonl` (one row per
-sample and engine/condition), from which report.py writes the report. Answers produced elsewhere (a
-`launch.py batch` output, or any JSONL with id / answer / abstained) are scored the same way with
-`score_batch`.
+assistant/answer_log.py, the resumable log `launch.py batch` writes too (whole rows, fsynced, skipped
+on rerun, progress bar); the scores are then recomputed from those answers and the cases into
+`OUT/results.jsonl` (one row per sample and engine/condition), from which report.py writes the report.
+Answers produced elsewhere (a `launch.py batch` output, or any JSONL with id / answer / abstained) are
+scored the same way with `score_batch`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant.answer_log import RESULT_KEYS, AnswerLog, Job, run_batch
 from evaluation import metrics
 from evaluation.sets import resolve_set
 from evaluation.sets.folder import Case, EvalSet
-from frontends.batch import RESULT_KEYS, AnswerLog, Job, run_batch
 from tools.errors import BadInputError
 from tools.images import ImageRef
 
-# What an answers row keeps of a turn (frontends.batch's keys plus what scoring and the report read).
+# What an answers row keeps of a turn (a batch row's keys plus what scoring and the report read).
 ANSWER_KEYS = (
     *RESULT_KEYS,
     "note",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from frontends.batch import AnswerLog, Job, every_image_jobs, percentile, read_questions, run_batch
+from assistant.answer_log import AnswerLog, Job, percentile, run_batch
+from frontends.batch import every_image_jobs, read_questions
 from tests.frontends_util import sign_png
 from tools.errors import BadInputError
 

@@ -58,9 +58,12 @@ def test_an_import_pointing_up_breaks_the_contracts(tmp_path):
         f.write("\nfrom assistant import budget  # noqa\n")  # the core reaching into the assistant
     with open(tmp_path / "bench" / "ocr_eval.py", "a") as f:
         f.write("\nfrom frontends import cliargs  # noqa\n")
+    with open(tmp_path / "evaluation" / "compare.py", "a") as f:
+        f.write("\nfrom frontends import batch  # noqa\n")  # evaluation reaching into a front end
     r = lint(tmp_path)
     assert r.returncode == 1
     assert "tools.images -> assistant.session" in r.stdout
     assert "assistant.core.memory -> assistant.budget" in r.stdout
     assert "bench.ocr_eval -> frontends.cliargs" in r.stdout
-    assert "4 broken" in r.stdout  # layers, core, bench, and the cycle core -> budget -> core
+    assert "evaluation.compare -> frontends.batch" in r.stdout
+    assert "5 broken" in r.stdout  # layers, core, bench, evaluation, and the cycle core -> budget -> core

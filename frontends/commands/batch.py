@@ -45,8 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.answer_log import AnswerLog, Job, run_batch
     from frontends.assistant_args import build_assistant_from_args
-    from frontends.batch import AnswerLog, Job, check_output, every_image_jobs, read_questions, run_batch
+    from frontends.batch import check_output, every_image_jobs, read_questions
     from frontends.runtime import eprint
     from tools.errors import BadInputError
 
