@@ -7,9 +7,10 @@ Every conversation plans its images with the image-token budget planner (`Assist
 from __future__ import annotations
 
 from assistant.session import Assistant, AssistantConfig
-from tools.base import ToolCache, ToolRunner
+from tools.cache import ToolCache
 from tools.paths import cache_dir
 from tools.registry import default_registry
+from tools.runner import ToolRunner
 
 
 def build_runner(cfg: AssistantConfig) -> ToolRunner | None:

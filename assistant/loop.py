@@ -314,7 +314,7 @@ def _from_model_call(call, scope: list[int], n_images: int, step: int) -> policy
 
 def _run(conv, trace: TurnTrace, planned: list, source: str, step: int) -> Iterator[TurnEvent]:
     """Run planned calls concurrently; each becomes a ToolCallRecord with the evidence ids it produced."""
-    from tools.base import ToolCall
+    from tools.runner import ToolCall
 
     a = conv.assistant
     if not planned or a.tools is None:

@@ -20,10 +20,10 @@ from pathlib import Path
 from assistant import budget, policy
 from assistant.trace import ImageRecord, TraceWriter, TurnTrace
 from assistant.turn import ImagePlanner, ScopedImage, SentTurn, TurnEvent, TurnResult  # noqa: F401  (assistant.session.X)
-from tools.base import ToolCall
 from tools.errors import UserError
 from tools.evidence import EvidenceStore
 from tools.images import ImageRef
+from tools.runner import ToolCall
 
 
 @dataclass
@@ -92,7 +92,7 @@ class Assistant:
 
     def __init__(self, engine, tools=None, config: AssistantConfig | None = None, planner_factory=None):
         self.engine = engine
-        self.tools = tools  # tools.base.ToolRunner or None
+        self.tools = tools  # tools.runner.ToolRunner or None
         self.config = config or AssistantConfig()
         # (engine, config) -> ImagePlanner, one per conversation; default: the image-token budget planner
         self.planner_factory = planner_factory or budget.planner_factory

@@ -69,9 +69,10 @@ def _stats(xs: list[float]) -> dict:
 
 
 def run(args) -> int:
-    from tools.base import ToolCache, ToolCall, ToolRunner
+    from tools.cache import ToolCache
     from tools.images import ImageRef
     from tools.registry import default_registry
+    from tools.runner import ToolCall, ToolRunner
 
     registry = default_registry(enabled=args.tools, detector_weights=args.detector_weights)
     images = [

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from assistant.factory import build_assistant
 from assistant.session import Assistant, AssistantConfig
-from tools.base import ToolRunner
 from tools.errors import ToolError
 from tools.images import ImageRef
+from tools.runner import ToolRunner
 
 CONDITIONS = (
     "both",

@@ -87,8 +87,8 @@ def test_several_images_are_answered_each_under_its_own_label():
 def _conv(replies, tmp_path):
     from assistant.session import Assistant, AssistantConfig
     from tests.scripted_engine import ScriptedEngine
-    from tools.base import ToolRunner
     from tools.registry import default_registry
+    from tools.runner import ToolRunner
 
     runner = ToolRunner(default_registry(enabled=["ocr", "zoom", "color", "metadata"]))
     return Assistant(ScriptedEngine(replies), runner, AssistantConfig(trace_dir=str(tmp_path))).conversation()

@@ -117,8 +117,8 @@ def test_engines_say_whether_they_see(tmp_path):
 def _conv(replies, tmp_path, sees):
     from assistant.session import Assistant, AssistantConfig
     from tests.scripted_engine import ScriptedEngine
-    from tools.base import ToolRunner
     from tools.registry import default_registry
+    from tools.runner import ToolRunner
 
     engine = ScriptedEngine(replies)
     engine.sees_images = sees

@@ -6,8 +6,8 @@ import pytest
 from assistant.session import Assistant, AssistantConfig
 from synthetic import render as synth
 from tests.scripted_engine import ScriptedEngine, prompt_text
-from tools.base import ToolRunner
 from tools.registry import default_registry
+from tools.runner import ToolRunner
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from assistant.session import Assistant, AssistantConfig
 from tests.scripted_engine import ScriptedEngine
-from tools.base import ToolRegistry, ToolRunner
+from tools.base import ToolRegistry
 from tools.color import ColorTool
 from tools.images import ImageRef
 from tools.ocr import OCRTool
+from tools.runner import ToolRunner
 
 RED = (200, 20, 20)
 

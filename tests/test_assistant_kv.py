@@ -8,8 +8,8 @@ from assistant import budget
 from assistant.session import Assistant, AssistantConfig
 from synthetic import render as synth
 from tests.scripted_engine import ScriptedEngine, prompt_text
-from tools.base import ToolRunner
 from tools.registry import default_registry
+from tools.runner import ToolRunner
 
 QUESTIONS = [
     "What does the sign say?",

@@ -7,8 +7,9 @@ import pytest
 from assistant.session import Assistant, AssistantConfig
 from synthetic.shapes import held_out
 from tests.scripted_engine import ScriptedEngine
-from tools.base import ToolRegistry, ToolRunner
+from tools.base import ToolRegistry
 from tools.color import ColorTool
+from tools.runner import ToolRunner
 
 
 @pytest.fixture(scope="module")

@@ -118,8 +118,8 @@ def test_offline_default_falls_back_to_the_shapes_detector_and_says_so(
 def test_a_missing_detector_is_an_error_observation_not_a_crash(tmp_path, monkeypatch):
     from PIL import Image
 
-    from tools.base import ToolRunner
     from tools.registry import default_registry
+    from tools.runner import ToolRunner
 
     monkeypatch.setenv("GROUNDED_VLM_HOME", str(tmp_path))
     monkeypatch.setenv("YOLO_OFFLINE", "1")

@@ -9,9 +9,9 @@ from assistant.context import build_messages, evidence_block, is_instruction_lik
 from assistant.session import Assistant, AssistantConfig
 from synthetic import render as synth
 from tests.scripted_engine import ScriptedEngine, prompt_text
-from tools.base import ToolRunner
 from tools.evidence import Evidence
 from tools.registry import default_registry
+from tools.runner import ToolRunner
 
 STYLES = ["sign", "note", "receipt"]
 

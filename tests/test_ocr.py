@@ -11,11 +11,12 @@ import stat
 import pytest
 
 from bench.ocr_eval import norm
-from tools.base import ToolCall, ToolRegistry, ToolRunner
+from tools.base import ToolRegistry
 from tools.errors import BadInputError, ToolError
 from tools.evidence import Finding
 from tools.images import ImageRef
 from tools.ocr import OCRConfig, OCRTool, _ThreadLimitedEnv
+from tools.runner import ToolCall, ToolRunner
 
 _cache: dict = {}
 

@@ -13,13 +13,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from synthetic import render as synth
-from tools.base import ToolRegistry, ToolRunner
+from tools.base import ToolRegistry
 from tools.errors import ToolError
 from tools.images import ImageRef
 from tools.ocr import OCRTool
 from tools.ocr_fuse import FuseConfig, fuse, loose
 from tools.ocr_layout import OcrWord
 from tools.ocr_rapid import RapidEngine, TextLine
+from tools.runner import ToolRunner
 
 _cache: dict = {}
 

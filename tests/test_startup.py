@@ -15,10 +15,11 @@ import pytest
 from assistant.factory import build_assistant, build_runner
 from assistant.session import AssistantConfig, prefetch_first_turn
 from tests.scripted_engine import ScriptedEngine
-from tools.base import Tool, ToolCall, ToolRegistry, ToolRunner
+from tools.base import Tool, ToolRegistry
 from tools.evidence import Finding
 from tools.images import ImageRef
 from tools.ocr import OCRTool
+from tools.runner import ToolCall, ToolRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,9 +110,10 @@ def test_a_forked_prefetch_brings_back_exactly_what_the_tool_finds_here():
     the findings that come back are the ones an OCR here reads."""
     p = run_python(
         "from synthetic.render import render_sign\n"
-        "from tools.base import ToolCall, ToolRegistry, ToolRunner\n"
+        "from tools.base import ToolRegistry\n"
         "from tools.images import ImageRef\n"
         "from tools.ocr import OCRTool\n"
+        "from tools.runner import ToolCall, ToolRunner\n"
         "im = ImageRef.from_pil(render_sign(seed=3, text='NO PARKING').image)\n"
         "reg = ToolRegistry(); ocr = reg.register(OCRTool()); runner = ToolRunner(reg)\n"
         "assert runner.prefetch([ToolCall('ocr', im, {})], low_priority=True, fork=True) == 1\n"
@@ -261,19 +263,20 @@ def test_a_forked_prefetch_child_that_hangs_is_ended_past_its_tools_limit():
     p = run_python(
         "import os, time\n"
         "from PIL import Image\n"
-        "from tools import base\n"
+        "from tools.base import Tool, ToolRegistry\n"
         "from tools.images import ImageRef\n"
-        "class Hang(base.Tool):\n"
+        "from tools.runner import CHILD_MARGIN_S, ToolCall, ToolRunner\n"
+        "class Hang(Tool):\n"
         "    name = 'hang'\n"
         "    description = 'Never returns.'\n"
         "    timeout_s = 0.2\n"
         "    def forward(self, image):\n"
         "        time.sleep(600)\n"
-        "reg = base.ToolRegistry()\n"
+        "reg = ToolRegistry()\n"
         "reg.register(Hang())\n"
-        "runner = base.ToolRunner(reg)\n"
+        "runner = ToolRunner(reg)\n"
         "image = ImageRef.from_pil(Image.new('RGB', (8, 8)))\n"
-        "runner.prefetch([base.ToolCall('hang', image, {})], fork=True)\n"
+        "runner.prefetch([ToolCall('hang', image, {})], fork=True)\n"
         "def children():\n"
         "    out = []\n"
         "    for d in os.listdir('/proc'):\n"
@@ -285,8 +288,8 @@ def test_a_forked_prefetch_child_that_hangs_is_ended_past_its_tools_limit():
         "            out.append(int(d))\n"
         "    return out\n"
         "forked = children()\n"
-        "result = runner.run([base.ToolCall('hang', image, {})])[0]\n"
-        "time.sleep(base.CHILD_MARGIN_S + 1.5)\n"
+        "result = runner.run([ToolCall('hang', image, {})])[0]\n"
+        "time.sleep(CHILD_MARGIN_S + 1.5)\n"
         "print(len(forked), result.error, [c for c in forked if c in children()], flush=True)\n"
         "os._exit(0)\n"
     )

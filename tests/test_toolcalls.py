@@ -3,8 +3,9 @@
 from assistant.session import Assistant, AssistantConfig
 from assistant.toolcalls import model_calls_tools, parse_tool_calls, strip_tool_calls
 from tests.scripted_engine import ScriptedEngine
-from tools.base import Tool, ToolRegistry, ToolRunner
+from tools.base import Tool, ToolRegistry
 from tools.evidence import Finding
+from tools.runner import ToolRunner
 
 KNOWN = {"ocr", "detect", "zoom", "color", "metadata"}
 

@@ -8,10 +8,12 @@ import time
 import pytest
 from PIL import Image
 
-from tools.base import Tool, ToolCache, ToolCall, ToolRegistry, ToolRunner
+from tools.base import Tool, ToolRegistry
+from tools.cache import ToolCache
 from tools.errors import BadInputError, ToolError
 from tools.evidence import Finding
 from tools.images import ImageRef
+from tools.runner import ToolCall, ToolRunner
 
 
 class Echo(Tool):
@@ -275,7 +277,7 @@ def test_disk_cache_survives_a_new_cache(image, tmp_path):
 
 def test_tool_result_round_trips_through_a_dict(image):
     res = _runner(Echo()).run_one("echo", image, region=(1, 2, 3, 4))
-    from tools.base import ToolResult
+    from tools.runner import ToolResult
 
     back = ToolResult.from_dict(res.to_dict())
     assert back.to_dict() == res.to_dict()

@@ -16,9 +16,10 @@ from assistant.trace import (
     load_trace,
 )
 from tests.scripted_engine import ScriptedEngine
-from tools.base import Tool, ToolRegistry, ToolRunner
+from tools.base import Tool, ToolRegistry
 from tools.errors import BadInputError
 from tools.evidence import Finding
+from tools.runner import ToolRunner
 
 
 def sample_turn(n=1) -> TurnTrace:

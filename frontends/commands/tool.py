@@ -79,11 +79,12 @@ def _table(evidence, seconds: float, cache_hit: bool) -> str:
 
 
 def run(args) -> int:
-    from tools.base import ToolCache, ToolRunner
+    from tools.cache import ToolCache
     from tools.errors import BadInputError, ToolError
     from tools.evidence import EvidenceStore
     from tools.images import ImageRef
     from tools.registry import default_registry
+    from tools.runner import ToolRunner
 
     name = args.tool_name
     image = ImageRef.from_path(args.image)
