@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.conversation import TokenClock, fresh_bytes, real_photos, user_message
+
 
 def eprint(*parts) -> None:
     """Progress goes to stderr; the figures go to stdout and JSON."""
@@ -93,7 +95,7 @@ def run(args) -> int:
     vlm = load_engine(ModelConfig(model=args.model, device="cpu"))
     txt = load_engine(ModelConfig(model=args.text_model, device="cpu"))
     plain_vlm, plain_txt = _Plain.of(vlm), _Plain.of(txt)
-    photos = _photos()
+    photos = real_photos()
     runs = max(1, args.runs)
 
     conv = {"one_image": [], "new_image_turn3": [], "text": []}
@@ -169,28 +171,12 @@ class _Plain:
 
         t0 = time.perf_counter()
         inputs = self.inputs(messages, image_bytes)
-        clock = streamer or _Clock()
+        clock = streamer or TokenClock()
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=clock
             )
         return out[0, inputs["input_ids"].shape[1] :].tolist(), clock.times[0] - t0 if clock.times else 0.0
-
-
-class _Clock:
-    """A `generate` streamer that only notes when each new token arrives (the first `put` is the prompt)."""
-
-    def __init__(self):
-        self.times: list[float] = []
-        self._prompt_seen = False
-
-    def put(self, value):
-        if self._prompt_seen:
-            self.times.append(time.perf_counter())
-        self._prompt_seen = True
-
-    def end(self):
-        pass
 
 
 def _ours(engine, messages, images, max_new_tokens: int, session_id=None):
@@ -207,33 +193,6 @@ def _ours(engine, messages, images, max_new_tokens: int, session_id=None):
 # ---- the conversation -------------------------------------------------------------------------------
 
 
-def _photos() -> list[bytes]:
-    """Two real photos (shipped with ultralytics) as JPEG bytes."""
-    import ultralytics
-    from PIL import Image
-
-    assets = Path(ultralytics.__file__).parent / "assets"
-    out = []
-    for name in ("bus.jpg", "zidane.jpg"):
-        with Image.open(assets / name) as im:
-            out.append(_jpeg(im.convert("RGB"), b""))
-    return out
-
-
-def _jpeg(image, comment: bytes) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=92, comment=comment)
-    return buf.getvalue()
-
-
-def _fresh(photo: bytes, tag: str) -> bytes:
-    """The same pixels under new bytes (a JPEG comment): a real embedding-cache miss, no engine internals."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(photo)) as im:
-        return _jpeg(im.convert("RGB"), tag.encode())
-
-
 def _script(photos, new_image: bool):
     """[(user text, image bytes added this turn)] for the five turns."""
     turns = [(q, []) for q in TURNS]
@@ -243,12 +202,6 @@ def _script(photos, new_image: bool):
     if new_image:
         turns[2] = (NEW_IMAGE_TURN3, [photos[1]])
     return turns
-
-
-def _user(text: str, n_images: int) -> dict:
-    if not n_images:
-        return {"role": "user", "content": text}
-    return {"role": "user", "content": [{"type": "image"}] * n_images + [{"type": "text", "text": text}]}
 
 
 def _conversation(engine, plain: _Plain, photos, run: int, new_image: bool, answer_tokens: int) -> list[dict]:
@@ -263,14 +216,14 @@ def _conversation(engine, plain: _Plain, photos, run: int, new_image: bool, answ
 
     check = run == 0
     tag = f"run{run}-{'b' if new_image else 'a'}"
-    fresh = None if photos is None else [_fresh(p, tag) for p in photos]
+    fresh = None if photos is None else [fresh_bytes(p, tag) for p in photos]
     messages = [{"role": "system", "content": SYSTEM}]
     image_bytes: list[bytes] = []
     session = f"bench-{tag}-{'vlm' if photos else 'text'}"
     tokenizer = getattr(plain.processor, "tokenizer", plain.processor)
     rows = []
     for t, (text, added) in enumerate(_script(fresh, new_image), start=1):
-        messages.append(_user(text, len(added)))
+        messages.append(user_message(text, len(added)))
         image_bytes += added
         row, answers = {"turn": t, "images": len(image_bytes)}, {}
         order = ["reuse", "image_cached", "plain"]
@@ -314,10 +267,10 @@ def _vision(engine, photos, runs: int) -> dict:
     from assistant.core.types import ImageInput
     from tools.images import ImageRef
 
-    messages = [_user("What is this?", 1)]
+    messages = [user_message("What is this?", 1)]
     miss, hit = [], []
     for r in range(runs):
-        data = _fresh(photos[0], f"vision-{r}")
+        data = fresh_bytes(photos[0], f"vision-{r}")
         _, s_miss = _ours(engine, messages, [ImageInput(ImageRef(data))], 1)
         _, s_hit = _ours(engine, messages, [ImageInput(ImageRef(data))], 1)
         if s_miss.embed_cache_misses != 1 or s_hit.embed_cache_hits != 1:
@@ -332,7 +285,7 @@ def _decode(engine, plain: _Plain, photos, runs: int, tokens: int) -> dict:
     from assistant.core.types import ImageInput
     from tools.images import ImageRef
 
-    messages = [_user(DECODE_PROMPT, 1)]
+    messages = [user_message(DECODE_PROMPT, 1)]
     ours, theirs, n_ours, n_theirs = [], [], [], []
     for r in range(runs):
         for mode in ("ours", "plain") if r % 2 == 0 else ("plain", "ours"):
@@ -341,7 +294,7 @@ def _decode(engine, plain: _Plain, photos, runs: int, tokens: int) -> dict:
                 ours.append(stats.decode_tps)
                 n_ours.append(stats.tokens_out)
             else:
-                clock = _Clock()
+                clock = TokenClock()
                 plain.generate(messages, [photos[0]], tokens, streamer=clock)
                 n = len(clock.times)
                 theirs.append((n - 1) / (clock.times[-1] - clock.times[0]) if n > 1 else 0.0)

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.cache_bench import _Clock, _fresh, _photos, _user
+from bench.conversation import TokenClock, fresh_bytes, real_photos, user_message
 
 SIGLIP_384 = {
     "hidden_size": 1152,
@@ -120,7 +120,7 @@ def run(args) -> int:
     out["build_s"] = round(time.perf_counter() - t0, 2)
     engine = _load(out, model_dir, device, quant, args.max_context)
     save("load")
-    photos = _photos() if args.shape != "tiny" else [_small_photo()]
+    photos = real_photos() if args.shape != "tiny" else [_small_photo()]
     plain = _PlainCuda(engine)
     out["turns"] = _turns(engine, plain, photos[0], args.answer_tokens)
     _ratios(out)
@@ -300,7 +300,7 @@ class _PlainCuda:
         inputs = self.processor(text=text, images=images, return_tensors="pt").to(self.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
-        clock = _Clock()
+        clock = TokenClock()
         with torch.inference_mode():
             ids = self.model.generate(
                 **inputs,
@@ -330,8 +330,8 @@ def _images(photo_list):
 
 
 def _turns(engine, plain: _PlainCuda, photo: bytes, answer_tokens: int) -> list[dict]:
-    photo = _fresh(photo, "gpu-bench-turns")
-    messages = [_user("What is shown in this picture?", 1)]
+    photo = fresh_bytes(photo, "gpu-bench-turns")
+    messages = [user_message("What is shown in this picture?", 1)]
     rows = []
     for t in range(1, 6):
         row = {"turn": t}
@@ -344,7 +344,7 @@ def _turns(engine, plain: _PlainCuda, photo: bytes, answer_tokens: int) -> list[
             row["ttft_image_cached_s"] = _ours(engine, messages, _images([photo]), 1).stats.ttft_s
             row["ttft_plain_s"] = plain.generate(messages, [photo], 1)[1]
         rows.append({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
-        messages += [{"role": "assistant", "content": s.text}, _user(FOLLOW_UPS[min(t, 4) - 1], 0)]
+        messages += [{"role": "assistant", "content": s.text}, user_message(FOLLOW_UPS[min(t, 4) - 1], 0)]
     engine.drop_session("gpu-bench")
     return rows
 
@@ -363,7 +363,7 @@ def _decode(engine, plain: _PlainCuda, photo: bytes, tokens: int) -> dict:
     """Decode tokens/s after the first token: our loop on each decode path vs `generate`, same prompt."""
     from assistant.core.decoding import Decoder
 
-    messages = [_user("Write a long story about this picture.", 1)]
+    messages = [user_message("Write a long story about this picture.", 1)]
     res: dict = {}
     chosen = engine.decoder
     paths = ["dynamic", "static"] + (["cuda-graph"] if chosen.adapter.device.type == "cuda" else [])
@@ -386,8 +386,8 @@ def _decode(engine, plain: _PlainCuda, photo: bytes, tokens: int) -> dict:
 
 
 def _vision(engine, photo: bytes) -> dict:
-    messages = [_user("What is this?", 1)]
-    data = _fresh(photo, f"gpu-bench-vision-{time.time()}")
+    messages = [user_message("What is this?", 1)]
+    data = fresh_bytes(photo, f"gpu-bench-vision-{time.time()}")
     miss = _ours(engine, messages, _images([data]), 1).stats
     hit = _ours(engine, messages, _images([data]), 1).stats
     return {
@@ -399,9 +399,9 @@ def _vision(engine, photo: bytes) -> dict:
 
 def _exact(engine, photo: bytes) -> dict:
     """Greedy tokens of a second turn with KV reuse vs the same turn recomputed."""
-    first = [_user("What is shown in this picture?", 1)]
+    first = [user_message("What is shown in this picture?", 1)]
     a = _ours(engine, first, _images([photo]), 8, session_id="gpu-bench-exact")
-    second = first + [{"role": "assistant", "content": a.text}, _user("And the colours?", 0)]
+    second = first + [{"role": "assistant", "content": a.text}, user_message("And the colours?", 0)]
     reused = _ours(engine, second, _images([photo]), 16, session_id="gpu-bench-exact")
     fresh = _ours(engine, second, _images([photo]), 16)
     engine.drop_session("gpu-bench-exact")
