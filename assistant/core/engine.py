@@ -155,6 +155,30 @@ class LocalEngine:
     def drop_session(self, session_id: str) -> None:
         self.kv_cache.drop(session_id)
 
+    # --- the context limit ------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        """The model's text tokenizer: what the assistant counts a prompt's parts with to fit the context."""
+        return self.adapter.tokenizer
+
+    def count_tokens(self, messages: list[Message], images: list[ImageInput] = ()) -> int:
+        """The positions these messages take against `max_context`, as `stream` counts them, without
+        running the vision tower (prefix-family image tokens are counted from the image's size)."""
+        n = len(self.adapter.render(messages))
+        if self.family == "prefix":  # each image's one placeholder token becomes its image tokens
+            n += sum(self.adapter.image_token_count(image) - 1 for image in images)
+        return n
+
+    def _check_context(self, prompt: Prompt) -> None:
+        """A prompt must leave room for at least one generated token. The assistant fits its prompts
+        (`assistant.window`), so this is reached only by images, a question or a caller that cannot fit."""
+        if len(prompt.ids) >= self.max_context:
+            raise BadInputError(
+                f"the conversation is {len(prompt.ids)} tokens ({prompt.image_tokens} of them image tokens), "
+                f"more than the context limit of {self.max_context}; send fewer or smaller images or a "
+                "shorter question, or raise --max-context"
+            )
+
     def stream(
         self,
         messages: list[Message],
@@ -192,12 +216,7 @@ class LocalEngine:
             self._active = (weakref.ref(stream), threading.get_ident())
             t0 = time.perf_counter()
             prompt = self.adapter.prepare(messages, images, stats)
-            if len(prompt.ids) >= self.max_context:
-                raise BadInputError(
-                    f"the conversation is {len(prompt.ids)} tokens ({prompt.image_tokens} of them image tokens), "
-                    f"more than the context limit of {self.max_context}; start a new conversation, send fewer "
-                    "or smaller images, or raise --max-context"
-                )
+            self._check_context(prompt)
             gen = dataclasses.replace(
                 gen, max_new_tokens=min(gen.max_new_tokens, self.max_context - len(prompt.ids))
             )
