@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
-from assistant import context, policy
+from assistant import context, policy, window
 from assistant.answer import compose_answer
 from assistant.toolcalls import model_calls_tools, parse_tool_calls, strip_tool_calls
 from assistant.trace import ToolCallRecord, TurnTrace
@@ -136,19 +136,38 @@ def _prompt(conv, turn: Turn) -> None:
     turn.inputs = [admitted[i] for i in old_parts] + [admitted[rec.image] for rec in turn.new_parts]
     turn.index_of = {r.id: r.index for r in conv.images}
     turn.text_only = [i for i in turn.scope if turn.refs[i - 1].id not in admitted]
+    turn.counter = window.Counter(conv.assistant.engine)
 
 
-def _messages(conv, turn: Turn, specs=None) -> list[dict]:
-    return context.build_messages(
+def _build(turn: Turn, evidence: list[Evidence], specs=None):
+    """build(records, left_out) -> this turn's messages with an evidence block of those records."""
+
+    def build(records: list[Evidence], left_out: int) -> list[dict]:
+        t = turn
+        args = (t.index_of, t.history, t.parts, t.text_only, specs, t.shown, records, left_out)
+        return context.build_messages(t.trace.question, evidence, *args)
+
+    return build
+
+
+def _messages(conv, turn: Turn, specs=None, answer_tokens: int | None = None) -> list[dict]:
+    """This generation's messages, the evidence block cut by relevance to fit the context
+    (`window.fit_evidence`); the trace's `context` says which records the model saw."""
+    evidence = _evidence(conv, turn.trace)
+    limit = turn.counter.limit(answer_tokens or conv.assistant.config.max_new_tokens)
+    candidates = context.prompt_records(evidence, turn.shown)
+    fitted = window.fit_evidence(
+        turn.counter,
+        limit,
         turn.trace.question,
-        _evidence(conv, turn.trace),
+        candidates,
+        _build(turn, evidence, specs),
         turn.index_of,
-        turn.history,
-        turn.parts,
-        turn.text_only,
-        specs,
-        turn.shown,
+        turn.inputs,
     )
+    turn.sent = fitted.sent
+    turn.trace.context.update(fitted.record(turn.counter))
+    return fitted.messages
 
 
 def _generate(conv, turn: Turn) -> Iterator[TurnEvent]:
@@ -178,8 +197,8 @@ def _generate(conv, turn: Turn) -> Iterator[TurnEvent]:
         ttft = time.perf_counter() - turn.t0
         yield TurnEvent("token", text=strip_tool_calls(output))
     elif a.engine is not None:
-        trace.messages = _messages(conv, turn)
         gen = _gen_config(cfg, turn.intent)
+        trace.messages = _messages(conv, turn, answer_tokens=gen.max_new_tokens)
         stream = a.engine.stream(trace.messages, turn.inputs, gen, session_id=conv.id)
         for chunk in stream:
             if ttft is None:
@@ -237,7 +256,7 @@ def _record(conv, turn: Turn) -> TurnResult:
         SentTurn(
             images=[(rec.image, turn.admitted[rec.image].key()) for rec in turn.new_parts],
             text=trace.messages[-1]["content"][-1]["text"],
-            evidence=[e.id for e in context.prompt_records(_evidence(conv, trace), turn.shown)],
+            evidence=list(turn.sent),  # the records its block showed, not those left out to fit
             answer=_history_answer(trace.model_output, turn.composed),
         )
     )

@@ -145,6 +145,8 @@ class Turn:
     inputs: list = field(default_factory=list)  # ImageInputs in message order
     index_of: dict = field(default_factory=dict)  # image id -> its 1-based number
     text_only: list[int] = field(default_factory=list)  # images in scope that enter as text
+    counter: object = None  # window.Counter: the engine's tokens and context
+    sent: list[str] = field(default_factory=list)  # evidence ids the last generation's block showed
     # generate and ground
     stats: list = field(default_factory=list)  # GenerationStats per generation
     ttft: float | None = None
