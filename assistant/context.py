@@ -11,12 +11,14 @@ block shows (by relevance to the question) and the block says how many it left o
 
 Earlier turns enter the prompt exactly as they were sent (their image parts, their evidence block,
 their question) followed by the recorded answer, so each turn's prompt extends the previous one and
-the engine's KV cache reuses all of it. A turn's block holds only records no earlier message in the
+the engine's KV cache reuses all of it. Once the history no longer fits, its oldest turns are
+compacted to their question and answer (`compacted`), or dropped (`assistant.window`). A turn's block holds only records no earlier message in the
 history shows; new evidence for an old image goes in the new turn's message, never into an old one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Collection, Sequence
@@ -154,6 +156,16 @@ class SentTurn(Protocol):
     text: str  # its user message's text part, as sent
     evidence: list[str]  # evidence ids its block showed
     answer: str  # the assistant message recorded after it
+    question: str  # the question alone
+
+
+def compacted(turn: SentTurn) -> SentTurn:
+    """An earlier turn with its message cut to the question alone (no image parts, no evidence block):
+    how an old turn stays in a history that no longer fits whole. Its evidence is then free to be
+    shown again, where the new question makes it relevant."""
+    if turn.text == turn.question and not turn.images and not turn.evidence:
+        return turn  # already compact: the same turn, so a history that keeps it is seen unchanged
+    return dataclasses.replace(turn, text=turn.question, images=[], evidence=[])
 
 
 def history_messages(

@@ -122,21 +122,46 @@ def _prompt(conv, turn: Turn) -> None:
     """The prompt's parts: history, which images go in which message, the images left as text.
 
     Earlier turns as they were sent: an admitted image keeps its part in the message that first showed
-    it; images not in the history (new, re-admitted, re-cropped) go in this turn's message."""
+    it; images not in the history (new, re-admitted, re-cropped) go in this turn's message. The oldest
+    turns leave when the prompt would not fit the context (`window.fit_history`); an image whose
+    message left goes in this turn's message."""
     turn.admitted = admitted = {rec.image: inp for inp, rec in turn.decisions if inp is not None}
-    text_history, sent = _window(conv)
-    old, old_parts, turn.shown = context.history_messages(sent, {i: inp.key() for i, inp in admitted.items()})
-    turn.history = text_history + old
-    # A demoted image leaves its old message for good: if it is re-admitted later it goes in that
-    # turn's message, so only the newest message changes, not everything after the old one.
-    for t in sent:
-        t.images = [(i, key) for i, key in t.images if i in old_parts]
-    turn.new_parts = [rec for inp, rec in turn.decisions if inp is not None and rec.image not in old_parts]
-    turn.parts = [rec.image_index for rec in turn.new_parts]
-    turn.inputs = [admitted[i] for i in old_parts] + [admitted[rec.image] for rec in turn.new_parts]
     turn.index_of = {r.id: r.index for r in conv.images}
     turn.text_only = [i for i in turn.scope if turn.refs[i - 1].id not in admitted]
     turn.counter = window.Counter(conv.assistant.engine)
+    text_history, sent = _window(conv)
+
+    def tokens(history: list[dict], turns: list, whole: bool) -> int:
+        _parts(turn, history, turns)
+        evidence = _evidence(conv, turn.trace)
+        # The whole block as a cap of records would show it (fit_evidence picks which; sizes are alike).
+        records = context.prompt_records(evidence, turn.shown)[: context.MAX_RECORDS] if whole else []
+        return turn.counter.prompt(_build(turn, evidence)(records, 0), turn.inputs)
+
+    limit = turn.counter.limit(_answer_tokens(conv, turn))
+    whole, bare = (lambda h, t: tokens(h, t, True)), (lambda h, t: tokens(h, t, False))
+    kept_history, kept = window.fit_history(limit, text_history, sent, whole, bare, context.compacted)
+    turn.trace.context = window.reduced(text_history, sent, kept_history, kept)
+    if kept_history is not text_history or kept is not sent:
+        # For good: the next turns start from this history, so their prompts extend this one's.
+        conv.history, conv.sent = kept_history, kept
+    old_parts = _parts(turn, kept_history, kept)
+    # A demoted image leaves its old message for good: if it is re-admitted later it goes in that
+    # turn's message, so only the newest message changes, not everything after the old one.
+    for t in kept:
+        t.images = [(i, key) for i, key in t.images if i in old_parts]
+
+
+def _parts(turn: Turn, text_history: list[dict], sent: list[SentTurn]) -> list[str]:
+    """With this history: its messages, the evidence ids they show, which images go in this turn's
+    message and the images in message order (on `turn`); returns the image ids the history shows."""
+    admitted = turn.admitted
+    old, old_parts, turn.shown = context.history_messages(sent, {i: inp.key() for i, inp in admitted.items()})
+    turn.history = text_history + old
+    turn.new_parts = [rec for inp, rec in turn.decisions if inp is not None and rec.image not in old_parts]
+    turn.parts = [rec.image_index for rec in turn.new_parts]
+    turn.inputs = [admitted[i] for i in old_parts] + [admitted[rec.image] for rec in turn.new_parts]
+    return old_parts
 
 
 def _build(turn: Turn, evidence: list[Evidence], specs=None):
@@ -168,6 +193,13 @@ def _messages(conv, turn: Turn, specs=None, answer_tokens: int | None = None) ->
     turn.sent = fitted.sent
     turn.trace.context.update(fitted.record(turn.counter))
     return fitted.messages
+
+
+def _answer_tokens(conv, turn: Turn) -> int:
+    """The answer's token budget the prompt leaves room for: the intent's short draft, or the tool
+    steps' full length where the model may call tools first."""
+    cfg = conv.assistant.config
+    return cfg.max_new_tokens if turn.model_driven else _gen_config(cfg, turn.intent).max_new_tokens
 
 
 def _generate(conv, turn: Turn) -> Iterator[TurnEvent]:
@@ -258,6 +290,7 @@ def _record(conv, turn: Turn) -> TurnResult:
             text=trace.messages[-1]["content"][-1]["text"],
             evidence=list(turn.sent),  # the records its block showed, not those left out to fit
             answer=_history_answer(trace.model_output, turn.composed),
+            question=trace.question,
         )
     )
     return TurnResult.view(trace, path)
@@ -277,7 +310,8 @@ def model_info(engine) -> dict:
 
 def _window(conv) -> tuple[list[dict], list[SentTurn]]:
     """The last `history_turns` turns (a small model's context is short, and old turns rarely matter):
-    this conversation's own turns as sent, and, while they leave room, the text history it came with."""
+    this conversation's own turns as sent, and, while they leave room, the text history it came with.
+    Fewer when they do not fit the context (`_prompt`)."""
     keep = conv.assistant.config.history_turns
     if keep <= 0:
         return [], []

@@ -122,8 +122,9 @@ class TurnTrace:
     prompt_versions: dict = field(default_factory=dict)  # {"system": "3", ...}
     tokens: dict = field(default_factory=dict)  # {"in", "out", "image", "kv_reused"}
     # What fitted the model's context (assistant/window.py): "evidence_sent" (the ids its evidence block
-    # showed; the rest of `evidence` was left out to fit), "evidence_left_out", "prompt_tokens",
-    # "prompt_limit", "context_limit", "counted_by". Empty for traces written before it existed.
+    # showed; the rest of `evidence` was left out to fit), "evidence_left_out", "history_turns" (earlier
+    # turns kept), "history_dropped" (left out to fit), "prompt_tokens", "prompt_limit", "context_limit",
+    # "counted_by". Empty for traces written before it existed.
     context: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)  # seconds: tools, ttft, generate, verify, total
     messages: list[dict] = field(

@@ -52,6 +52,7 @@ class SentTurn:
     text: str  # its user message's text part (image notes, evidence block, question), as sent
     evidence: list[str]  # evidence ids its block showed
     answer: str  # the assistant message after it (see `assistant.loop._history_answer`)
+    question: str = ""  # the question alone: what the turn's message becomes when compacted to fit
 
 
 @dataclass

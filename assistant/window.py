@@ -1,12 +1,16 @@
-"""What of a turn fits the model's context: the evidence records most related to the question.
+"""What of a turn fits the model's context: the evidence by relevance, the history newest first.
 
 A prompt is the system prompt, the history (earlier turns exactly as they were sent), this turn's image
 parts, its evidence block and its question, and the answer's `max_new_tokens` must fit after it. When
-all of it fits, nothing changes: the engine's KV cache reuses the history as it was. When it does not,
-the evidence block shows the records most related to the question and their layout neighbours (the
+all of it fits, nothing changes: the engine's KV cache reuses the history as it was. When it does not:
+
+- the evidence block shows the records most related to the question and their layout neighbours (the
   lines on the same row, the line above and below, the rest of a small block, the colour measured at
   a line), in reading order, and says how many it left out. The records left out stay in the turn's
-  evidence (extraction and verification read all of it) and the trace says which records the model saw.
+  evidence (extraction and verification read all of it) and the trace says which records the model saw;
+- the oldest turns are compacted to their question and answer, then dropped, and when some must be,
+  enough of them that the history takes at most half the room: each change alters the prompt's prefix
+  (the KV cache recomputes from there), so the next turns should fit again without another.
 
 Relevance is closeness in meaning (all-MiniLM-L6-v2, `assistant.meaning`, where it is installed) plus
 the share of the question's words found in the record (OCR-tolerant), with small priors for larger text
@@ -30,6 +34,7 @@ from tools.evidence import Evidence
 DEFAULT_CONTEXT = 4096
 CHARS_PER_TOKEN = 4  # the estimate where no tokenizer counts
 ESTIMATE_MARGIN = 0.1  # an estimated count may be short: a tenth of the context stays free
+HISTORY_SHARE = 0.5  # when the prompt does not fit, the history keeps at most this share of the room
 TEXT_KINDS = ("line", "word")  # OCR text; the other records are whole-image or per-object facts
 SMALL_BLOCK = 4  # an OCR block of this many lines or fewer (a label and its value, a sign) goes together
 
@@ -315,3 +320,59 @@ def fit_evidence(
     else:  # rows that count more together than apart, four times over: the note alone
         records, messages, tokens = [], build([], len(candidates)), base
     return done(records, messages, tokens)
+
+
+def fit_history(
+    limit: int,
+    history: list[dict],
+    sent: list,
+    whole: Callable[[list[dict], list], int],
+    bare: Callable[[list[dict], list], int],
+    compact: Callable[[object], object],
+) -> tuple[list[dict], list]:
+    """The text history and sent turns to keep: as they are while they fit, else reduced oldest first.
+
+    whole(history, sent): tokens of the prompt with that history and this turn's whole evidence block;
+    bare(history, sent): the same with an empty block; compact(turn): the turn cut to its question and
+    answer. Everything stays while the whole prompt fits in `limit`, or while the history takes at most
+    `HISTORY_SHARE` of the room (the evidence block is then cut to fit, `fit_evidence`). Otherwise the
+    fewest steps that bring the history within that share, in this order: compact the sent turns,
+    oldest first; drop the text history, oldest first; drop the compacted turns, oldest first."""
+    if whole(history, sent) <= limit:
+        return history, sent
+    alone = bare([], [])
+    cap = HISTORY_SHARE * (limit - alone)
+    n, m = len(sent), len(history)
+    short = [compact(t) for t in sent]
+
+    def reduced(step: int) -> tuple[list[dict], list]:
+        if step <= n:
+            return history, short[:step] + sent[step:]
+        h = history[min(step - n, m) :]
+        while h and h[0].get("role") != "user":
+            h = h[1:]  # a history starts with a question
+        return h, short[max(0, step - n - m) :]
+
+    def small(step: int) -> bool:
+        return bare(*reduced(step)) - alone <= cap
+
+    lo, hi = 0, 2 * n + m  # the fewest steps that make it small: each step only shortens the history
+    if small(lo):
+        return history, sent
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if small(mid) else (mid, hi)
+    return reduced(hi)
+
+
+def reduced(history: list[dict], sent: list, kept_history: list[dict], kept: list) -> dict:
+    """The trace's account of the history (`TurnTrace.context`): the earlier turns kept, those compacted
+    this turn, those dropped, and the text messages (a stateless request's history) dropped."""
+    return {
+        "history_turns": len(kept),
+        "history_compacted": sum(
+            a is not b for a, b in zip(sent[len(sent) - len(kept) :], kept, strict=True)
+        ),
+        "history_dropped": len(sent) - len(kept),
+        "history_messages_dropped": len(history) - len(kept_history),
+    }

@@ -1,7 +1,7 @@
-"""Any page size: what the model sees fits its context (assistant/window.py).
+"""Any page size, any conversation length: what the model sees fits its context (assistant/window.py).
 
 A dense page's evidence block keeps the lines most related to the question and their layout neighbours;
-a prompt that fits is never changed. The
+a long conversation compacts, then drops, its oldest turns; a prompt that fits is never changed. The
 pages here are OCR records built directly (a 2,000-word page reads in ~45 s with both OCR engines), and
 one real rendered page goes through the real OCR (marked slow).
 """
@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from assistant import context, window
 from assistant.session import Assistant, AssistantConfig
+from assistant.turn import SentTurn
 from synthetic import render as synth
 from tests.scripted_engine import ScriptedEngine, prompt_text
 from tools.base import Tool, ToolRegistry
@@ -107,6 +108,42 @@ def test_a_page_of_2000_words_answers_a_question_without_error(make_engine, tmp_
     assert f"({ctx['evidence_left_out']} more records" in shown
 
 
+def test_a_long_conversation_past_the_context_keeps_answering(make_engine, tmp_path):
+    engine = make_engine("tiny-llava", max_context=512)
+    conv = Assistant(
+        engine, page_runner(page_lines(600)), AssistantConfig(trace_dir=str(tmp_path))
+    ).conversation()
+    questions = [QUESTION, "What does the first line say?", "Is there a bridge?", "Who is near the river?"]
+    for i in range(10):
+        r = conv.ask(questions[i % len(questions)], [blank_page()] if i == 0 else [])
+        assert conv.turns[-1].error is None and r.tokens["tokens_in"] + r.tokens["tokens_out"] <= 512
+    reduced = [
+        t.context.get("history_compacted", 0) + t.context.get("history_dropped", 0) for t in conv.turns
+    ]
+    assert sum(reduced) > 0  # the history was cut to fit
+    # A compacted turn keeps its question and answer, not its evidence block.
+    compact = [m for m in conv.turns[-1].messages[1:-1] if m["role"] == "user"]
+    assert compact and all("EVIDENCE" not in prompt_text([m]) for m in compact[:1])
+
+
+def test_a_long_text_history_is_cut_oldest_first(make_engine, tmp_path):
+    engine = make_engine("tiny-llava", max_context=1024)
+    conv = Assistant(engine, None, AssistantConfig(trace_dir=str(tmp_path), history_turns=50)).conversation()
+    conv.history = []
+    for i in range(30):
+        conv.history += [
+            {"role": "user", "content": f"Tell me about topic {i} in some detail, please."},
+            {"role": "assistant", "content": f"Topic {i} is a long story that goes on for a while. " * 3},
+        ]
+    r = conv.ask("And the last topic?")
+    trace = conv.turns[-1]
+    assert trace.error is None and r.tokens["tokens_in"] < 1024
+    assert 0 < trace.context["history_messages_dropped"] < 60
+    text = prompt_text(trace.messages)
+    assert "topic 29" in text and "topic 0 " not in text  # the newest stay, the oldest go
+    assert trace.messages[1]["role"] == "user"  # a cut history still starts with a question
+
+
 def test_a_prompt_that_fits_is_sent_as_before(tmp_path):
     engine = ScriptedEngine(default="It says hello [ocr:1].")
     lines = ["HELLO WORLD", "OPEN DAILY", "NINE TO FIVE"]
@@ -116,7 +153,8 @@ def test_a_prompt_that_fits_is_sent_as_before(tmp_path):
     first, second = engine.calls
     assert second[: len(first)] == first  # the whole first prompt is the second's prefix: KV reuse
     for t in conv.turns:
-        assert t.context["evidence_left_out"] == 0
+        assert t.context["evidence_left_out"] == 0 and t.context["history_compacted"] == 0
+        assert t.context["history_dropped"] == 0
     assert block_ids(prompt_text(first)) == ["ocr:1", "ocr:2", "ocr:3"]
     assert conv.turns[0].context["counted_by"].startswith("an estimate")  # no tokenizer: chars / 4
 
@@ -133,6 +171,17 @@ def test_a_remote_engine_without_tokenizer_fits_by_estimate(tmp_path):
     )
     sent = {e["id"]: e["text"] for e in conv.turns[-1].evidence if e["id"] in ctx["evidence_sent"]}
     assert any(NEEDLE in t for t in sent.values())
+
+
+def test_records_left_out_can_be_shown_in_a_later_turn(make_engine, tmp_path):
+    engine = make_engine("tiny-llava", max_context=1024)
+    lines = page_lines(2000)
+    conv = Assistant(engine, page_runner(lines), AssistantConfig(trace_dir=str(tmp_path))).conversation()
+    conv.ask("What does the first line say?", [blank_page()])
+    conv.ask(QUESTION)
+    first, second = conv.turns
+    needle = next(e["id"] for e in second.evidence if NEEDLE in e["text"])
+    assert needle not in first.context["evidence_sent"] and needle in second.context["evidence_sent"]
 
 
 # --- the window's parts ---------------------------------------------------------------------------
@@ -209,6 +258,25 @@ def test_neighbours_are_the_lines_around_on_the_row_and_in_a_small_block():
     scores = [0.1, 1.0, 0.0, 0.2, 0.0]
     costs = [10, 10, 10, 10, 10]
     assert window.choose(scores, costs, near, room=20) == [1, 2]
+
+
+def test_fit_history_compacts_then_drops_the_oldest():
+    answer = "an answer of some length"
+    sent = [SentTurn([], f"long message {i} " * 50, [f"ocr:{i}"], answer, f"q{i}") for i in range(4)]
+
+    def bare(history, turns):  # a token per four characters, and 100 for the rest of the prompt
+        return 100 + sum(len(t.text) + len(t.answer) for t in turns) // 4
+
+    def whole(history, turns):  # an evidence block that does not fit along
+        return bare(history, turns) + 500
+
+    kept_history, kept = window.fit_history(540, [], sent, whole, bare, context.compacted)
+    assert [t.question for t in kept] == ["q0", "q1", "q2", "q3"]
+    assert [t.text == t.question for t in kept] == [True, True, True, False]  # oldest compacted first
+    assert kept[0].evidence == [] and kept[3] is sent[3]
+    kept_history, kept = window.fit_history(130, [], sent, whole, bare, context.compacted)
+    assert [t.question for t in kept] == ["q2", "q3"] and all(t.text == t.question for t in kept)
+    assert window.fit_history(1000, [], sent, bare, bare, context.compacted)[1] is sent  # fits: unchanged
 
 
 def test_engine_counts_a_prompt_as_it_generates(make_engine):
