@@ -47,7 +47,7 @@ from tools.ocr_layout import (
     plausible,
     to_findings,
 )
-from tools.ocr_pipeline import read_fused
+from tools.ocr_pipeline import fit, read_fused
 from tools.ocr_rapid import RapidConfig, RapidEngine
 
 Box = tuple[float, float, float, float]
@@ -142,7 +142,7 @@ class OCRTool(Tool):
             "enum": ["auto", "tesseract", "rapid"],
         },
     }
-    version = "6"  # bump when readings change, so cached results from older versions are not reused
+    version = "7"  # bump when readings change, so cached results from older versions are not reused
     evidence_prefix = "ocr"
     timeout_s = 30.0
 
@@ -210,24 +210,15 @@ class OCRTool(Tool):
                 words, notes, dense = read_fused(
                     reader, rapid, im.convert("L"), rgb, psm, mode, min_confidence, self.config.fuse
                 )
+        shift = lambda b: (b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy)  # noqa: E731
         for w in words:
-            w.box = (w.box[0] + ox, w.box[1] + oy, w.box[2] + ox, w.box[3] + oy)
+            w.box, w.parts = shift(w.box), [{**p, "box": shift(p["box"])} for p in w.parts]
         # A page's far-right prices belong to their items' lines however wide the gap; in a scene two
         # signs side by side are two lines.
         found = to_findings(words, self.config.fuse.page_gap_heights if dense else 25.0)
         # An engine that failed is said once, as a note (the other engine's reading stands).
         found += [Finding("note", n, 0.0, None, {"about": "ocr engine"}) for n in notes]
         return found
-
-
-def _fit(img, max_side: int):
-    """`img` shrunk so its longer side is at most `max_side`, and the factor applied (1.0 when unchanged)."""
-    from PIL import Image
-
-    s = min(1.0, max_side / max(img.size))
-    if s >= 1.0:
-        return img, 1.0
-    return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.LANCZOS), s
 
 
 class _OutOfTime(Exception):
@@ -322,7 +313,7 @@ class _Reader:
     def _sparse(self, frame: Frame, img) -> list[OcrWord]:
         # Scattered scene text is large enough to survive a downscale of a big photo, and the pass's cost
         # grows with the pixel count.
-        small, s = _fit(img, self.cfg.sparse_max_side)
+        small, s = fit(img, self.cfg.sparse_max_side)
         return self._tesseract(small, 11, "sparse", frame, lambda b: tuple(v / s for v in b))
 
     def _regions(self, frame: Frame, img, done: list[OcrWord]) -> list[OcrWord]:
@@ -438,7 +429,7 @@ class _Reader:
         try:
             osd = self._call(
                 pytesseract.image_to_osd,
-                _fit(img, self.cfg.sparse_max_side)[0],
+                fit(img, self.cfg.sparse_max_side)[0],
                 config="--psm 0",
                 output_type=pytesseract.Output.DICT,
             )

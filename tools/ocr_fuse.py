@@ -14,6 +14,11 @@ printed pages well and splits words at their spaces. Both readings are kept apar
   the words kept. Words one engine read and the other did not see are kept (full recall), Tesseract's
   lone words inside a neural line only when they are confident.
 
+Words set tight are told apart by the ink between them (`tools.ocr_words`, on the image the lines were
+read in): a space the neural engine dropped where two letters stand a word gap apart ("FRESHBREAD" on a
+tightly tracked sign), a word Tesseract ran over a space the neural engine read ("OPENDAILY" over "OPEN
+DAILY") and a word in another size glued to the one before it ("PROxtraX") become separate words.
+
 Every word keeps its engine (`source`), its confidence and the alternatives (`OcrWord.alts`).
 """
 
@@ -22,13 +27,14 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from tools.ocr_image import binarize
+from tools.ocr_image import Ink, binarize, line_ink
 from tools.ocr_layout import OcrWord, overlap_of_smaller, union
 from tools.ocr_rapid import TextLine, rectify
+from tools.ocr_words import WordsConfig, join_halves, respace, sizes_differ, word_gap_between
 
 
 @dataclass
@@ -51,6 +57,7 @@ class FuseConfig:
     cut_regions: int = 12  # text-like regions checked for text the neural detector cut off a line
     region_side: int = 1600  # ... found on the image shrunk to at most this side
     unlike: float = 0.5  # below this similarity, Tesseract's reading of a sure neural line is noise
+    words: WordsConfig = field(default_factory=WordsConfig)  # where words break (gaps, letter sizes)
 
 
 def loose(text: str) -> str:
@@ -107,11 +114,16 @@ def tesseract_on_lines(
 # ---- fusion ---------------------------------------------------------------------------------------
 
 
-def fuse(lines: list[TextLine], tess: list[OcrWord], dense: bool, cfg: FuseConfig) -> list[OcrWord]:
-    """One set of words from the neural lines (recognised) and Tesseract's words; see the module doc."""
-    out: list[OcrWord] = []
+def fuse(
+    lines: list[TextLine], tess: list[OcrWord], dense: bool, cfg: FuseConfig, gray: np.ndarray | None = None
+) -> list[OcrWord]:
+    """One set of words from the neural lines (recognised) and Tesseract's words; see the module doc.
+    `gray` is the image the lines were detected in (without it, the gaps between letters are not read)."""
+    per_line: list[tuple[TextLine, list[OcrWord]]] = []
     claimed: set[int] = set()
     for n, li in enumerate(lines):
+        ink = line_ink(rectify(gray, li)) if gray is not None and not (li.vertical or li.flipped) else None
+        soft = respace(li, ink, cfg.words)
         # Tesseract's reading of this very line crop is its own; other words belong where they lie.
         mine = [
             i
@@ -120,10 +132,11 @@ def fuse(lines: list[TextLine], tess: list[OcrWord], dense: bool, cfg: FuseConfi
             and (w.source == f"line:{n}" if w.source.startswith("line:") else on_line(li, w.box, cfg))
         ]
         claimed.update(mine)
-        tw = sorted((tess[i] for i in mine), key=lambda w, li=li: along(li, w.box))
-        out += _fuse_line(li, tw, dense, cfg)
-    out += [w for i, w in enumerate(tess) if i not in claimed]
-    return out
+        # In reading order by where each word starts: a word box Tesseract stretched over the rest of the
+        # line ("FISH" boxed to the line's end) must not come after the words it runs over.
+        tw = sorted((tess[i] for i in mine), key=lambda w, li=li: along(li, w.box, start=True))
+        per_line.append((li, _fuse_line(li, tw, dense, cfg, ink, soft)))
+    return join_halves(per_line, cfg.words) + [w for i, w in enumerate(tess) if i not in claimed]
 
 
 def on_line(li: TextLine, box, cfg: FuseConfig) -> bool:
@@ -144,17 +157,23 @@ def fits_line(box, li: TextLine) -> bool:
     return h <= 1.6 * max(li.height, 1.0)
 
 
-def along(li: TextLine, box) -> float:
-    """Where a box's centre lies along the line's reading direction (0 at its start)."""
+def along(li: TextLine, box, start: bool = False) -> float:
+    """Where a box's centre (with `start`: the middle of its first edge) lies along the line's reading
+    direction (0 at its start)."""
     q = li.quad
     a0, a1 = (q[0], q[3]) if li.vertical else (q[0], q[1])
     d = a1 - a0
     c = np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], dtype=np.float32)
+    if start:
+        k = (1 if li.vertical else 0) + (2 if li.flipped else 0)
+        c[k % 2] = box[k]
     t = float(np.dot(c - a0, d) / max(float(np.dot(d, d)), 1e-6))
     return 1.0 - t if li.flipped else t
 
 
-def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) -> list[OcrWord]:
+def _fuse_line(
+    li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig, ink: Ink | None = None, soft=frozenset()
+) -> list[OcrWord]:
     """Align the neural line's characters with Tesseract's words inside it (letters and digits only, so
     case, punctuation and dropped spaces do not count) and settle each Tesseract word against the
     neural reading of the same stretch; what only the neural engine read becomes words of its own."""
@@ -182,14 +201,17 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
                 t2r[j] = i1 + (j - j1) * (i2 - i1) // max(1, j2 - j1)
     used = [False] * len(r)
     spans: list[tuple[int, int] | None] = []
-    for j in range(len(tw)):
-        rs = [t2r[p] for p in range(len(t)) if owner[p] == j and t2r[p] >= 0]
-        spans.append((min(rs), max(rs)) if rs else None)
-        for k in range(min(rs), max(rs) + 1) if rs else ():
-            used[k] = True
+    words: list[OcrWord] = []
+    for j, w in enumerate(tw):
+        mine = [t2r[p] for p in range(len(t)) if owner[p] == j]
+        for part, rs in _split_at_spaces(li, r_idx, w, mine, soft if w.conf >= cfg.words.merged_conf else ()):
+            words.append(part)
+            spans.append((min(rs), max(rs)) if rs else None)
+            for k in range(min(rs), max(rs) + 1) if rs else ():
+                used[k] = True
     out: list[OcrWord] = []
     pieces: list[tuple[OcrWord, int, int, bool]] = []  # (word, text start, text end, read by Tesseract)
-    for w, span in zip(tw, spans, strict=True):
+    for w, span in zip(words, spans, strict=True):
         if span is None:  # the neural engine saw nothing here: keep only what Tesseract is sure of
             if w.conf >= cfg.lone_conf and len(loose(w.text)) >= 2:
                 out.append(w)
@@ -211,7 +233,7 @@ def _fuse_line(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) ->
         a, b = _widen(li.text, r_idx[k], r_idx[e] + 1)
         pieces += [(word, s0, s1, False) for word, s0, s1 in _split(li, a, b)]
         k = e + 1
-    return out + _join_broken_words(li, sorted(pieces, key=lambda p: p[1]))
+    return out + _join_broken_words(li, sorted(pieces, key=lambda p: p[1]), ink, cfg.words)
 
 
 def _noise(li: TextLine, tw: list[OcrWord], dense: bool, cfg: FuseConfig) -> bool:
@@ -227,16 +249,25 @@ def _with_alt(w: OcrWord, alt: dict) -> OcrWord:
     return w
 
 
-def _join_broken_words(li: TextLine, pieces: list[tuple[OcrWord, int, int, bool]]) -> list[OcrWord]:
+def _join_broken_words(
+    li: TextLine, pieces: list[tuple[OcrWord, int, int, bool]], ink: Ink | None, cfg: WordsConfig
+) -> list[OcrWord]:
     """Pieces of one neural word (no space inside it in the neural reading) become one word when Tesseract
-    read only part of it ("Gree" + neural "nstea" + "d") or broke it at gaps narrower than a space."""
+    read only part of it ("Gree" + neural "nstea" + "d") or broke it where no word gap is (letter-spaced
+    or worn print); not a piece set in another size than its neighbour ("PRO" + "xtraX")."""
     token = [0] * (len(li.text) + 1)
     for i, c in enumerate(li.text):
         token[i + 1] = token[i] + (c.isspace() and i > 0 and not li.text[i - 1].isspace())
     groups: list[list[tuple[OcrWord, int, int, bool]]] = []
     for p in pieces:
-        same = groups and token[groups[-1][-1][1]] == token[p[1]] == token[max(p[1], p[2] - 1)]
-        if same and (not (groups[-1][-1][3] and p[3]) or _narrow_gap(li, groups[-1][-1][0], p[0])):
+        q = groups[-1][-1] if groups else None
+        same = q is not None and token[q[1]] == token[p[1]] == token[max(p[1], p[2] - 1)]
+        if same and q[3] and p[3]:  # Tesseract split them: kept apart at a space's gap, or at a word gap
+            apart = word_gap_between(li, ink, q[1:3], p[1:3], cfg) if ink is not None else None
+            same = not apart and _narrow_gap(li, q[0], p[0])
+        elif same and ink is not None:
+            same = not sizes_differ(li, ink, (q[0].text, *q[1:3]), (p[0].text, *p[1:3]), cfg)
+        if same:
             groups[-1].append(p)
         else:
             groups.append([p])
@@ -257,6 +288,44 @@ def _join_broken_words(li: TextLine, pieces: list[tuple[OcrWord, int, int, bool]
         )
         out.append(whole)
     return out
+
+
+def _split_at_spaces(
+    li: TextLine, r_idx: list[int], w: OcrWord, rs: list[int], soft=()
+) -> list[tuple[OcrWord, list[int]]]:
+    """A Tesseract word run over a space of the neural reading ("OPENDAILY" over "OPEN DAILY") as one word
+    per side of it, each with the neural positions its letters align with and its part of the box (`rs`:
+    the neural position of each of its counted characters, -1 where none); other words come back whole.
+    Not at a space only the ink put there (`soft`, see `tools.ocr_words.respace`), nor at one outside the
+    middle of the word's box (a misread letter aligned across the space: "HOTOR" for "S.H.H. MOTOR")."""
+    where = [i for i, c in enumerate(w.text) for _ in loose(c)]  # text index of each counted character
+    axis = 1 if li.vertical else 0
+    lo, hi = w.box[axis], w.box[axis + 2]
+    cuts = []  # (index into rs where a new word starts, where the box is cut)
+    for p in range(1, len(rs)):
+        i, j = rs[p - 1], rs[p]
+        if 0 <= i < j and any(li.text[k].isspace() and k not in soft for k in range(r_idx[i], r_idx[j])):
+            at = _between(li, r_idx[i], r_idx[j])[axis]
+            if lo + 0.1 * (hi - lo) < at < hi - 0.1 * (hi - lo):
+                cuts.append((p, at))
+    if not cuts or len(where) != len(rs):
+        return [(w, [r for r in rs if r >= 0])]
+    out, prev, start = [], 0, lo
+    for p, at in [*cuts, (len(rs), hi)]:
+        text = w.text[where[prev] if prev else 0 : where[p] if p < len(rs) else len(w.text)].strip()
+        box = (start, w.box[1], at, w.box[3]) if axis == 0 else (w.box[0], start, w.box[2], at)
+        out.append((OcrWord(text, w.conf, box, w.source, None), [r for r in rs[prev:p] if r >= 0]))
+        prev, start = p, at
+    return out
+
+
+def _between(li: TextLine, i: int, j: int) -> tuple[float, float]:
+    """The image point midway between the line's characters i and j (on its middle)."""
+    n = len(li.text)
+    cols = li.cols if li.cols is not None and len(li.cols) == n else [(k + 0.5) / max(1, n) for k in range(n)]
+    t = (cols[i] + cols[j]) / 2
+    p = li.sub_box(t, t)
+    return (p[0] + p[2]) / 2, (p[1] + p[3]) / 2
 
 
 def _narrow_gap(li: TextLine, a: OcrWord, b: OcrWord) -> bool:

@@ -2,7 +2,9 @@
 
 All functions take a grayscale PIL image and use OpenCV/numpy (OpenCV comes with ultralytics as
 opencv-python-headless). `Frame` is the reading frame the passes run in: the original image turned
-upright by quarter turns (OSD) and deskewed, with exact box mappings both ways.
+upright by quarter turns (OSD) and deskewed, with exact box mappings both ways. `Ink` is where one text
+line's letters are, column by column: the gaps between them and their height, which tell a word gap
+from a letter gap and one letter size from another.
 """
 
 from __future__ import annotations
@@ -271,3 +273,59 @@ def _slant(members) -> float:
         return 0.0
     angle = float(np.degrees(np.arctan(np.polyfit(cx, cy, 1)[0])))
     return round(angle, 1) if 1.5 <= abs(angle) <= 15 else 0.0
+
+
+@dataclass
+class Ink:
+    """The letters of one text line's crop (upright, reading left to right), column by column."""
+
+    top: list[int]  # first ink row of each column (-1 where the column has no ink)
+    bottom: list[int]  # last ink row + 1 of each column (0 where none)
+
+    @property
+    def width(self) -> int:
+        return len(self.top)
+
+    def gaps(self, a: int, b: int) -> list[tuple[int, int]]:
+        """Runs of columns without ink between the letters of columns a..b (not the margins around them)."""
+        a, b = max(0, a), min(self.width, b)
+        out, start, seen = [], None, False
+        for x in range(a, b):
+            if self.top[x] >= 0:
+                if start is not None and seen:
+                    out.append((start, x))
+                start, seen = None, True
+            elif start is None:
+                start = x
+        return out
+
+    def height(self, a: int, b: int) -> int:
+        """Rows from the highest ink to the lowest over columns a..b; 0 where they hold none."""
+        cols = [x for x in range(max(0, a), min(self.width, b)) if self.top[x] >= 0]
+        return max(self.bottom[x] for x in cols) - min(self.top[x] for x in cols) if cols else 0
+
+
+def line_ink(crop) -> Ink | None:
+    """The ink of a text line's crop (grayscale array, letters upright): Otsu's threshold, ink being the
+    class the crop's border is not (the detector leaves a margin around a line). Specks, and letters of
+    the neighbouring lines poking in at the top or bottom edge, are not counted."""
+    import cv2
+    import numpy as np
+
+    a = np.asarray(crop, dtype=np.uint8)
+    if a.ndim != 2 or min(a.shape) < 8:
+        return None
+    h = a.shape[0]
+    _, bw = cv2.threshold(a, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    border = np.concatenate([bw[0], bw[-1], bw[:, 0], bw[:, -1]])
+    ink = (bw == 0) if np.count_nonzero(border) >= border.size / 2 else (bw == 255)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    y, ch, area = stats[:, 1], stats[:, 3], stats[:, 4]
+    intruder = ((y == 0) | (y + ch >= h)) & (ch < 0.5 * h)
+    keep = (area >= max(2.0, 0.002 * h * h)) & ~intruder
+    keep[0] = False
+    mask = keep[labels]
+    has = mask.any(axis=0)
+    top = np.where(has, mask.argmax(axis=0), -1)
+    bottom = np.where(has, h - mask[::-1].argmax(axis=0), 0)
+    return Ink([int(v) for v in top], [int(v) for v in bottom])

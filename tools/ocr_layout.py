@@ -33,6 +33,7 @@ class OcrWord:
     fbox: Box | None = None  # the box in the reading frame (upright, deskewed) where lines run level
     agree: dict[str, float] = field(default_factory=dict)  # engine -> its confidence, where both read this
     alts: list[dict] = field(default_factory=list)  # other engines' readings of this spot (fusion)
+    parts: list[dict] = field(default_factory=list)  # the boxes it was joined from (`tools.ocr_words`)
 
     @property
     def engine(self) -> str:
@@ -94,6 +95,28 @@ def overlap_of_smaller(a: Box, b: Box) -> float:
 def clean_text(text: str) -> str:
     """Strip the border junk Tesseract glues to words; inner punctuation (12.50, e-mail) stays."""
     return text.strip().strip(EDGE_JUNK).strip()
+
+
+# The letter heights `cap_height` reckons with, as fractions of a capital's height (typical Latin faces).
+X_HEIGHT, DESCENDER, DOTTED = 0.72, 0.28, 0.95
+
+
+def cap_height(text: str, height: float) -> float:
+    """The capital height implied by a run of letters `height` pixels tall, from which letters it has:
+    "urger" spans x-height plus descender, "PRO" a capital, "in" x-height up to the dot (a CJK character
+    stands a capital's height)."""
+    letters = [c for c in text if c.isalnum()]
+    if not letters:
+        return height
+    top = (
+        1.0
+        if any(c.isupper() or c.isdigit() or c in "bdfhklt" or ord(c) >= 0x2E80 for c in letters)
+        else X_HEIGHT
+    )
+    if top < 1.0 and any(c in "ij" for c in letters):
+        top = DOTTED
+    low = DESCENDER if any(c in "gjpqy" for c in letters) else 0.0
+    return height / (top + low)
 
 
 def plausible(word: OcrWord, min_conf: float, min_height: float = 4.0, min_len: int = 1) -> bool:
@@ -242,6 +265,8 @@ def to_findings(words: list[OcrWord], max_gap_heights: float = 25.0) -> list[Fin
                     extra["confidence_by_engine"] = dict(w.agree)
                 if w.alts:
                     extra["alts"] = list(w.alts)
+                if w.parts:  # a word joined across boxes: each piece's text and box
+                    extra["parts"] = [{"text": p["text"], "box": list(_round(p["box"]))} for p in w.parts]
                 word_f.append(Finding("word", w.text, round(w.conf, 4), _round(w.box), extra))
             engines = sorted({e for w in line.words for e in (w.agree or [w.engine])})
             extra = {"line_id": line_id, "block_id": block_id, "n_words": len(line.words), "engines": engines}

@@ -80,7 +80,7 @@ def read_fused(
                 notes.append(f"Tesseract failed: {e.reason}")
         if not any(li.conf >= cfg.doc_conf for li in read):
             tess += tesseract("scene")
-    words = fuse(read, tess, dense, cfg)
+    words = fuse(read, tess, dense, cfg, gray)
     # Lines are grouped in one level frame: Tesseract's deskewed page when it read one, else the image
     # turned so the neural lines run level (a slanted paragraph's lines would otherwise run together).
     frame = getattr(reader, "frame", None) if dense else None
@@ -104,7 +104,7 @@ def cut_lines(gray_img, lines: list[TextLine], cfg: FuseConfig) -> list[TextLine
     flat = [li for li in lines if not li.vertical]
     if not flat:
         return []
-    small, s = _fit(gray_img, cfg.region_side)
+    small, s = fit(gray_img, cfg.region_side)
     out: list[TextLine] = []
     for box, _ in text_regions(small, cfg.cut_regions):
         x0, y0, x1, y1 = (v / s for v in box)
@@ -131,10 +131,11 @@ def _row_overlap(li: TextLine, x0: float, y0: float, x1: float, y1: float) -> bo
     )
 
 
-def _fit(img, side: int):
+def fit(img, max_side: int):
+    """`img` shrunk so its longer side is at most `max_side`, and the factor applied (1.0 when unchanged)."""
     from PIL import Image
 
-    s = min(1.0, side / max(img.size))
+    s = min(1.0, max_side / max(img.size))
     if s >= 1.0:
         return img, 1.0
     return img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), Image.LANCZOS), s

@@ -133,18 +133,18 @@ class TextLine:
 
     def span(self, start: int, end: int, source: str = "rapid") -> OcrWord:
         """The characters text[start:end] as a word with its box: from the recogniser's character
-        positions where it gave them, else from character counts."""
+        positions where it gave them, else from character counts (a line of one character is all of it)."""
         n = len(self.text)
         cols = self.cols if self.cols is not None and len(self.cols) == n else None
-        if cols:
-            pitch = _pitch(cols)
+        if cols and len(self.text.strip()) > 1:
+            pitch = char_pitch(cols)
             t0, t1 = cols[start] - pitch / 2, cols[end - 1] + pitch / 2
         else:
             t0, t1 = start / max(1, n), end / max(1, n)
         return OcrWord(self.text[start:end].strip(), self.conf, self.sub_box(t0, t1), source, None)
 
 
-def _pitch(cols: list[float]) -> float:
+def char_pitch(cols: list[float]) -> float:
     """Typical distance between neighbouring characters (median), as a fraction of the line."""
     gaps = sorted(b - a for a, b in zip(cols, cols[1:], strict=False) if b > a)
     return gaps[len(gaps) // 2] if gaps else 0.05
