@@ -1,5 +1,5 @@
-"""Words across boxes (`tools.ocr_words`): tight letter spacing, a word set in another size, a word in two
-boxes.
+"""Words across boxes (`tools.ocr_words`): tight letter spacing, a word set in another size, a big initial
+letter, a word hyphenated at a line's end, a word in two boxes.
 
 The rules are checked exactly on hand-built boxes and ink; each case is also rendered here (DejaVu fonts,
 as `synthetic.render` draws them) and read through both real engines by the OCR tool.
@@ -18,7 +18,7 @@ from tools.ocr_fuse import FuseConfig, _fuse_line, fuse, loose
 from tools.ocr_image import Ink
 from tools.ocr_layout import OcrWord
 from tools.ocr_rapid import TextLine
-from tools.ocr_words import WordsConfig, join_halves, respace
+from tools.ocr_words import WordsConfig, join_across_boxes, join_halves, respace
 
 _cache: dict = {}
 
@@ -70,6 +70,49 @@ def two_sizes(big_px: int, small_px: int, gap: int, face: str, small: str = "xtr
     d.text((150, 140 - big.getmetrics()[0]), "PRO", font=big, fill=(150, 30, 40))
     x = 150 + d.textlength("PRO", font=big) + gap
     d.text((x, 140 - little.getmetrics()[0]), small, font=little, fill=(150, 30, 40))
+    return im
+
+
+def initial(word: str, scale: float) -> tuple[Image.Image, float]:
+    """A word whose first letter is set `scale` times bigger in red bold (a menu's or a shop's initial),
+    the rest in plain serif on one baseline; returns the image and the middle of the initial."""
+    im = Image.new("RGB", (640, 240), (250, 245, 230))
+    d = ImageDraw.Draw(im)
+    big, body = synth.font("serif-bold", int(40 * scale)), synth.font("serif", 40)
+    d.text((150, 150 - big.getmetrics()[0]), word[0], font=big, fill=(160, 40, 20))
+    box = d.textbbox((150, 150 - big.getmetrics()[0]), word[0], font=big)
+    d.text(
+        (152 + d.textlength(word[0], font=big), 150 - body.getmetrics()[0]),
+        word[1:],
+        font=body,
+        fill=(30, 30, 30),
+    )
+    return im, (box[0] + box[2]) / 2
+
+
+HYPHENATED = [
+    "The club holds a friendly but competi-",
+    "tive match for juniors every week,",
+    "and the organisers welcome volun-",
+    "teers from the whole neighbourhood.",
+]
+
+
+def paragraph(text_lines: list[str], face: str = "serif", size: int = 22) -> Image.Image:
+    """Dark body text on a light page, the lines as given (broken where a typesetter broke them)."""
+    fnt = synth.font(face, size)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    im = Image.new(
+        "RGB",
+        (
+            int(max(probe.textlength(t, font=fnt) for t in text_lines)) + 60,
+            int(size * 1.5) * len(text_lines) + 60,
+        ),
+        (252, 252, 250),
+    )
+    d = ImageDraw.Draw(im)
+    for i, t in enumerate(text_lines):
+        d.text((30, 30 + i * int(size * 1.5)), t, font=fnt, fill=(25, 25, 25))
     return im
 
 
@@ -172,6 +215,82 @@ def test_a_smaller_word_glued_to_a_bigger_one_is_a_word_of_its_own(ocr, face, sm
     found = read(ocr, two_sizes(64, small_px, gap, face))
     got = [w.text for w in words(found)]
     assert got[0] == "PRO" and [loose(t) for t in got[1:]] == ["xtrax"], got
+
+
+# ---- a big initial letter --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("word", ["Burger", "Welcome"])
+@pytest.mark.parametrize("scale", [1.8, 2.5, 3.2])
+def test_a_big_initial_letter_joins_its_word(ocr, word, scale):
+    im, middle = initial(word, scale)
+    found = read(ocr, im)
+    assert lines(found) == [word]
+    (w,) = words(found)
+    assert w.text == word and w.box[0] < middle  # the word's box takes the initial in
+    assert len(w.extra["parts"]) == 2
+
+
+def test_initial_rules_on_boxes():
+    cfg = WordsConfig()
+    # a raised initial (baselines shared) and a drop cap beside two lines: the word it starts
+    out = join_across_boxes([_w("B", (100, 20, 160, 100)), _w("urger", (164, 64, 260, 100))], cfg=cfg)
+    assert [w.text for w in out] == ["Burger"] and out[0].box == (100.0, 64.0, 260.0, 100.0)
+    drop = [_w("T", (100, 20, 170, 110)), _w("he", (176, 22, 210, 50)), _w("story", (176, 70, 260, 100))]
+    assert [w.text for w in join_across_boxes(drop, cfg=cfg)] == ["The", "story"]
+    # a capital of the body's size is a word ("I am"); so is a big letter a space away, or before a capital
+    assert len(join_across_boxes([_w("I", (100, 20, 110, 50)), _w("am", (124, 28, 160, 50))], cfg=cfg)) == 2
+    assert (
+        len(join_across_boxes([_w("B", (100, 20, 160, 100)), _w("urger", (200, 64, 296, 100))], cfg=cfg)) == 2
+    )
+    assert (
+        len(join_across_boxes([_w("B", (100, 20, 160, 100)), _w("URGER", (164, 64, 260, 100))], cfg=cfg)) == 2
+    )
+
+
+# ---- a word broken at a line's end -----------------------------------------------------------------
+
+
+def test_a_word_hyphenated_at_a_line_end_is_one_word_on_the_first_line(ocr):
+    found = read(ocr, paragraph(HYPHENATED))
+    got = lines(found)
+    assert got[0].endswith("but competitive") and got[1].startswith("match")
+    assert got[2].endswith("welcome volunteers") and got[3].startswith("from")
+    w = next(w for w in words(found) if w.text == "competitive")
+    assert [p["text"] for p in w.extra["parts"]] == ["competi-", "tive"]
+    assert w.extra["parts"][1]["box"][1] > w.box[3]  # the second piece lies on the next line
+
+
+def test_hyphenation_rules_on_boxes():
+    cfg = WordsConfig()
+    page = [
+        _w("a", (10, 10, 20, 30)),
+        _w("competi-", (30, 10, 110, 30)),
+        _w("tive", (10, 40, 50, 60)),
+        _w("match", (60, 40, 120, 60)),
+    ]
+    assert [w.text for w in join_across_boxes(page, cfg=cfg)] == ["a", "competitive", "match"]
+    # A capital on the next line starts a new sentence or a name: the hyphen was junk, and is dropped.
+    page[2] = _w("Tive", (10, 40, 50, 60))
+    assert [w.text for w in join_across_boxes(page, cfg=cfg)] == ["a", "competi", "Tive", "match"]
+    # Two columns: the word goes on at the start of its own column's next line, not the other column's.
+    cols = [
+        _w("the", (10, 10, 40, 30)),
+        _w("competi-", (50, 10, 130, 30)),
+        _w("shall", (300, 10, 350, 30)),
+        _w("apply", (360, 10, 410, 30)),
+        _w("tive", (10, 40, 50, 60)),
+        _w("service", (60, 40, 130, 60)),
+        _w("under", (300, 40, 350, 60)),
+    ]
+    assert [w.text for w in join_across_boxes(cols, cfg=cfg)] == [
+        "the",
+        "competitive",
+        "shall",
+        "apply",
+        "service",
+        "under",
+    ]
 
 
 # ---- a word in two boxes ---------------------------------------------------------------------------

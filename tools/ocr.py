@@ -33,6 +33,8 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from tools.base import Tool
 from tools.errors import BadInputError, ToolError
 from tools.evidence import Finding, clip_box
@@ -49,6 +51,7 @@ from tools.ocr_layout import (
 )
 from tools.ocr_pipeline import fit, read_fused
 from tools.ocr_rapid import RapidConfig, RapidEngine
+from tools.ocr_words import join_across_boxes
 
 Box = tuple[float, float, float, float]
 
@@ -142,7 +145,7 @@ class OCRTool(Tool):
             "enum": ["auto", "tesseract", "rapid"],
         },
     }
-    version = "7"  # bump when readings change, so cached results from older versions are not reused
+    version = "8"  # bump when readings change, so cached results from older versions are not reused
     evidence_prefix = "ocr"
     timeout_s = 30.0
 
@@ -195,8 +198,6 @@ class OCRTool(Tool):
         if engine == "tesseract":
             words = reader.read(im.convert("L"), psm=psm, mode=mode, min_conf=min_confidence)
         else:
-            import numpy as np
-
             rgb = np.asarray(im.convert("RGB"))
             try:
                 rapid = RapidEngine(self.config.rapid, deadline)
@@ -210,6 +211,8 @@ class OCRTool(Tool):
                 words, notes, dense = read_fused(
                     reader, rapid, im.convert("L"), rgb, psm, mode, min_confidence, self.config.fuse
                 )
+        # One word's pieces in several boxes become one word (a big initial letter, a hyphenated line end).
+        words = join_across_boxes(words, np.asarray(im.convert("L")), self.config.fuse.words)
         shift = lambda b: (b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy)  # noqa: E731
         for w in words:
             w.box, w.parts = shift(w.box), [{**p, "box": shift(p["box"])} for p in w.parts]
@@ -261,7 +264,7 @@ class _Reader:
         self.frame = frame
         keep = []
         for w in words:
-            w.text = clean_text(w.text)
+            w.text = clean_text(w.text, keep_hyphen=True)
             sparse, region = w.source == "sparse", w.source.startswith("region")
             need = max(
                 min_conf, self.cfg.sparse_min_conf if sparse else self.cfg.region_min_conf if region else 0

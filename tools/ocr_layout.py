@@ -92,13 +92,20 @@ def overlap_of_smaller(a: Box, b: Box) -> float:
     return inter / small if small > 0 else 0.0
 
 
-def clean_text(text: str) -> str:
-    """Strip the border junk Tesseract glues to words; inner punctuation (12.50, e-mail) stays."""
-    return text.strip().strip(EDGE_JUNK).strip()
+def clean_text(text: str, keep_hyphen: bool = False) -> str:
+    """Strip the border junk Tesseract glues to words; inner punctuation (12.50, e-mail) stays.
+
+    `keep_hyphen` keeps a hyphen ending a word of letters ("competi-"): the word may go on on the next
+    line (`tools.ocr_words` joins it, and strips the hyphens it does not join)."""
+    out = text.strip().strip(EDGE_JUNK).strip()
+    if keep_hyphen and HYPHENATED.search(text.strip().rstrip(".,;:")) and out.isalpha():
+        return out + "-"
+    return out
 
 
 # The letter heights `cap_height` reckons with, as fractions of a capital's height (typical Latin faces).
 X_HEIGHT, DESCENDER, DOTTED = 0.72, 0.28, 0.95
+HYPHENATED = re.compile(r"[^\W\d_]{2}-$")
 
 
 def cap_height(text: str, height: float) -> float:

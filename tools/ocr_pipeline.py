@@ -185,7 +185,7 @@ def _plausible(words: list[OcrWord], min_conf: float) -> list[OcrWord]:
 
     out = []
     for w in words:
-        w.text = clean_text(w.text)
+        w.text = clean_text(w.text, keep_hyphen=True)
         if plausible(w, min_conf):
             out.append(w)
     return out

@@ -273,7 +273,7 @@ class RapidEngine:
         out = []
         for line in self.recognize(rgb, self.detect(rgb)):
             for w in line.words():
-                w.text = clean_text(w.text)
+                w.text = clean_text(w.text, keep_hyphen=True)
                 if plausible(w, min_conf):
                     out.append(w)
         return out

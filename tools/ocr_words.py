@@ -1,8 +1,9 @@
 """Words across boxes: one word's letters in several boxes, or several words in one box.
 
 The neural detector, its recogniser and Tesseract cut text into boxes at their own places, and none of
-them always where the words break. This module reconciles them inside the detected lines (used by the
-fusion, `tools.ocr_fuse`):
+them always where the words break. This module reconciles them, inside one detected line (used by the
+fusion, `tools.ocr_fuse`) and across the words of the whole image (`join_across_boxes`, the OCR tool's
+last step):
 
 - tight letter spacing: a space the neural engine dropped between words tracked tight ("FRESHBREAD") is
   put back where the ink between two letters is a word gap: wider than every letter gap of the word, the
@@ -10,7 +11,10 @@ fusion, `tools.ocr_fuse`):
   split (`word_gap_between`);
 - a word set in another size glued to the one before it ("PRO" + "xtraX") is a word of its own
   (`sizes_differ`);
-- a word whose halves the detector found as two lines a letter gap apart on one row is one word.
+- a stylised first letter in a box of its own, taller than the rest of its word ("B" + "urger", a drop
+  cap), joins that word;
+- a word broken at the end of a line by a hyphen ("competi-" / "tive") is one word, on the first line;
+  a word whose halves lie in two boxes a letter gap apart on one row is one word.
 
 A joined word keeps the texts and boxes of its pieces (`OcrWord.parts`).
 """
@@ -19,14 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.ocr_image import Ink
-from tools.ocr_layout import OcrWord, cap_height, frame_box, union
+import numpy as np
+
+from tools.ocr_image import Ink, line_ink
+from tools.ocr_layout import HYPHENATED, OcrWord, cap_height, frame_box, group_lines, union
 from tools.ocr_rapid import TextLine, char_pitch
 
 
 @dataclass
 class WordsConfig:
-    """Where words break (measured on rendered tight signs and on the real-dev
+    """Where words break (measured on rendered tight signs, initials and paragraphs, and on the real-dev
     photos: no word the engines read whole there is cut)."""
 
     word_gap: float = 0.12  # a word gap is at least this many letter heights wide,
@@ -35,7 +41,10 @@ class WordsConfig:
     gap_px: int = 20  # letters shorter than this are too coarse to measure gaps on
     merged_conf: float = 0.9  # a Tesseract word less sure than this is split at a space only the ink shows
     size_ratio: float = 1.4  # pieces whose capital heights differ this much are set in different sizes
+    initial_ratio: float = 1.4  # an initial letter is at least this much taller than its word's capitals
+    initial_gap: float = 0.5  # ... and at most this many of those capitals' heights away from the word
     halves_gap: float = 0.2  # two halves of a word on one row: less than a space apart, in letter heights
+    column_gap: float = 1.5  # words farther apart than this many line heights are in different columns
 
 
 # ---- inside one detected line ---------------------------------------------------------------------
@@ -221,6 +230,124 @@ def join_halves(read: list[tuple[TextLine, list[OcrWord]]], cfg: WordsConfig) ->
                 continue
             out.append(ends.get(id(w), w) if w is ws[-1] else w)
     return out
+
+
+# ---- across the words of an image -----------------------------------------------------------------
+
+
+def join_across_boxes(
+    words: list[OcrWord], gray: np.ndarray | None = None, cfg: WordsConfig | None = None
+) -> list[OcrWord]:
+    """The image's words with the pieces of one word joined (see the module doc); `gray` (the image the
+    boxes are in) lets letter heights be measured from the ink rather than taken from the boxes."""
+    cfg = cfg or WordsConfig()
+    words = _join_initials(words, gray, cfg)
+    words = _join_hyphenated(words, cfg)
+    for w in words:  # a hyphen no next line continues is border junk, as Tesseract's cleaning has it
+        if HYPHENATED.search(w.text):
+            w.text = w.text[:-1]
+    return words
+
+
+def _join_initials(words: list[OcrWord], gray, cfg: WordsConfig) -> list[OcrWord]:
+    """A stylised first letter in a box of its own ("B" beside "urger", a drop cap beside its paragraph's
+    first line) joins the word it begins: a lone capital (or one the recogniser read with the word's first
+    letter again, "We" beside "elcome"), `initial_ratio` taller than the word's capitals, at most
+    `initial_gap` of them away, the word starting in lower case and lying within the letter's height."""
+    lower = [w for w in words if w.text[:1].islower() and _letters(w.text) >= 2]
+    joined: dict[int, OcrWord] = {}  # id of a word -> the word it became with its initial
+    gone: set[int] = set()
+    for a in words:
+        if not a.text[:1].isupper() or len(a.text) > 3:
+            continue
+        fa = frame_box(a)
+        best = None
+        for b in lower:
+            fb = frame_box(b)
+            hb = fb[3] - fb[1]
+            if id(b) in joined or not -0.6 * (fa[2] - fa[0]) <= fb[0] - fa[2] <= hb:
+                continue
+            letter = _initial(a.text, b.text, overlap=fb[0] < fa[2])
+            if not letter or fb[1] < fa[1] - 0.3 * hb or fb[3] > fa[3] + 0.5 * hb:
+                continue
+            cap_b = cap_height(b.text, _height(gray, b))
+            if (
+                fb[0] - fa[2] > cfg.initial_gap * cap_b
+                or cap_height(letter, _height(gray, a)) < cfg.initial_ratio * cap_b
+            ):
+                continue
+            if best is None or fb[1] < frame_box(best[0])[1]:
+                best = (b, letter)
+        if best is not None:
+            b, letter = best
+            joined[id(b)] = _joined(letter + b.text, [a, b], box_of=b)
+            gone.add(id(a))
+    return [joined.get(id(w), w) for w in words if id(w) not in gone]
+
+
+def _initial(a: str, b: str, overlap: bool) -> str:
+    """The initial letter `a` reads as before the word `b`: a lone letter, or one followed by the first
+    letters of `b` again where the boxes overlap ("We" + "elcome"); "" when `a` is no initial."""
+    if len(a) == 1 and a.isalpha():
+        return a
+    if overlap and len(a) >= 2 and a[0].isalpha() and b.startswith(a[1:]):
+        return a[0]
+    return ""
+
+
+def _height(gray, w: OcrWord) -> float:
+    """The height of a word's letters: its ink's where the image is given (the middle of the box, where
+    no neighbour's letter reaches in), else its box's."""
+    x0, y0, x1, y1 = w.box
+    if gray is not None:
+        m, trim = 0.25 * (y1 - y0), 0.15 * (x1 - x0)
+        r0, r1 = max(0, int(y0 - m)), min(gray.shape[0], int(y1 + m) + 1)
+        c0, c1 = max(0, int(x0 + trim)), min(gray.shape[1], int(x1 - trim) + 1)
+        ink = line_ink(gray[r0:r1, c0:c1]) if r1 - r0 >= 8 and c1 - c0 >= 2 else None
+        h = ink.height(0, ink.width) if ink is not None else 0
+        if h > 0:
+            return float(h)
+    return float(y1 - y0)
+
+
+def _join_hyphenated(words: list[OcrWord], cfg: WordsConfig) -> list[OcrWord]:
+    """A word ending its line's column with a hyphen ("competi-") and the word starting the next line of
+    that column in lower case ("tive") are one word, on the first line ("competitive"; the pieces kept)."""
+    segments = []  # runs of one line within one column: [words left to right]
+    for line in group_lines(words, max_gap_heights=100.0):
+        seg = [line.words[0]]
+        for w in line.words[1:]:
+            if frame_box(w)[0] - frame_box(seg[-1])[2] > cfg.column_gap * line.height:
+                segments.append(seg)
+                seg = []
+            seg.append(w)
+        segments.append(seg)
+    gone: set[int] = set()
+    joined: dict[int, OcrWord] = {}
+    for seg in segments:
+        a = seg[-1]
+        if not HYPHENATED.search(a.text) or id(a) in gone:
+            continue
+        fa = frame_box(a)
+        h, x0 = fa[3] - fa[1], frame_box(seg[0])[0]
+        below = [
+            s
+            for s in segments
+            if s[0].text[:1].islower()
+            and 0.6 * h <= _mid(frame_box(s[0])) - _mid(fa) <= 2.5 * h
+            and frame_box(s[0])[0] < fa[0]
+            and min(frame_box(s[-1])[2], fa[2]) - max(frame_box(s[0])[0], x0) > 0
+            and 0.7 <= (frame_box(s[0])[3] - frame_box(s[0])[1]) / max(h, 1) <= 1.4
+        ]
+        if below:
+            b = min(below, key=lambda s: _mid(frame_box(s[0])))[0]
+            joined[id(a)] = _joined(a.text[:-1] + b.text, [a, b], box_of=a)
+            gone.add(id(b))
+    return [joined.get(id(w), w) for w in words if id(w) not in gone]
+
+
+def _mid(b) -> float:
+    return (b[1] + b[3]) / 2
 
 
 def _joined(text: str, pieces: list[OcrWord], box_of: OcrWord | None = None) -> OcrWord:
