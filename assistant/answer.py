@@ -24,9 +24,9 @@ import re
 from dataclasses import dataclass, field
 
 import prompts
-from assistant import objects, policy, reading, regions, verify
+from assistant import checks, objects, policy, reading, regions, sightings, verify
 from assistant.context import is_instruction_like
-from assistant.extract import Extract, colours, count_objects, extract, hedge, read_text
+from assistant.extract import Extract, colours, extract, hedge, read_text
 from assistant.trace import ClaimRecord
 from tools.evidence import Evidence, center_inside
 
@@ -52,6 +52,9 @@ UNVERIFIED_MARK = "Not verified by the tools"
 # What follows this mark rests on OCR readings too unsure to state as fact (`reading.doubt`); it always
 # comes after every part of the answer that is stated as fact.
 UNCERTAIN_MARK = "Uncertain reading"
+# The same for what a detector is not sure of (a box below its sure score, an absence it cannot vouch for).
+UNCERTAIN_DETECTION_MARK = "Uncertain detection"
+UNSURE_MARKS = (UNCERTAIN_MARK, UNCERTAIN_DETECTION_MARK)
 
 
 def abstain_text(reason: str) -> str:
@@ -63,17 +66,6 @@ def abstain_text(reason: str) -> str:
 NEEDS_EVIDENCE = policy.READING_INTENTS | policy.OBJECT_INTENTS | {"color", "metadata"}
 _TOOL_FOR = {"read": "ocr", "total": "ocr", "price": "ocr", "field": "ocr", "count": "detect", "presence": "detect",
              "where": "detect", "color": "color", "metadata": "metadata"}  # fmt: skip
-
-
-def contains_fuzzy(haystack: str, needle: str, threshold: float = 0.8) -> bool:
-    """Whether `needle` occurs in `haystack` up to case, spacing and small OCR-like errors."""
-    h, n = verify.norm(haystack).replace(" ", ""), verify.norm(needle).replace(" ", "")
-    if not n:
-        return False
-    if n in h:
-        return True
-    size = len(n)
-    return any(verify.similarity(n, h[i : i + size]) >= threshold for i in range(max(1, len(h) - size + 1)))
 
 
 def suspicious_ids(evidence: list[Evidence]) -> set[str]:
@@ -104,6 +96,8 @@ def _per_image(intent, question, evidence, sizes, order: list[str], numbers: lis
         (number.get(i, "?"), extract(intent, question, [e for e in evidence if e.image == i], sizes))
         for i in order
     ]
+    # an image whose best reading is not sure enough says so under its label, like one with no reading
+    parts = [(n, ex if ex is not None and ex.sure and (ex.text or ex.doubt) else None) for n, ex in parts]
     found = [(n, ex) for n, ex in parts if ex is not None]
     if not found:
         return None
@@ -114,6 +108,7 @@ def _per_image(intent, question, evidence, sizes, order: list[str], numbers: lis
     # a model's answer must state every image's answer to agree: `keys`
     ids = [i for _, ex in found for i in ex.ids]
     out = Extract(text, found[0][1].key, ids, found[0][1].kind, [ex.key for _, ex in found])
+    out.basis = found[0][1].basis
     unsure = [(n, ex) for n, ex in found if ex.doubt]
     if unsure:  # each image's uncertain reading, under its label, after every sure part
         out.doubt = "; ".join(f"image {n} {ex.doubt.removeprefix('it ')}" for n, ex in unsure)
@@ -198,7 +193,7 @@ def _summary(evidence: list[Evidence]) -> Extract | None:
     parts, ids = [], []
     dets = [e for e in evidence if e.kind == "detection"]
     if dets:
-        ex = count_objects(dets, "")
+        ex = sightings.count_objects(evidence, "")
         parts.append(f"objects: {ex.text[ex.text.index(':') + 2 :].rstrip('.')}")
         ids += ex.ids
     text = read_text(evidence)
@@ -214,29 +209,6 @@ def _summary(evidence: list[Evidence]) -> Extract | None:
     return Extract("Summary of the evidence, not an answer: " + "; ".join(parts) + ".", "", ids, "summary")
 
 
-# Claims that a check against the evidence supported (not merely a word shared with what they cite).
-_CHECKED = {"quote", "number", "count", "colour", "position", "presence", "absence", "metadata"}
-
-
-def _whole_words(claim: str, evidence: list[Evidence]) -> bool:
-    """Every word a claim quotes is a word the OCR read (up to OCR errors): a quote cut short mid-word
-    ("FRESH B") matches its words' window fuzzily, yet it is not what the image says."""
-    quotes = [next(g for g in m.groups() if g) for m in verify._QUOTE.finditer(claim)]
-    if not quotes and (m := verify._SAYS.search(claim)):
-        quotes = [m.group(1)]
-    read = {
-        w
-        for e in evidence
-        if e.tool in ("ocr", "zoom") and e.kind in ("word", "line")
-        for w in verify.norm(e.text).split()
-    }
-    for q in quotes:
-        for t in verify.norm(q).split():
-            if t not in read and (len(t) < 4 or not any(verify.similarity(t, w) >= 0.8 for w in read)):
-                return False
-    return True
-
-
 def compose_answer(
     question: str,
     intent,
@@ -250,8 +222,9 @@ def compose_answer(
     sees_images: bool = False,
 ) -> Composed:
     """The answer the user sees; see the module docstring for the rules. `sees_images`: the engine's
-    image input is real vision (`Engine.sees_images`), so its draft about what no tool can check is
-    worth showing, marked unverified."""
+    image input is real vision (`Engine.sees_images`): its draft is an answer to check, shown flagged
+    where no tool reaches it; an engine that cannot see (the offline stand-in) gives no evidence, and
+    only a sure extraction is shown."""
     from assistant.toolcalls import strip_tool_calls
 
     intent = intent if isinstance(intent, policy.Intent) else policy.Intent(str(intent or "other"))
@@ -259,32 +232,15 @@ def compose_answer(
     order = image_order or list(dict.fromkeys(e.image for e in evidence))
     suspicious = suspicious_ids(evidence)
     model_text = strip_tool_calls(model_output or "").strip()
-    claims = verify.verify_answer(model_text, evidence, sizes, suspicious)
-    if intent.name != "read":
-        # An answer that repeats an injected instruction is not grounded, whatever it matches: never the
-        # answer to a total, price or field question; only "what does it say" may quote it, as data.
-        for c in claims:
-            if c.supported and c.evidence and set(c.evidence) <= suspicious:
-                c.supported = False
-                c.reason = "it only repeats text on the image that reads like an instruction; that text is data, not an answer"
+    claims = verify.verify_answer(model_text, evidence, sizes, suspicious, question)
     for c in claims:
         c.source = "model"
-    unsupported = [c for c in claims if not c.supported]
+        if intent.name != "read" and c.supported and c.evidence and set(c.evidence) <= suspicious:
+            # an answer that repeats an injected instruction is not grounded, whatever it matches: never the
+            # answer to a total, price or field question; only "what does it say" may quote it, as data
+            c.supported = False
+            c.reason = "it only repeats text on the image that reads like an instruction; that text is data, not an answer"
     model_said = bool(model_text) and not verify.is_abstention(model_text)
-    # A draft whose every claim the evidence supports is kept: grounding must never harm a right answer.
-    grounded = bool(claims) and not unsupported and any(c.kind in _CHECKED for c in claims)
-    grounded = grounded and all(_whole_words(c.text, evidence) for c in claims if c.kind == "quote")
-    if intent.name in ("total", "price"):  # an amount answers these: quoted words alone do not
-        grounded = grounded and any(c.kind == "number" and c.supported for c in claims)
-    if grounded and intent.name in ("read", "field") and (kind := reading.wanted_type(question)):
-        # a question that asks for an e-mail address, a date or a phone number is answered by one: a
-        # quote of other text the image holds does not answer it
-        grounded = reading.holds_type(kind, _clean(model_text))
-    if grounded and intent.name in policy.READING_INTENTS:
-        # text that only uncertain readings support is not stated as fact, in the model's words either
-        by_id = {e.id: e for e in evidence}
-        read = [[by_id[i] for i in c.evidence if i in by_id] for c in claims if c.kind in ("quote", "number")]
-        grounded = not any(r and all(reading.doubt(e) for e in r) for r in read)
 
     if not order and intent.name not in NEEDS_EVIDENCE:
         # No image in the conversation: nothing to check a general answer against; it is kept, unflagged.
@@ -298,51 +254,91 @@ def compose_answer(
         if intent.name in NEEDS_EVIDENCE
         else None
     )
-    if ex is None and intent.name in ("total", "price", "field"):
-        # The evidence holds no such total, item or field: a number or quote found elsewhere in the text
-        # ("The answer is 1.00" for an item the receipt does not list) does not answer the question.
-        grounded = False
-    keys = ex.keys if ex is not None else None
-    if keys and len(keys) > 1:  # several images: the draft must state each image's own answer
-        grounded = grounded and all(contains_fuzzy(model_text, k) for k in keys)
-    if grounded or (grounding == "flag" and claims):
+    sure = ex if ex is not None and ex.sure and (ex.text or ex.doubt) else None
+    grounded = checks.grounded(claims, intent, question, evidence, model_text, sure)
+    if grounding == "flag" and claims:
         return _from_model(claims, model_text)
-    # A model that sees the image may answer what no loaded tool can check: shown, marked as unverified,
-    # unless evidence a tool does have speaks against it. A stand-in that cannot see is not shown.
-    contradicted = [c for c in unsupported if _contradicts(c, evidence, suspicious)]
-    if sees_images and model_said and order and not contradicted:
-        why = _unchecked(intent, evidence)
-        if why:
-            return _unverified(claims, model_text, why)
-        if intent.name == "describe" and any(c.supported for c in claims):
-            out = _from_model(claims, model_text)
-            out.status = "unverified"
-            return out
-    if sees_images and model_said and ex is None and _unread(intent, question, claims, suspicious):
-        # OCR misses scene text a seeing model may read (a platform sign, a logo): its reading is shown,
-        # marked as not verified, rather than nothing. Only for what a sign or label says: a value the
-        # question types (a price, a date) or a name only a label could carry still needs the evidence.
-        return _unverified(claims, model_text, "OCR read no text that answers it")
-    if ex is None and intent.name == "describe":
-        ex = _summary(evidence)
-        if ex is not None:
-            return _from_evidence(ex, claims, model_text, model_said)
-    if ex is None:
-        reason = _why_not(intent, evidence, tool_errors or {}, question) if order else "no image was given."
-        if intent.name not in NEEDS_EVIDENCE and order:
-            reason = "nothing in the evidence answers the question."
-        ab = ClaimRecord(abstain_text(reason), True, [], reason, "abstain", "evidence")
-        out = Composed(abstain_text(reason), True, [], [ab, *unsupported], "abstain")
-        out.draft, out.status = model_text, "abstained"
+    if sees_images and order:
+        if grounded and sure is not None and not any(c.kind in checks.CHECKED for c in claims):
+            lead = "Yes. " if intent.name == "presence" and sure.key != "0" else ""
+            return _from_evidence(sure, claims, model_text, False, lead)  # "Yes.": the count it agrees with
+        if grounded:
+            return _from_model(claims, model_text)
+        if not model_said and model_text:
+            # the model says it cannot tell: that stands, unless a typed value fills the role at its label
+            if sure is not None and checks.fills_role(sure, intent):
+                return _from_evidence(sure, claims, model_text, False)
+            return _abstain(intent, question, evidence, tool_errors, order, ex, claims, model_text)
+        contradiction = (
+            checks.contradiction(claims, sure, intent, question, evidence, suspicious, model_text)
+            if model_said
+            else ""
+        )
+        if contradiction and sure is not None:
+            lead = "Yes. " if intent.name == "presence" and sure.key != "0" else ""
+            return _from_evidence(sure, claims, model_text, True, lead, corrected=contradiction)
+        if contradiction:
+            return _abstain(
+                intent, question, evidence, tool_errors, order, ex, claims, model_text, contradiction
+            )
+        if (
+            model_said
+            and sure is not None
+            and intent.name == "read"
+            and not (sure.keys and len(sure.keys) > 1)
+        ):
+            disputed = _disputed(sure, claims, evidence)
+            if disputed is not sure:  # the model reads that text otherwise, and one OCR engine alone read it
+                return _from_evidence(disputed, claims, model_text, True)
         if model_said:
-            why = unsupported[0].reason if unsupported else "it states nothing the evidence can check"
-            out.overruled_because = why
-            out.note = f"The model's draft was not shown: {why}."
-        return out
-    if sees_images and model_said and intent.name == "read" and not (ex.keys and len(ex.keys) > 1):
-        ex = _disputed(ex, claims, evidence)
-    lead = "Yes. " if intent.name == "presence" and ex.key != "0" else ""  # "0": an absence
-    return _from_evidence(ex, claims, model_text, model_said, lead)
+            if intent.name == "describe" and any(c.supported for c in claims):
+                out = _from_model(claims, model_text)
+                out.status = "unverified"
+                return out
+            why = _unchecked(intent, evidence) or checks.unreached(
+                claims, intent, question, evidence, ex, tool_errors
+            )
+            out = _unverified(claims, model_text, why)
+            if sure is not None and sure.doubt and intent.name in policy.READING_INTENTS:
+                out.answer += (
+                    f" {UNCERTAIN_MARK} ({sure.doubt_why}): {sure.doubt}{_cite(sure.doubt_ids or [])}."
+                )
+            return out
+    if sure is not None:
+        if sees_images and intent.name == "read" and not (sure.keys and len(sure.keys) > 1):
+            sure = _disputed(sure, claims, evidence)
+        lead = "Yes. " if intent.name == "presence" and sure.key != "0" else ""  # "0": an absence
+        return _from_evidence(sure, claims, model_text, model_said, lead)
+    if intent.name == "describe":
+        summary = _summary(evidence)
+        if summary is not None:
+            return _from_evidence(summary, claims, model_text, model_said)
+    return _abstain(intent, question, evidence, tool_errors, order, ex, claims, model_text)
+
+
+def _abstain(
+    intent, question, evidence, tool_errors, order, ex, claims, model_text, overruled: str = ""
+) -> Composed:
+    """An honest "I can't tell", with the tools' reason (and the best unsure reading, named as such)."""
+    if not order:
+        reason = "no image was given."
+    elif intent.name not in NEEDS_EVIDENCE:
+        reason = "nothing in the evidence answers the question."
+    elif ex is not None and ex.why:
+        reason = ex.why if ex.why.endswith(".") else ex.why + "."
+    else:
+        reason = _why_not(intent, evidence, tool_errors or {}, question)
+    unsupported = [c for c in claims if not c.supported]
+    ab = ClaimRecord(abstain_text(reason), True, [], reason, "abstain", "evidence")
+    out = Composed(abstain_text(reason), True, [], [ab, *unsupported], "abstain")
+    out.draft, out.status = model_text, "abstained"
+    if model_text and not verify.is_abstention(model_text):
+        why = overruled or (
+            unsupported[0].reason if unsupported else "it states nothing the evidence can check"
+        )
+        out.overruled_because = why
+        out.note = f"The model's draft was not shown: {why}."
+    return out
 
 
 def _from_model(claims: list[ClaimRecord], model_text: str) -> Composed:
@@ -365,6 +361,8 @@ def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
     if intent.name == "color":
         sub = regions.subject(intent.target)
         read = any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence)
+        if sub.kind == "part":
+            return regions.why_no_colour(intent.target, evidence).rstrip(".")
         if sub.kind == "text" and not read:
             return "no text was read, so no tool could find the letters to measure"
         thing = sub.thing if sub.kind == "object" else ""
@@ -412,28 +410,6 @@ def _disputed(ex: Extract, claims: list[ClaimRecord], evidence: list[Evidence]) 
     return hedge(ex, evidence, alone)
 
 
-def _unread(intent: policy.Intent, question: str, claims: list[ClaimRecord], suspicious: set[str]) -> bool:
-    """A question about what some text says, untyped, that OCR read nothing to answer; the draft
-    repeats no instruction found on the image."""
-    if intent.name != "read" or reading.wanted_type(question):
-        return False
-    if reading.asks_person_or_unnamed(question, reading.label_words(question)):
-        return False
-    return not any(c.evidence and set(c.evidence) <= suspicious for c in claims)
-
-
-def _contradicts(c: ClaimRecord, evidence: list[Evidence], suspicious: set[str]) -> bool:
-    """An unsupported claim that evidence a tool has speaks against, not merely one no tool can check:
-    quoted text OCR did not read (OCR is the evidence for text), an injected instruction repeated, or a
-    claim about a thing a loaded detector knows (its count, presence, absence or place was checked)."""
-    if c.kind == "quote" or (c.evidence and set(c.evidence) <= suspicious):
-        return True
-    return any(
-        objects.is_object_word(w) and objects.knows(evidence, w)
-        for w in re.findall(r"[a-z]+", c.text.lower())
-    )
-
-
 def _unverified(claims: list[ClaimRecord], model_text: str, why: str) -> Composed:
     """A seeing model's answer no tool could check: its own words, after a plain mark saying so."""
     for c in claims:
@@ -447,17 +423,23 @@ def _unverified(claims: list[ClaimRecord], model_text: str, why: str) -> Compose
     return out
 
 
-def _from_evidence(ex: Extract, claims, model_text: str, model_said: bool, lead: str = "") -> Composed:
+def _from_evidence(
+    ex: Extract, claims, model_text: str, model_said: bool, lead: str = "", corrected: str = ""
+) -> Composed:
     """The extract as the answer, with citations; a part resting on uncertain readings comes last,
-    after `UNCERTAIN_MARK`, and an answer with nothing sure in it is marked unverified."""
+    after `UNCERTAIN_MARK`, and an answer with nothing sure in it is marked unverified. `corrected`: the
+    evidence contradicts the model's draft, and the answer says so ("The model said ...; ...")."""
     own, parts = [], []
     if ex.text:
         parts.append(f"{lead}{_clean(ex.text).rstrip('.')}{_cite(ex.ids)}.")
         own.append(ClaimRecord(lead + ex.text, True, ex.ids, "taken from the evidence", ex.kind, "evidence"))
     if ex.doubt:
-        parts.append(f"{UNCERTAIN_MARK} ({ex.doubt_why}): {ex.doubt}{_cite(ex.doubt_ids or [])}.")
+        mark = UNCERTAIN_DETECTION_MARK if ex.kind in ("count", "position") else UNCERTAIN_MARK
+        parts.append(f"{mark} ({ex.doubt_why}): {ex.doubt}{_cite(ex.doubt_ids or [])}.")
         reason = f"uncertain reading: {ex.doubt_why}"
         own.append(ClaimRecord(parts[-1], False, ex.doubt_ids or [], reason, ex.kind, "evidence"))
+    if corrected:  # the model's words, named as its own, never as part of the answer
+        parts.append(f"(The model answered {_short(_clean(model_text), 80)!r}; {corrected}.)")
     bad = [c for c in claims if not c.supported]
     out = Composed(
         " ".join(parts),
@@ -470,7 +452,9 @@ def _from_evidence(ex: Extract, claims, model_text: str, model_said: bool, lead:
     out.status = "verified" if ex.text else "unverified"
     if model_said:
         said = ex.key or ex.doubt
-        why = bad[0].reason if bad else f"it does not state what the evidence says ({_short(said)!r})"
+        why = corrected or (
+            bad[0].reason if bad else f"it does not state what the evidence says ({_short(said)!r})"
+        )
         out.overruled_because = why
         out.note = f"The evidence overruled the model's draft: {why}."
     return out

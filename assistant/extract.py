@@ -12,134 +12,29 @@ answer is unsupported or contradicts the evidence.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import replace
 
-from assistant import ink, objects, policy, reading, regions, verify
+from assistant import candidates, ink, objects, policy, ranking, reading, regions, roles, sightings, verify
+from assistant.candidates import Extract
 from assistant.text import plural, singular
 from tools.evidence import Evidence, position
 from tools.ocr_layout import union
 
 
-@dataclass
-class Extract:
-    """An answer taken straight from the evidence: the sentence, its key fact, the ids behind it."""
-
-    text: str
-    key: str  # the fact a model's answer must contain to agree ("41.30", "OPEN DAILY", "3")
-    ids: list[str]
-    kind: str = "quote"
-    keys: list[str] | None = None  # over several images: each image's key, in order
-    # What the answer would also say, but rests on uncertain readings (`reading.doubt`): shown after the
-    # sure part, marked, never as fact. `text` is "" when nothing of the answer is sure.
-    doubt: str = ""
-    doubt_ids: list[str] | None = None
-    doubt_why: str = ""
-
-
-def read_text(evidence: list[Evidence], question: str = "") -> Extract | None:
-    """The text a reading question means (see `assistant.reading`); with no question, the main text."""
-    lines = reading.text_lines(evidence)
-    if not lines:
-        return None
-    labels = reading.label_words(question)
-    if question and reading.asks_person_or_unnamed(question, labels):
-        hit = [e for e in lines if reading.has_label(e, labels)]
-        if not hit:  # "the cashier's name", "this beach": only a label in the text could say
-            return None
-        return _quote(_with_value(max(hit, key=lambda e: reading.has_label(e, labels)), lines))
-    # A direction ("to X") names no station; "To Kill a ..." may still be a book's title.
-    if re.search(r"\bname\b", question, re.I):
-        named = [e for e in lines if not reading.is_direction(e)]
-        if not named and re.search(r"\b(station|stop|platform|terminal)\b", question, re.I):
-            return None
-        lines = named or lines
-    kind = reading.wanted_type(question) if question else ""
-    pool = reading.narrow(lines, question)
-    if colour := ink.ink_colour(question):  # "the red text": the lines written in red
-        pool = ink.by_ink(pool, evidence, colour)
-    if kind == "code" and (m := re.search(r"\b([a-z]+)\s*(?:number|no\.?|#|code|id)\b", question, re.I)):
-        labels = list(
-            dict.fromkeys([m.group(1).lower(), *labels])
-        )  # "the invoice number": "Invoice" labels it
-    if kind:
-        found = reading.find_typed(kind, lines, pool, labels)
-        if found is None:
-            return None
-        value, line = found
-        return Extract(f'It says "{value}".', value, [line.id], "number" if kind in _NUMERIC else "quote")
-    if re.search(r"\bname\b", question, re.I) and _is_receipt(lines):
-        return _quote(_heading(lines))  # a shop's name heads its receipt
-    hit = sorted(
-        (e for e in lines if reading.has_label(e, labels)), key=lambda e: -reading.has_label(e, labels)
-    )
-    if hit and pool is lines:
-        # "the TO field": the value under its header, unless the label's own line holds a value already
-        # ("GST ID 001661886464"); a row of headers ("TO FROM GATE") holds none
-        valued = any(re.search(r"\d", t) for t in verify.norm(hit[0].text).split() if t not in labels)
-        form = (
-            reading.under_label(hit[0], labels, lines, evidence)
-            if not valued and _names_a_field(question)
-            else None
-        )
-        if form:  # "the TO field": the value under its header
-            return Extract(f'It says "{form[0]}".', form[0], [form[1].id])
-        return _quote(_with_value(hit[0], lines))
-    if question and pool is not lines:
-        return _quote(
-            sorted(pool, key=lambda e: (e.image, e.box[1] if e.box else 0, e.box[0] if e.box else 0))[:6]
-        )
-    return _quote(reading.main_text(lines, {}))
-
-
-_NUMERIC = {"money", "number", "percent", "quantity", "score"}
-
-
-def _quote(lines: list[Evidence]) -> Extract | None:
-    if not lines:
-        return None
-    text = " ".join(e.text for e in lines)
-    return Extract(f'It says "{text}".', text, [e.id for e in lines])
-
-
-def _names_a_field(question: str) -> bool:
-    """A question that names a form's field: "the TO field", a label written in capitals."""
-    return bool(re.search(r"\bfield\b", question, re.I) or re.search(r"\b(?!I\b)[A-Z]{2,}\b", question))
-
-
-def _with_value(line: Evidence, lines: list[Evidence]) -> list[Evidence]:
-    """A label line, and when it holds little but the label, the text beside or under it."""
-    if len(verify.norm(line.text).split()) > 2:
-        return [line]
-    nxt = reading.beside(line, lines)[:1] or reading.below(line, lines, 1)
-    return [line, *nxt]
-
-
-def _is_receipt(lines: list[Evidence]) -> bool:
-    money = sum(1 for e in lines if re.search(reading.PATTERNS["money"], e.text, re.I))
-    return money >= 3 or any(_TOTAL.search(e.text) for e in lines)
-
-
-def _heading(lines: list[Evidence]) -> list[Evidence]:
-    """A page's name: its first line of words (or a much taller one just under it), with the line right
-    under it when that is as tall ("THREE STOOGES" / "BISTRO & CAFE"), not an address or a number."""
-
-    def h(e):
-        return (e.box[3] - e.box[1]) if e.box else 0.0
-
-    def wordy(e):
-        chars = [c for c in e.text if not c.isspace()]
-        return sum(c.isalpha() for c in chars) >= max(3, 0.6 * len(chars))
-
-    words = sorted((e for e in lines if wordy(e)), key=lambda e: e.box[1] if e.box else 0)
-    if not words:
-        return []
-    first = max(words[:3], key=h)
-    first = first if h(first) >= 1.2 * h(words[0]) else words[0]
-    out = [first]
-    after = [e for e in words if e.box and first.box and e.box[1] > first.box[1]]
-    if after and after[0].box[1] - first.box[3] <= 1.5 * h(first) and h(after[0]) >= 0.8 * h(first):
-        out.append(after[0])
-    return out
+def read_text(evidence: list[Evidence], question: str = "", role: roles.Role | None = None) -> Extract | None:
+    """The text a reading question means: its candidates (`assistant.candidates`), ranked
+    (`assistant.ranking`). None when the text offers no candidate; an extract that is not `sure` when the
+    best one does not clear the threshold of showing (its `why` says so)."""
+    role = role or roles.role_of(question, ink.ink_colour(question))
+    found, why = candidates.reading_candidates(question, role, evidence)
+    ranked = ranking.rank(question, role, found, evidence)
+    if ranked.best is None:
+        return Extract("", "", [], why=why or ranked.why, sure=False) if (why or ranked.why) else None
+    best = ranked.best
+    return Extract(
+        f'It says "{best.key}".', best.key, best.ids, best.kind, score=ranked.score, sure=ranked.sure,
+        basis=best.basis, why=ranked.why,
+    )  # fmt: skip
 
 
 # Total lines under their many names; what follows "sub" or precedes a tax word is not the total.
@@ -208,17 +103,20 @@ def receipt_total(evidence: list[Evidence], question: str = "") -> Extract | Non
         return None
     *_, line, source, amount = max(scored, key=lambda t: t[:3])
     ids = list(dict.fromkeys([line.id, source.id]))
-    return Extract(f"The total is {amount}.", amount, ids, "number")
+    return Extract(f"The total is {amount}.", amount, ids, "number", basis="label")
+
+
+_NOT_ITEM = {"the", "a", "an", "to", "of", "for", "this", "that", "item", "items", "product", "thing", "one"}
 
 
 def item_price(evidence: list[Evidence], item: str) -> Extract | None:
-    """An item's price: the amount on the line that names the item (or on its row to the right)."""
+    """An item's price: the first amount after the item's name on its line (a quantity's line reads "Plastic
+    2 15.50 31.00": the price is 15.50), or on its row to the right. Words that name no item ("the plastic
+    item") are left out of the name."""
     if not item:
         return None
     lines = reading.text_lines(evidence)
-    words = [
-        w for w in verify.norm(item).split() if w not in ("the", "a", "an", "to", "of", "for", "this", "that")
-    ]
+    words = [w for w in verify.norm(item).split() if w not in _NOT_ITEM]
     if not words:
         return None
     head = singular(words[0])
@@ -232,15 +130,31 @@ def item_price(evidence: list[Evidence], item: str) -> Extract | None:
             best, best_score = e, score
     if best is None:
         return None
-    amount, source = _amount_after(best.text, words[-1]), best
+    found = [w for w in words if any(verify.similarity(w, n) >= 0.85 for n in verify.norm(best.text).split())]
+    amount, source = _amount_after(best.text, (found or words)[-1]), best
     if amount is None:
         for other in reading.beside(best, lines):
             if _amount(other.text):
                 amount, source = _amount(other.text), other
                 break
     if amount is None:
+        # a receipt that prints an item's code, quantity and price on the line under its name
+        # ("CHOPPING BOARD 35.5x25.5CM" / "8970669 1X 19.00 19.00"): that line names no item of its own
+        for under in reading.below(best, lines, 2):
+            if re.search(r"[^\W\d_]{3,}", re.sub(r"\d+[xX]\b", " ", under.text)):
+                break  # the next item's name
+            if m := re.search(r"(?<![\d.,])\d+[.,]\d{2}(?![\d.,])", under.text):
+                amount, source = m.group(0).replace(",", "."), under
+                break
+    if amount is None:
         return None
-    return Extract(f"The {item} costs {amount}.", amount, list(dict.fromkeys([best.id, source.id])), "number")
+    return Extract(
+        f"The {item} costs {amount}.",
+        amount,
+        list(dict.fromkeys([best.id, source.id])),
+        "number",
+        basis="label",
+    )
 
 
 def _amount_after(text: str, word: str) -> str | None:
@@ -255,66 +169,16 @@ def _amount_after(text: str, word: str) -> str | None:
 
 
 def find_field(evidence: list[Evidence], name: str, question: str = "") -> Extract | None:
-    """A phone number, e-mail, web address, date or time: at its label when the text has one."""
-    kind = name if name in reading.PATTERNS else ""
-    if not kind:
+    """A phone number, e-mail, web address, date or time: the typed role's candidates, at its label first."""
+    if name not in roles.PATTERNS:
         return None
-    lines = reading.text_lines(evidence)
-    labels = reading.label_words(question) + list(_FIELD_LABELS.get(kind, ()))
-    found = reading.find_typed(kind, lines, lines, labels)
-    if found is None:
-        return None
-    value, line = found
+    role = roles.Role(name)
+    ex = read_text(evidence, question, role)
+    if ex is None or not ex.text:
+        return ex
     what = {"phone": "phone number", "url": "web address", "email": "e-mail address"}.get(name, name)
-    return Extract(f'The {what} is "{value}".', value, [line.id])
-
-
-_FIELD_LABELS = {
-    "phone": ("tel", "phone", "telephone", "fax", "mobile"),
-    "email": ("email", "mail"),
-    "date": ("date",),
-}
-
-
-def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
-    dets = [e for e in evidence if e.kind == "detection"]
-    if target:
-        dets = objects.matching(target, dets)
-        if not dets:
-            if objects.knows(evidence, target):  # absence, from a detector that knows the class
-                ids = [e.id for e in objects.detectors(evidence) if e.extra.get("applies", True)][:1]
-                return Extract(
-                    f"No {target} was detected (the detector knows {plural(target)}).", "0", ids, "count"
-                )
-            return None
-        label = target if len(dets) == 1 else plural(target)
-        return Extract(f"I count {len(dets)} {label}.", str(len(dets)), [e.id for e in dets], "count")
-    if not dets:
-        return None
-    per: dict[str, list[str]] = {}
-    for e in dets:
-        per.setdefault(e.text, []).append(e.id)
-    parts = ", ".join(f"{len(v)} {k if len(v) == 1 else plural(k)}" for k, v in per.items())
-    return Extract(f"I count {len(dets)} objects: {parts}.", str(len(dets)), [e.id for e in dets], "count")
-
-
-def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None:
-    if policy.text_thing(target):
-        return _locate_text(evidence, target, sizes)
-    dets = [
-        e
-        for e in evidence
-        if e.kind == "detection" and (not target or singular(e.text.lower()) == singular(target.lower()))
-    ]
-    if not dets or not sizes:
-        return None
-    d = max(dets, key=lambda e: e.confidence)
-    w, h = sizes.get(d.image, (0, 0))
-    if not w:
-        return None
-    v, hz = position(d.box, (w, h))
-    where = f"{v} {hz}".strip() or "center"
-    return Extract(f"The {d.text} is at the {where} of the image.", where, [d.id], "position")
+    ex.text = f'The {what} is "{ex.key}".'
+    return ex
 
 
 def _locate_text(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None:
@@ -431,6 +295,13 @@ def metadata(evidence: list[Evidence], question: str) -> Extract | None:
     )
 
 
+def _quote(lines: list[Evidence]) -> Extract | None:
+    if not lines:
+        return None
+    text = " ".join(e.text for e in lines)
+    return Extract(f'It says "{text}".', text, [e.id for e in lines])
+
+
 def hedge(ex: Extract | None, evidence: list[Evidence], why=None) -> Extract | None:
     """A reading answer with what rests on uncertain readings split off into `doubt`: of a quote of
     several lines, the uncertain lines; of a value (a total, a price, a field), the whole answer when
@@ -449,15 +320,21 @@ def hedge(ex: Extract | None, evidence: list[Evidence], why=None) -> Extract | N
         holding = [e for e in lines if verify.norm(ex.key) in verify.norm(e.text)] or lines
         if not all(e in unsure for e in holding):
             return ex
-        return Extract(
-            "", "", [], ex.kind, doubt=f'it may say "{ex.key}"', doubt_ids=ex.ids, doubt_why=why(holding)
+        return replace(
+            ex,
+            text="",
+            key="",
+            ids=[],
+            doubt=f'it may say "{ex.key}"',
+            doubt_ids=ex.ids,
+            doubt_why=why(holding),
         )
     sure = [e for e in lines if e not in unsure]
     out = _quote(sure) or Extract("", "", [], ex.kind)
-    out.doubt = f"it may {'also ' if sure else ''}say " + " ".join(f'"{e.text}"' for e in unsure)
-    out.doubt_ids = [e.id for e in unsure]
-    out.doubt_why = why(unsure)
-    return out
+    return replace(
+        ex, text=out.text, key=out.key, ids=out.ids, doubt_ids=[e.id for e in unsure], doubt_why=why(unsure),
+        doubt=f"it may {'also ' if sure else ''}say " + " ".join(f'"{e.text}"' for e in unsure),
+    )  # fmt: skip
 
 
 def extract(intent: policy.Intent, question: str, evidence: list[Evidence], sizes: dict) -> Extract | None:
@@ -477,9 +354,11 @@ def _extract(intent: policy.Intent, question: str, evidence: list[Evidence], siz
     if name == "field":
         return find_field(evidence, intent.field, question)
     if name in ("count", "presence"):
-        return count_objects(evidence, intent.target)
+        return sightings.count_objects(evidence, intent.target)
     if name == "where":
-        return locate(evidence, intent.target, sizes)
+        if policy.text_thing(intent.target):
+            return _locate_text(evidence, intent.target, sizes)
+        return sightings.locate(evidence, intent.target, sizes)
     if name == "color":
         return colours(evidence, intent.target, sizes)
     if name == "metadata":

@@ -1,6 +1,8 @@
 """The colour a question names the letters by ("the red text", "in large white digits"), and the text
 lines written in that colour: the colour tool measures each line's ink (`policy.follow_ups`), and
-`extract.read_text` keeps the lines whose ink is that colour."""
+`reading.qualify` keeps the lines whose ink is that colour. A person's colour word and the tool's plain
+names differ (white letters in a photo measure "light gray", red ones "dark pink"): `colour_agrees`
+says which names a word may mean, here and wherever a draft's colour meets a measured one."""
 
 from __future__ import annotations
 
@@ -20,6 +22,33 @@ _INK = re.compile(
     rf"\b({'|'.join(INK_COLOURS)})\s+(?:\w+\s+)?{_INK_NOUNS}\b|\b(?:in|printed in|written in)\s+({'|'.join(INK_COLOURS)})\b",
     re.I,
 )
+# The words a person may use for a colour the tool names (the tool's names are plain, a person's are not:
+# a white horse measures light gray, a bay horse brown, a silver car gray).
+_FAMILY = {
+    "white": {"white", "silver", "cream", "beige", "ivory"}, "gray": {"gray", "grey", "silver", "white", "black"},
+    "black": {"black", "dark"}, "red": {"red", "maroon", "pink", "orange", "brown", "crimson"},
+    "brown": {"brown", "chestnut", "bay", "tan", "orange", "red", "bronze", "beige"},
+    "orange": {"orange", "red", "brown", "gold", "yellow"}, "yellow": {"yellow", "gold", "orange"},
+    "olive": {"olive", "green", "yellow", "brown"}, "green": {"green", "olive", "teal"},
+    "teal": {"teal", "green", "blue", "cyan", "turquoise"}, "blue": {"blue", "navy", "teal", "cyan", "turquoise"},
+    "purple": {"purple", "violet", "magenta", "pink"}, "pink": {"pink", "red", "magenta", "purple"},
+}  # fmt: skip
+_FAMILY_WORDS = {w for ws in _FAMILY.values() for w in ws} | set(INK_COLOURS)
+
+
+def colours_said(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.lower()) if w in _FAMILY_WORDS}
+
+
+def colour_agrees(word: str, name: str) -> bool:
+    """A person's colour word fits a colour the tool measured ("white" fits "light gray")."""
+    base = name.lower().replace("light ", "").replace("dark ", "").replace("grey", "gray")
+    if name.lower().startswith("light gray") and word == "white":
+        return True
+    word = "gray" if word == "grey" else word
+    return word == base or word in _FAMILY.get(base, set())
+
+
 # An ink colour measured on a line counts when it covers at least this share of the line's ink.
 INK_SHARE = 0.25
 
@@ -30,24 +59,37 @@ def ink_colour(question: str) -> str:
     return next((g.lower() for g in m.groups() if g), "") if m else ""
 
 
+def _inks(evidence: list[Evidence]) -> list[Evidence]:
+    return [e for e in evidence if e.tool == "color" and e.extra.get("part") == "ink" and e.box]
+
+
+def _measured_on(line: Evidence, inks: list[Evidence]) -> list[Evidence]:
+    """The colour tool's ink findings of this line's box."""
+    return [
+        e
+        for e in inks
+        if e.image == line.image
+        and line.box
+        and max(abs(a - b) for a, b in zip(e.box, line.box, strict=True)) <= 1.0
+    ]
+
+
+def measured(lines: list[Evidence], evidence: list[Evidence]) -> list[Evidence] | None:
+    """The lines whose ink the colour tool measured; None when it measured none of them."""
+    inks = _inks(evidence)
+    out = [e for e in lines if _measured_on(e, inks)]
+    return out or None
+
+
 def by_ink(lines: list[Evidence], evidence: list[Evidence], colour: str) -> list[Evidence]:
-    """The lines whose letters were measured to be `colour` (the colour tool's ink of each line's box);
-    `lines` itself when none was measured, none matches (the question's colour may be the sign's) or
-    all do."""
-    names = INK_COLOURS.get(colour, set())
-    inks = [e for e in evidence if e.tool == "color" and e.extra.get("part") == "ink" and e.box]
-    if not names or not inks:
-        return lines
-
-    def matches(line: Evidence) -> bool:
-        return any(
-            e.image == line.image
-            and line.box
-            and max(abs(a - b) for a, b in zip(e.box, line.box, strict=True)) <= 1.0
-            and e.text in names
-            and e.extra.get("share", 0) >= INK_SHARE
-            for e in inks
+    """The lines whose letters were measured to be `colour` (the colour tool's ink of each line's box;
+    a colour counts when it covers INK_SHARE of the ink). [] when none is: the caller says so."""
+    inks = _inks(evidence)
+    return [
+        e
+        for e in lines
+        if any(
+            colour_agrees(colour, f.text) and f.extra.get("share", 0) >= INK_SHARE
+            for f in _measured_on(e, inks)
         )
-
-    kept = [e for e in lines if matches(e)]
-    return kept if kept and len(kept) < len(lines) else lines  # `lines` itself when it narrows nothing
+    ]

@@ -185,3 +185,31 @@ def unknown_reason(word: str, evidence: list[Evidence]) -> str:
         f"no detector for {word!r} is loaded{loaded}; {how}, or train one with "
         "`python launch.py detector train DATA.yaml`."
     )
+
+
+# A detector record without thresholds (an older trace, an unmeasured back end): ultralytics' usual cut-off.
+DEFAULT_SURE, DEFAULT_MAYBE = 0.5, 0.25
+
+
+def record_for(evidence: list[Evidence], image: str) -> Evidence | None:
+    """The `detector` record of an image from a detector that applies to it."""
+    found = [e for e in detectors(evidence, image) if e.extra.get("applies", True)]
+    return found[0] if found else None
+
+
+def thresholds(record: Evidence | None) -> tuple[float, float]:
+    """(sure, maybe) score thresholds of a detector record (`tools/detector_claims.py`)."""
+    t = (record.extra.get("thresholds") or {}) if record is not None else {}
+    return float(t.get("sure", DEFAULT_SURE)), float(t.get("maybe", DEFAULT_MAYBE))
+
+
+def split(dets: list[Evidence], evidence: list[Evidence]) -> tuple[list[Evidence], list[Evidence]]:
+    """(sure boxes, less certain boxes) of detections, by each image's detector thresholds."""
+    sure, maybe = [], []
+    for d in dets:
+        s, m = thresholds(record_for(evidence, d.image))
+        if d.confidence >= s:
+            sure.append(d)
+        elif d.confidence >= m:
+            maybe.append(d)
+    return sure, maybe

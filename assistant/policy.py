@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from assistant import ink, objects, regions, scope
+from assistant import ink, objects, regions, roles, scope
 from assistant.text import singular
 
 # Intents whose answer is text read from the image.
@@ -128,13 +128,28 @@ def classify(question: str, previous: Intent | None = None) -> Intent:
     q = question.lower().strip()
     for name, pattern in _INTENT_RULES:
         if re.search(pattern, q):
+            if name == "count" and roles.reads_a_number(q):
+                name = "read"  # "how many miles", "how many litres": a unit is read, not detected
             colour = ink.ink_colour(q) if name in READING_INTENTS else ""
             return Intent(
                 name, target=_target(name, q), field=_field(q) if name == "field" else "", ink=colour
             )
     if previous is not None and previous.name != "other" and _is_follow_up(q):
         return replace(previous, inherited=True)
+    if _asks_for_text(q):
+        return Intent("read", ink=ink.ink_colour(q))
     return Intent("other")
+
+
+def _asks_for_text(q: str) -> bool:
+    """A question with no reading word that still asks for what only text can say: a typed value ("how
+    much change", "what interest rate"), or the name of an organisation or place ("in which city is X")."""
+    role = roles.role_of(q)
+    return (
+        (role.typed and role.kind != "number")
+        or role.kind in ("org", "place")
+        or bool(re.search(r"\b(address|rate|interest)\b", q))
+    )
 
 
 def _is_follow_up(q: str) -> bool:
@@ -209,6 +224,9 @@ def plan(intent: Intent, images: list[int], available: set[str]) -> list[Planned
         wanted.append(("ocr", dict(OCR_ARGS), f"where is the {intent.target}: find its text"))
     elif intent.name in OBJECT_INTENTS:
         wanted.append(("detect", {}, f"{intent.name} question: find objects"))
+        if intent.name in ("count", "presence"):
+            # the image's ImageNet labels: a "mountain bike" label speaks against "there is no bicycle"
+            wanted.append(("classify", {}, f"{intent.name} question: what the whole image shows"))
     elif intent.name == "color":
         # Measure where the question points: the whole image only for questions about the whole image.
         subject = regions.subject(intent.target)
@@ -310,9 +328,8 @@ def follow_ups(
                 )
             )
     elif subject is not None and subject.kind == "object" and "color" in available:
-        from assistant import objects
-
-        dets = [e for e in objects.matching(subject.thing, evidence) if e.box is not None]
+        sure, maybe = objects.split(objects.matching(subject.thing, evidence), evidence)
+        dets = [e for e in sure or maybe if e.box is not None]
         if dets:
             d = regions.pick(dets, subject.area, image_size)
             calls.append(

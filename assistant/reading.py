@@ -1,94 +1,34 @@
-"""Choosing the text a reading question means, from an image's full-recall OCR evidence.
+"""The lines of text an image holds, and where they are: the reading primitives of the answer pipeline.
 
-OCR reads everything it can once per image; this module picks from that reading per question:
+OCR reads everything it can once per image; this module gives the pipeline's later steps (candidates,
+ranking) that reading as lines:
 
 - readings of the same region are reconciled first: where OCR and a zoomed re-read disagree about one
   line, the fuller reading (the one whose words contain the other's), else the more confident, stands,
   whichever tool ran last;
-- a question that names the type of what it wants (an e-mail, a web address, a phone number, a date, a
-  percentage, an amount of money, a quantity like "220ml", a code like "MU 2379", a number) gets a value
-  of that type, preferring the one its label words point at ("table number" -> the value after "Table"
-  on that line, beside it on the same row, or under it);
-- a question that names a label ("which town is it twinned with", "the TO field") gets that line, with
-  the text beside or under the label when the line is the label alone;
-- otherwise the sign's own text: its large, central, confident lines in reading order, narrowed by the
-  position and size words of the question ("at the top", "in large letters"), without web addresses or
-  watermarks at the edges;
-- a question about a person's name (a cashier, an author) or a place the text does not name has no
-  answer here: `None`, and the assistant abstains.
+- lines are related by layout: on the same row (`beside`), under one another (`below`, `above`), in one
+  block of text (`blocks`: a sign, a paragraph), under a form's header (`under_label`);
+- the words of a question that may label its answer in the text (`label_words`), and the lines that
+  carry them (`has_label`);
+- the qualifiers of a question restrict lines (`qualify`: "at the top", "the small text", "in red"), and
+  when no line satisfies them the reply says so: it never falls back to other lines;
+- a sign's own text is its large, central, confident lines (`main_text`);
+- how sure a reading is (`doubt`): a line only one OCR engine read, below 0.80, is not stated as fact.
 """
 
 from __future__ import annotations
 
 import re
 
-from assistant import verify
+from assistant import roles, verify
 from tools.evidence import Evidence, center_inside, near
 
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-# Value patterns of the answer types a question can name.
-PATTERNS = {
-    "email": r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
-    "url": r"(?:https?://\S+|www\.\S+|\b[\w-]+\.(?:com|org|net|io|gov|edu|co\.\w+)\b\S*)",
-    "phone": r"(?<![\w.])(?:\+\d{1,3}[\s-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s-])\d{3,4}[\s-]?\d{3,4}(?![\w.]|,\d)",
-    "date": rf"\b(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|\d{{4}}[/.-]\d{{1,2}}[/.-]\d{{1,2}}|\d{{1,2}}\s*{_MONTH},?\s*\d{{2,4}}|"
-    rf"{_MONTH}\s*\d{{1,2}},?\s*\d{{4}})\b|\d{{4}}年\d{{1,2}}月\d{{1,2}}日",
-    "time": r"\b\d{1,2}[:.]\d{2}\s*(?:am|pm)?\b",
-    "percent": r"\d+(?:[.,]\d+)?\s?%",
-    "score": r"\b\d{1,3}\s?[-:–]\s?\d{1,3}\b",
-    "quantity": r"\b\d+(?:[.,]\d+)?\s?(?:ml|l|cl|g|kg|mg|oz|lb|lbs|fl\.? ?oz)\b",
-    "money": r"(?:[$€£¥￥₹₩]|\b(?:rm|usd|eur|gbp|sgd|rmb|s\$)\s?)\s?\d{1,3}(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?"
-    r"|(?<![\d.,:/-])\d{1,3}(?:[,' ]\d{3})*[.,]\d{2}(?![\d/-])|(?<![\d.,:/-])\d+[.,]\d{2}(?![\d/-])",
-    "code": r"(?<![A-Za-z0-9-])(?:[A-Z]{1,4} ?-?\d{2,6}[A-Z]?|(?=(?:[A-Z-]*\d){3})(?=[0-9-]*[A-Z])[A-Z0-9]{1,5}(?:-[A-Z0-9]{1,6})+)"
-    r"(?![A-Za-z0-9-])",
-    "number": r"\b\d+(?:[.,]\d+)?\b",
-    # a vehicle's plate: groups of capitals and digits, with at least one of each ("KA 05 MH 2031")
-    "plate": r"(?<![\w-])(?=[A-Z0-9 -]*\d)(?=[A-Z0-9 -]*[A-Z])[A-Z0-9]{1,4}(?:[ -]?[A-Z0-9]{1,4}){1,4}(?![\w-])",
-}
-# Types written in capitals: matched case-sensitively ("MU 2379", not "mu 2379" inside a word).
-CASED = {"code", "plate"}
-# With its label beside it, a value may look plainer than it must without one (a phone number's digits).
-AT_LABEL = {
-    "phone": r"(?<![\w.])\+?\d[\d\s()-]{5,16}\d(?![\w.]|,\d)",
-    # a document's number after its label may be digits alone ("Invoice No 60000053668"), not a date's part
-    "code": r"(?<![\w/.-])(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9-]{2,}(?![\w/.-])",
-}
 # An amount no label points at is an amount only when its currency is marked.
 MARKED_MONEY = r"(?:[$€£¥￥₹₩]|\b(?:rm|usd|eur|gbp|sgd|rmb|s\$)\s?)\s?\d{1,3}(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?"
 MARKED_MONEY += r"|(?<![\d.,])\d+(?:[,.' ]\d{3})*(?:[.,]\d{1,2})?\s?(?:元|圆|yuan|rmb|dollars?|euros?)"
-# Question words -> the answer type they ask for (first match wins).
-_TYPE_WORDS = [
-    ("email", r"\be-?mail\b"),
-    ("url", r"\b(website|web site|web address|url|homepage)\b"),
-    ("phone", r"\b(phone|telephone|tel|fax|mobile number|contact number)\b"),
-    ("percent", r"\b(percent|percentage)\b|%"),
-    ("date", r"\b(date|what day|which day|when)\b"),
-    ("time", r"\b(what time|opening hours|hours)\b"),
-    ("score", r"\bscore\b"),
-    ("quantity", r"\b(volume|net content|net weight|weight|capacity|how much (liquid|water))\b"),
-    ("money", r"\b(price|cost|costs|fare|amount|dollars?|euros?|how much|paid|pay|fee|charge|total)\b"),
-    (
-        "code",
-        r"\b(flight|train|bus|product|model|serial|invoice|order|receipt|ticket|item|reference|booking|"
-        r"seat|gate|table|room|account|customer|member|article|part)\s*(number|no\.?|#|code|id)\b|\bcode\b",
-    ),  # fmt: skip
-    (
-        "plate",
-        r"\b(?:licen[cs]e|number|registration|car|vehicle)\s+plates?\b|\bplates?\s+number\b|\b(?:car|vehicle)(?:'s)?\s+registration\b",
-    ),
-    ("number", r"\bnumbers?\b|\bdigits?\b"),
-]
-# Names the text itself carries (a shop's name on its receipt, a town on its sign) and names it cannot
-# carry unless a label says so (who served, who wrote, what a beach is called).
-_PEOPLE = r"(cashier|author|writer|waiter|waitress|server|driver|customer|owner|person|man|woman|player|artist|photographer|manager|staff|employee)"
-_PERSON = rf"\bwho\b|\bwhose\b|\bname of (?:the |this |that )?{_PEOPLE}\b|\b{_PEOPLE}(?:'s)? name\b"
+# A named thing the text does not carry unless a label says so ("this beach") is asked about without
+# pointing at any text; these words point at text.
 _TEXT_CUES = r"\b(say|says|written|write|printed|print|listed|shown|show|text|sign|label|logo|banner|board|poster|receipt|bill|invoice|ticket|pass|page|heading|title|caption|letters?|word|words|read|menu|jersey|wall|plate|card|book cover)\b"  # fmt: skip
-_BUSINESS = {
-    "restaurant", "store", "shop", "bistro", "cafe", "café", "bar", "hotel", "bank", "company", "brand", "business",
-    "merchant", "theatre", "theater", "station", "town", "city", "village", "street", "road", "product", "sponsor",
-    "airline", "school", "mall", "market", "pub", "pharmacy", "supermarket", "museum", "outlet", "retailer", "seller",
-    "vendor", "destination",
-}  # fmt: skip
 # Words that never name a label: question words, the kinds of things text is on, types and verbs.
 _GENERIC_WORDS = """a an the this that these those is are was were be been of on in at to for from by with and or it its what
     which who whose whom how when where why does do did can could would will there here image picture photo
@@ -96,18 +36,10 @@ _GENERIC_WORDS = """a an the this that these those is are was were be been of on
     called word words letter letters appear appears mentioned mention given displayed display visible see
     receipt bill invoice ticket pass document page card paper poster banner board logo number no amount
     price cost total value type kind large big small top bottom left right middle center centre upper lower
-    corner side front back above below near under over one only first last main full english according field"""
+    corner side front back above below near under over one only first last main full english according field
+    much many title heading headline caption"""
 _GENERIC = set(_GENERIC_WORDS.split())
 _COLOURS = set(verify.COLOURS)
-
-
-def wanted_type(question: str) -> str:
-    """The answer type a question names ("" when it names none)."""
-    q = question.lower()
-    for name, pattern in _TYPE_WORDS:
-        if re.search(pattern, q):
-            return name
-    return ""
 
 
 def label_words(question: str) -> list[str]:
@@ -125,6 +57,12 @@ def label_words(question: str) -> list[str]:
         if w not in _GENERIC and w not in _COLOURS and w not in names and not re.fullmatch(_TYPE_ANY, w)
     ]  # fmt: skip
     return list(dict.fromkeys(caps + keep + other))
+
+
+def named_words(question: str) -> list[str]:
+    """Names the question already knows ("Epping", "Subchapter"): its subject, which may label the answer
+    where its other words label nothing ("the title of Subchapter A")."""
+    return [w.lower() for w in re.findall(r"(?<=[a-z,] )[A-Z][a-z]+[A-Za-z]*", question)]
 
 
 _TYPE_ANY = r"e-?mail|website|url|phone|telephone|percent|percentage|date|day|volume|content|weight|dollars?|paid|pay|digits?|numbers?|code|score"  # fmt: skip
@@ -220,7 +158,8 @@ def _reconcile(group: list[Evidence]) -> Evidence:
     return max(group, key=score)
 
 
-def _h(e: Evidence) -> float:
+def height(e: Evidence) -> float:
+    """A line's height in pixels (0 without a box)."""
     return (e.box[3] - e.box[1]) if e.box else 0.0
 
 
@@ -229,7 +168,7 @@ def same_row(a: Evidence, b: Evidence) -> bool:
     if a.image != b.image or not a.box or not b.box:
         return False
     overlap = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
-    return overlap >= 0.5 * min(_h(a), _h(b))
+    return overlap >= 0.5 * min(height(a), height(b))
 
 
 def beside(line: Evidence, lines: list[Evidence]) -> list[Evidence]:
@@ -242,13 +181,91 @@ def below(line: Evidence, lines: list[Evidence], n: int = 2) -> list[Evidence]:
     """Up to `n` lines under `line` (within three line heights) that share some of its columns."""
     if not line.box:
         return []
-    h = max(_h(line), 1.0)
+    h = max(height(line), 1.0)
     out = [
         e for e in lines
         if e is not line and e.image == line.image and e.box and line.box[3] - 0.3 * h <= e.box[1] <= line.box[3] + 3 * h
         and min(e.box[2], line.box[2] + h) - max(e.box[0], line.box[0] - h) > 0 and not same_row(line, e)
     ]  # fmt: skip
     return sorted(out, key=lambda e: (e.box[1], e.box[0]))[:n]
+
+
+def above(line: Evidence, lines: list[Evidence], n: int = 1) -> list[Evidence]:
+    """Up to `n` lines over `line` (within two line heights) that share some of its columns, nearest first."""
+    if not line.box:
+        return []
+    h = max(height(line), 1.0)
+    out = [
+        e for e in lines
+        if e is not line and e.image == line.image and e.box and line.box[1] - 2 * h <= e.box[3] <= line.box[1] + 0.3 * h
+        and min(e.box[2], line.box[2] + h) - max(e.box[0], line.box[0] - h) > 0 and not same_row(line, e)
+    ]  # fmt: skip
+    return sorted(out, key=lambda e: -e.box[3])[:n]
+
+
+def blocks(lines: list[Evidence]) -> list[list[Evidence]]:
+    """Lines grouped into blocks of text (a sign, a paragraph, a label): lines within about a line
+    height of each other, per image, each block in reading order."""
+    groups: list[list[Evidence]] = []
+    for e in lines:
+        joined = [g for g in groups if any(_near(e, o) for o in g)]
+        merged = [e] + [o for g in joined for o in g]
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [sorted(g, key=lambda e: (e.box[1] if e.box else 0, e.box[0] if e.box else 0)) for g in groups]
+
+
+def block_of(line: Evidence, lines: list[Evidence]) -> list[Evidence]:
+    return next((b for b in blocks(lines) if line in b), [line])
+
+
+def qualify(lines: list[Evidence], role: roles.Role, evidence: list[Evidence]) -> tuple[list[Evidence], str]:
+    """The lines that satisfy the question's qualifiers (position, size, ink), and "" ; or [] and what no
+    line satisfied ("no text at the bottom was read"). A qualifier the layout cannot tell apart (every
+    line on one row for "at the top") leaves the lines as they are."""
+    from assistant import ink
+
+    out = [e for e in lines if e.box]
+    if not out:
+        return lines, ""
+    for where in role.where:
+        axis = 1 if where in ("top", "bottom") else 0
+        lo, hi = min(e.box[axis] for e in out), max(e.box[axis + 2] for e in out)
+        if hi - lo < 2.2 * max(height(e) for e in out):
+            continue  # one row (or one column) of text: "at the top" cannot single out a line of it
+
+        def rel(e, axis=axis, lo=lo, hi=hi):
+            return ((e.box[axis] + e.box[axis + 2]) / 2 - lo) / (hi - lo)
+
+        keep = {"top": lambda e: rel(e) <= 0.4, "bottom": lambda e: rel(e) >= 0.6,
+                "left": lambda e: rel(e) <= 0.45, "right": lambda e: rel(e) >= 0.55}[where]  # fmt: skip
+        out = [e for e in out if keep(e)]
+        if not out:
+            return [], f"no text at the {where} was read"
+    if role.size:
+        tallest = max(height(e) for e in out)
+        out = [
+            e
+            for e in out
+            if (height(e) >= 0.75 * tallest if role.size == "large" else height(e) <= 0.6 * tallest)
+        ]
+        if not out:
+            return [], f"no {role.size}er text was read than the rest"
+    if role.ink:
+        measured = ink.measured(out, evidence)
+        if measured is None:
+            return [], f"the colour of the letters ({role.ink}) was not measured"
+        out = [e for e in out if e in ink.by_ink(measured, evidence, role.ink)]
+        if not out:
+            return [], f"no text written in {role.ink} was read"
+    return out, ""
+
+
+def typed_values(kind: str, text: str, at_label: bool = False) -> list[str]:
+    """Values of a typed role in a text, the type's own form first ("MU 2379", then "2379")."""
+    found = [m.group(0).strip() for m in re.finditer(roles.PATTERNS[kind], text, roles.flags(kind))]
+    if not found and at_label and kind in roles.AT_LABEL:
+        found = [m.group(0).strip() for m in re.finditer(roles.AT_LABEL[kind], text, roles.flags(kind))]
+    return found
 
 
 def has_label(line: Evidence, labels: list[str]) -> int:
@@ -263,7 +280,7 @@ def has_label(line: Evidence, labels: list[str]) -> int:
     return n
 
 
-def _after_label(line: Evidence, labels: list[str]) -> str:
+def after_label(line: Evidence, labels: list[str]) -> str:
     """The text of a line after its last label word ("Table: A10" -> "A10")."""
     text = line.text
     end = 0
@@ -308,38 +325,6 @@ def under_label(line: Evidence, labels: list[str], lines: list[Evidence], eviden
 # ---- choosing ------------------------------------------------------------------------------------
 
 
-def narrow(lines: list[Evidence], question: str) -> list[Evidence]:
-    """The lines a question's position and size words point at (all of them when none do)."""
-    q = question.lower()
-    out = lines
-    boxes = [e for e in lines if e.box]
-    if not boxes:
-        return lines
-    y0, y1 = min(e.box[1] for e in boxes), max(e.box[3] for e in boxes)
-    x0, x1 = min(e.box[0] for e in boxes), max(e.box[2] for e in boxes)
-
-    def cy(e):
-        return ((e.box[1] + e.box[3]) / 2 - y0) / max(y1 - y0, 1)
-
-    def cx(e):
-        return ((e.box[0] + e.box[2]) / 2 - x0) / max(x1 - x0, 1)
-
-    picks = [
-        (r"\b(top|upper|above|heading|header)\b", lambda e: cy(e) <= 0.4),
-        (r"\b(bottom|lower|foot|footer)\b", lambda e: cy(e) >= 0.6),
-        (r"\bleft\b", lambda e: cx(e) <= 0.45),
-        (r"\bright\b", lambda e: cx(e) >= 0.55),
-    ]
-    for pattern, keep in picks:
-        if re.search(pattern, q):
-            sub = [e for e in out if e.box and keep(e)]
-            out = sub or out
-    if re.search(r"\b(large|big|biggest|largest|huge|headline|title|heading)\b", q) and out:
-        tallest = max(_h(e) for e in out)
-        out = [e for e in out if _h(e) >= 0.75 * tallest]
-    return out
-
-
 # A line that says where something goes ("to Harbourfront", "towards Joo Koon", "→ Exit"), not what the
 # place or thing is called: a name question does not take it as the name.
 _DIRECTION = re.compile(r"^\s*(?:to|towards?|for|via|bound for|[→←↑↓➔>])\s+\S|[→←➔]\s*$", re.I)
@@ -361,13 +346,15 @@ def main_text(lines: list[Evidence], sizes: dict) -> list[Evidence]:
     plain = [e for e in lines if not _EDGE_JUNK.search(e.text)] or lines
     if not plain:
         return []
-    tallest = max((_h(e) for e in plain), default=0)
+    tallest = max((height(e) for e in plain), default=0)
     best = max(e.confidence for e in plain)
     keep = [
-        e for e in plain if (not tallest or _h(e) >= 0.5 * tallest) and e.confidence >= max(0.55, best - 0.3)
+        e
+        for e in plain
+        if (not tallest or height(e) >= 0.5 * tallest) and e.confidence >= max(0.55, best - 0.3)
     ]
     for e in plain:  # a smaller line right next to a kept one is on the same plate: it belongs to the text
-        if e not in keep and (not tallest or _h(e) >= 0.3 * tallest) and any(_near(e, k) for k in keep):
+        if e not in keep and (not tallest or height(e) >= 0.3 * tallest) and any(_near(e, k) for k in keep):
             keep.append(e)
     return sorted(keep, key=lambda e: (e.image, e.box[1] if e.box else 0, e.box[0] if e.box else 0))[:12]
 
@@ -375,79 +362,39 @@ def main_text(lines: list[Evidence], sizes: dict) -> list[Evidence]:
 def _near(a: Evidence, b: Evidence) -> bool:
     if a.image != b.image or not a.box or not b.box:
         return False
-    return near(a.box, b.box, 1.5 * max(_h(a), _h(b)))
+    return near(a.box, b.box, 1.5 * max(height(a), height(b)))
 
 
-def _prominence(e: Evidence) -> float:
-    return _h(e) * (0.5 + e.confidence)
-
-
-def _flags(kind: str) -> int:
-    return 0 if kind in CASED else re.I
-
-
-def holds_type(kind: str, text: str) -> bool:
-    """`text` holds a value of the type (an e-mail address for "email"), as a label beside it allows."""
-    flags = _flags(kind)
-    return bool(
-        re.search(PATTERNS[kind], text, flags) or re.search(AT_LABEL.get(kind, PATTERNS[kind]), text, flags)
-    )
-
-
-def find_typed(kind: str, lines: list[Evidence], pool: list[Evidence], labels: list[str]):
-    """(value, evidence) of the type asked for: at the label the question names, else the most
-    prominent one in the lines its position words point at. None when there is none."""
-    flags = _flags(kind)
-    pattern = re.compile(PATTERNS[kind], flags)
-    at_label = re.compile(AT_LABEL.get(kind, PATTERNS[kind]), flags)
-    labelled = sorted((e for e in lines if has_label(e, labels)), key=lambda e: -has_label(e, labels))
-    for line in labelled:
-        after = _after_label(line, labels)
-        for text, ev in [(after, line)] + [(e.text, e) for e in beside(line, lines) + below(line, lines)]:
-            m = pattern.search(text) or at_label.search(
-                text
-            )  # the type's own form first: "MU 2379", not "2379"
-            if m:
-                return m.group(0).strip(), ev
-    if labels and not labelled and kind in ("money", "number", "score", "time"):
-        # "what fare was paid": a number no label of the question points at is not the fare
-        if kind != "money":
-            return None
-        pattern = re.compile(MARKED_MONEY, re.I)
-    heights = sorted(_h(e) for e in lines)
-    small = 0.4 * heights[len(heights) // 2] if len(heights) >= 4 else 0.0  # fine print: a camera's stamp
-    found = [(m.group(0).strip(), e) for e in pool if _h(e) >= small for m in pattern.finditer(e.text)]
-    if not found:
-        return None
-    return max(found, key=lambda t: _prominence(t[1]))
+def prominence(e: Evidence) -> float:
+    return height(e) * (0.5 + e.confidence)
 
 
 def asks_person_or_unnamed(question: str, labels: list[str]) -> bool:
     """A question about a name the text carries only if a label says so: a person, or a named thing
     ("this beach") asked about without pointing at any text."""
     q = question.lower()
-    if re.search(_PERSON, q):
+    if roles.role_of(q).kind == "person":
         return True
     m = re.search(r"\bname of (?:the |this |that )?([a-z]+)", q)
-    return bool(m and m.group(1) not in _BUSINESS and not re.search(_TEXT_CUES, q))
-
-
-_TYPE_NAMES = {"email": "e-mail address", "url": "web address", "phone": "phone number", "percent": "percentage",
-               "quantity": "quantity", "money": "amount of money", "code": "code or number", "number": "number",
-               "plate": "licence plate number"}  # fmt: skip
+    named = m.group(1) if m else ""
+    return bool(named and named not in roles.ORGS | roles.PLACES and not re.search(_TEXT_CUES, q))
 
 
 def why_not(question: str, evidence: list[Evidence]) -> str:
     """Why a reading question has no answer in the evidence, in words for the user."""
+    role = roles.role_of(question)
     if not any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence):
-        return "no text was read in the image."
+        what = roles.NOUNS.get(role.kind) if role.typed else ""
+        return (
+            f"no {what} was read in the image (no text was read at all)."
+            if what
+            else "no text was read in the image."
+        )
     labels = label_words(question)
     if asks_person_or_unnamed(question, labels):
         what = next((w for w in labels if w.isascii()), "name")
         return f"the text read in the image names no {what}."
-    kind = wanted_type(question)
-    if kind:
-        what = _TYPE_NAMES.get(kind, kind)
+    if role.typed:
         at = [w for w in labels if w.isascii()][:2]
-        return f"no {what}{' for ' + ' '.join(at) if at else ''} was read in the image."
+        return f"no {roles.NOUNS.get(role.kind, role.kind)}{' for ' + ' '.join(at) if at else ''} was read in the image."
     return "nothing in the text read from the image answers it."

@@ -20,6 +20,10 @@ TEXT = {"letter", "text", "writing", "word", "font", "sign", "lettering", "chara
         "title", "caption", "headline", "banner", "label", "ink", "poster", "placard", "notice"}  # fmt: skip
 # Things text is written on: their colour is the colour around the letters, not the letters' ink.
 CARRIERS = {"sign", "banner", "label", "poster", "placard", "notice"}
+# Parts of a thing: a box holds the whole thing, so its colour says nothing of a part ("the bird's feet",
+# "the bicycle frame"). Clothes are not parts here: a person's box is mostly their clothes.
+PARTS = {"foot", "feet", "leg", "hand", "hair", "eye", "head", "tail", "beak", "wing", "wheel", "tire", "tyre",
+         "frame", "tank", "roof", "door", "window", "seat", "handle", "mane", "hoof", "ear", "nose", "face"}  # fmt: skip
 AREA_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle", "upper", "lower"}
 
 
@@ -27,7 +31,7 @@ AREA_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle", "u
 class Subject:
     """What a colour question is about."""
 
-    kind: str  # "image" | "area" | "text" | "object"
+    kind: str  # "image" | "area" | "text" | "object" | "part" (of an object: no tool measures it)
     thing: str = ""  # the object or text word ("horse", "letter"), or the unlocatable noun ("stripe")
     area: str = ""  # position words, canonical order ("bottom", "top left")
 
@@ -39,7 +43,9 @@ def subject(target: str) -> Subject:
     nouns = [w for w in words if w not in AREA_WORDS and w not in WHOLE and w not in {"at", "side", "part"}]
     thing = next((w for w in nouns if objects.is_object_word(w)), "")
     if thing:
-        return Subject("object", thing, area)
+        after = nouns[nouns.index(thing) + 1 :]
+        part = next((w for w in after if objects.singular(w) in PARTS or w in PARTS), "")
+        return Subject("part", f"{thing} {part}", area) if part else Subject("object", thing, area)
     text = next((w for w in nouns if objects.singular(w) in TEXT), "")
     if text:
         return Subject("text", objects.singular(text), area)
@@ -68,6 +74,9 @@ def area_of(words: list[str]) -> str:
 def why_no_colour(target: str, evidence: list[Evidence]) -> str:
     """Why a colour question was not answered, in the words of what it asked about."""
     s = subject(target)
+    if s.kind == "part":
+        whole, part = s.thing.split(" ", 1)
+        return f"the colour tool measures a whole {whole}, not its {part}."
     if not any(e.kind == "color" for e in evidence) and s.kind in ("image", "area"):
         return "no colour evidence."
     if s.kind == "object":

@@ -7,8 +7,13 @@ What is checked, per claim:
   against the detections of that class;
 - colour words against the colour tool's findings;
 - positions ("on the left", "top right") of a detected object against its box;
+- an answer's words that are neither quoted nor any of the above ("Private hire.", "The title is Civil
+  Service Rules") as a phrase of text, against the OCR words like a quote;
 - cited ids must exist.
-A claim with nothing checkable in it is not supported: the verifier cannot vouch for it.
+A claim is checked by what it adds: what the question already says is given, not claimed (`Given`):
+"drivers" in "what does the sign ask drivers to do", "red" in "the street in red letters", "Part 1" in
+"the heading of Part 1". A claim with nothing checkable in it is not supported: the verifier cannot
+vouch for it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,35 @@ _QUOTE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|«([^»]+)»|(?<![\w])'([^']{
 _SAYS = re.compile(r"\b(?:says|reads|read|written|text is|words are|printed)\s*:?\s+(.+)$", re.I)
 _NUMBER = re.compile(r"(?<![\w:])[$€£]?\s?(\d+(?:[.,]\d+)?)(?![\w:])")
 QUOTE_MATCH = 0.8  # difflib ratio above which quoted text counts as read
+
+
+@dataclass(frozen=True)
+class Given:
+    """What a question already says: its words, numbers, colours and the positions it fixes. A claim's
+    unit that only repeats one of these is given, not claimed."""
+
+    words: frozenset[str] = frozenset()
+    numbers: frozenset[float] = frozenset()
+    positions: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, question: str) -> Given:
+        q = question.lower()
+        words = frozenset(norm(q).split()) | frozenset(singular(w) for w in norm(q).split())
+        numbers = frozenset(float(m) for m in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", q))
+        # "on the left or the right": the answer chooses; "the horse on the left": the question fixes it
+        choices = {
+            w for m in re.finditer(r"\b(\w+) or (?:on |at |to |in )?(?:the )?(\w+)\b", q) for w in m.groups()
+        }
+        positions = frozenset(w for w in words if w in POSITIONS and w not in choices)
+        return cls(words, numbers, positions)
+
+    def says(self, word: str) -> bool:
+        """The question already says this word (or a form of it: "receive" for "received")."""
+        w = word.lower()
+        if w in self.words or singular(w) in self.words:
+            return True
+        return len(w) >= 5 and any(len(g) >= 5 and similarity(w, g) >= 0.8 for g in self.words)
 
 
 @dataclass
@@ -151,8 +185,9 @@ def _position_of(box, size) -> set[str]:
 
 
 def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: dict | None = None,
-                 suspicious: set[str] = frozenset()) -> ClaimRecord:  # fmt: skip
-    """Check one claim; `suspicious` are ids of OCR text that reads like an instruction."""
+                 suspicious: set[str] = frozenset(), given: Given = Given()) -> ClaimRecord:  # fmt: skip
+    """Check one claim by what it adds to the question (`given`); `suspicious` are ids of OCR text that
+    reads like an instruction."""
     by_id = {e.id: e for e in evidence}
     missing = [c for c in cites if c not in by_id]
     if missing:
@@ -187,7 +222,7 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
     checks += _count_checks(rest, evidence)
     counted = {w for c in checks if c[3] == "count" for w in c[4:]}
     checks = [c[:4] for c in checks]
-    checks += _number_checks(rest, words, evidence)
+    checks += _number_checks(rest, words, evidence, given)
     colour_ev = _main_colours(
         [
             e
@@ -195,7 +230,7 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
             if e.kind == "color" and (e.extra.get("part") != "background" or "background" in words)
         ]
     )  # the paper behind letters says nothing of the letters
-    for c in [w for w in words if w in COLOURS]:
+    for c in [w for w in words if w in COLOURS and not given.says(w)]:
         hits = [
             e.id
             for e in colour_ev
@@ -208,16 +243,22 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
         )
         checks.append((bool(hits), hits, f"colour {c!r} {why}", "colour"))
     labels = {singular_label(e.text) for e in evidence if e.kind == "detection"}
-    things = [w for w in dict.fromkeys(words) if objects.is_object_word(w, labels) and w not in counted]
-    pos = [w for w in words if w in POSITIONS]
+    named = [w for w in dict.fromkeys(words) if objects.is_object_word(w, labels) and w not in counted]
+    things = [w for w in named if not given.says(w)]  # "drivers" of "what does it ask drivers to do"
+    pos = [w for w in words if w in POSITIONS and w not in given.positions]
     if pos and sizes:
-        dets = [e for w in things for e in objects.matching(w, evidence)]
+        subject = named or [
+            w for w in given.words if objects.is_object_word(w, labels)
+        ]  # "it" is the question's
+        dets = [e for w in subject for e in objects.matching(w, evidence)]
         for d in dets[:1]:
             where = _position_of(d.box, sizes.get(d.image, (1, 1)))
             ok = all(p in where for p in pos) != negated
             checks.append((ok, [d.id], f"{d.text} {d.id} is at {'/'.join(sorted(where))}", "position"))
     absence = negated and bool(_ABSENCE.search(rest))
     checks += _object_checks(things, evidence, absence, text_read=_read_tokens(evidence))
+    if not quotes and not checks:  # only an answer no other check covers is read as a phrase of text
+        checks += _phrase_check(words, rest, evidence, given, labels)
     if not checks:
         if cites and all(c in by_id for c in cites) and _mentions_cited(words, [by_id[c] for c in cites]):
             return ClaimRecord(text, True, cites, "matches the cited evidence", "general")
@@ -302,7 +343,9 @@ def _read_tokens(evidence: list[Evidence]) -> dict[str, set[str]]:
     return out
 
 
-def _number_checks(rest: str, words: list[str], evidence: list[Evidence]) -> list[tuple]:
+def _number_checks(
+    rest: str, words: list[str], evidence: list[Evidence], given: Given = Given()
+) -> list[tuple]:
     """Numbers that are not counts, against OCR numbers on the line of the field the claim names."""
     counted = {m.start(1) for m in _COUNTED.finditer(rest) if m.group(1)[0].isdigit()}
     labels = {singular_label(e.text) for e in evidence if e.kind == "detection"}
@@ -312,6 +355,7 @@ def _number_checks(rest: str, words: list[str], evidence: list[Evidence]) -> lis
         if m.start(1) in counted and objects.is_object_word(m.group(3).lower(), labels)
     }
     values = [parse_number(m.group(1)) for m in _NUMBER.finditer(rest) if m.start(1) not in counted]
+    values = [v for v in values if v not in given.numbers]  # "Part 1" of "the heading of Part 1"
     if not values:
         return []
     read = set().union(*_read_tokens(evidence).values()) if evidence else set()
@@ -372,6 +416,40 @@ def _object_checks(things: list[str], evidence: list[Evidence], absence: bool, t
     return out
 
 
+# Words that carry no content of an answer: how sentences are built, and the words of a reading answer.
+_FUNCTION_WORDS = """a an the this that these those it its it's is are was were be been being of on in at to for
+    from by with and or but as there here they them their he she his her we you i me my our your which who
+    what whose when where how yes also only just very so than then some any all each both one ones called named
+    says say said reads read written printed shown shows show listed labelled labeled displayed text word words
+    sign image picture photo name title heading caption answer appears appear visible see seen can could would
+    will may might has have had do does did not no mostly mainly mostly about around probably clearly likely
+    seems looks located contains shows there's it's that's"""
+_FUNCTION = set(_FUNCTION_WORDS.split())
+
+
+def _phrase_check(words: list[str], rest: str, evidence: list[Evidence], given: Given, labels) -> list[tuple]:
+    """An answer's own words, unquoted ("Private hire.", "The title is Civil Service Rules."): what is
+    left once the question's words, function words, colours, positions, object words and numbers are
+    taken out is text the answer says the image holds, checked against the OCR words like a quote."""
+    new = [
+        w for w in words
+        if w not in _FUNCTION and not given.says(w) and w not in COLOURS and w not in POSITIONS
+        and not objects.is_object_word(w, labels)
+    ]  # fmt: skip
+    if not new or not any(len(w) >= 3 for w in new):
+        return []
+    # the words as written, in order, from the first new word to the last
+    tokens = re.findall(r"[A-Za-z][A-Za-z'’-]*", rest)
+    low = [t.lower() for t in tokens]
+    first, last = low.index(new[0]), len(low) - 1 - low[::-1].index(new[-1])
+    phrase = " ".join(tokens[first : last + 1])
+    tm = find_text(phrase, evidence)
+    if tm.score >= QUOTE_MATCH:
+        return [(True, tm.ids, f"text {phrase!r} matches OCR {tm.text!r} ({tm.score:.2f})", "quote")]
+    near = f" (closest read: {tm.text!r}, {tm.score:.2f})" if tm.text else ""
+    return [(False, tm.ids, f"text {phrase!r} was not read in the image{near}", "quote")]
+
+
 def _mentions_cited(words: list[str], cited: list[Evidence]) -> bool:
     """A claim that repeats a content word of what it cites (a label, a colour, a metadata value)."""
     vocab = {w for e in cited for w in re.findall(r"[a-z0-9]+", e.text.lower()) if len(w) > 2}
@@ -390,12 +468,18 @@ def is_abstention(text: str) -> bool:
 
 
 def verify_answer(
-    answer: str, evidence: list[Evidence], sizes: dict | None = None, suspicious: set[str] = frozenset()
+    answer: str,
+    evidence: list[Evidence],
+    sizes: dict | None = None,
+    suspicious: set[str] = frozenset(),
+    question: str = "",
 ) -> list[ClaimRecord]:
-    """Every claim of a model's answer, checked. Abstentions and filler are not claims."""
+    """Every claim of a model's answer, checked by what it adds to `question`. Abstentions and filler are
+    not claims."""
+    given = Given.of(question)
     out = []
     for text, cites in split_claims(answer):
         if _FILLER.match(text.strip()) or (is_abstention(text) and not _QUOTE.search(text)):
             continue
-        out.append(verify_claim(text, cites, evidence, sizes, suspicious))
+        out.append(verify_claim(text, cites, evidence, sizes, suspicious, given))
     return out

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from rapidfuzz.distance import Levenshtein
 
-from assistant.answer import UNCERTAIN_MARK, UNVERIFIED_MARK
+from assistant.answer import UNSURE_MARKS, UNVERIFIED_MARK
 from assistant.verify import is_abstention
 
 KINDS = ("read", "count", "detect", "color", "where", "abstain", "inject")
@@ -109,7 +109,9 @@ def shown_as_fact(answer: str, note: str = "") -> str:
     """The part of an answer presented as fact: without the note quoting an overruled model answer,
     without sentences the composer marked as unsupported, nothing of an answer marked unverified, and
     nothing after the mark of an uncertain reading."""
-    text = (answer or "").split(UNVERIFIED_MARK, 1)[0].split(UNCERTAIN_MARK, 1)[0]
+    text = (answer or "").split(UNVERIFIED_MARK, 1)[0]
+    for mark in UNSURE_MARKS:
+        text = text.split(mark, 1)[0]
     # Rows scored from elsewhere (a batch output) carry no `note`: the composer's wording marks it.
     text = text.replace(f"({note})", "") if note and f"({note})" in text else _OVERRULED.sub("", text)
     parts = re.split(r"(?<=[.!?])\s+", text)
@@ -199,7 +201,7 @@ def score(case: dict, row: dict) -> dict:
     fact = shown_as_fact(answer, row.get("note") or "")
     out = {"outcome": outcome(case, fact, abstained), "abstained": abstained}
     marked = row.get("status") == "unverified" or any(
-        m in answer for m in (UNVERIFIED_MARK, UNCERTAIN_MARK, UNSUPPORTED_MARK)
+        m in answer for m in (UNVERIFIED_MARK, *UNSURE_MARKS, UNSUPPORTED_MARK)
     )
     if not abstained and marked and not tokens(_CITE.sub("", fact)):
         out["outcome"] = "flagged"  # shown, marked unverified; nothing of it presented as fact

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from assistant.answer import UNCERTAIN_MARK
+from assistant.answer import UNSURE_MARKS
 
 
 def _args(args: dict) -> str:
@@ -99,10 +99,10 @@ def claims_markdown(result: dict) -> str:
     out = []
     if result.get("abstained"):
         out.append("**The assistant abstained**: the evidence does not settle the question.")
-    elif UNCERTAIN_MARK in (result.get("answer") or ""):
-        out.append(
-            "**⚠ Uncertain reading**: what follows the mark is an OCR reading too unsure to state as fact."
-        )
+    elif any(m in (result.get("answer") or "") for m in UNSURE_MARKS):
+        mark = next(m for m in UNSURE_MARKS if m in result["answer"])
+        what = "an OCR reading" if mark == UNSURE_MARKS[0] else "a detection"
+        out.append(f"**⚠ {mark}**: what follows the mark is {what} too unsure to state as fact.")
     elif result.get("status") == "unverified":
         out.append(
             "**⚠ Not verified**: the model's own answer, shown as such; no loaded tool could check it."
