@@ -20,8 +20,13 @@ class ScriptedEngine:
     description = "scripted test engine"
     supports_images = False
 
-    def __init__(self, replies=(), default: str = "I can't tell from the evidence."):
+    def __init__(
+        self, replies=(), default: str = "I can't tell from the evidence.", sees_images: bool = False
+    ):
         self.replies = list(replies)
+        # False (the default) plays the offline stand-in, whose drafts count as no evidence; True plays a
+        # model that sees the image, whose draft is an answer to check
+        self.sees_images = sees_images
         self.default = default
         self.calls: list[list[dict]] = []  # the messages of every generation
 

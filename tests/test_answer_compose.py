@@ -4,6 +4,7 @@ a draft the evidence supports kept as it is (grounding must never harm a right a
 
 from assistant.answer import compose_answer
 from assistant.policy import Intent
+from evaluation.metrics import shown_as_fact
 from tools.evidence import Evidence
 
 
@@ -44,14 +45,20 @@ def test_a_describe_question_gets_a_summary_labelled_as_such():
 
 def test_citations_appear_once_and_well_formed():
     c = compose_answer(
-        "What does the sign say?", Intent("read"), RECEIPT, 'It says "CORNER CAFE" [ [ocr:1, ocr:1].'
+        "What does the sign say?",
+        Intent("read"),
+        RECEIPT,
+        'It says "CORNER CAFE" [ [ocr:1, ocr:1].',
+        sees_images=True,
     )
     assert c.composition == "model"
     assert c.answer == 'It says "CORNER CAFE" [ocr:1].'
 
 
 def test_a_supported_draft_is_kept_even_where_the_extract_would_choose_other_text():
-    c = compose_answer("What does the sign say?", Intent("read"), RECEIPT, 'It says "TEA 1.80" [ocr:2].')
+    c = compose_answer(
+        "What does the sign say?", Intent("read"), RECEIPT, 'It says "TEA 1.80" [ocr:2].', sees_images=True
+    )
     assert c.composition == "model" and c.answer.startswith('It says "TEA 1.80"') and not c.overruled_because
 
 
@@ -60,10 +67,18 @@ def test_a_right_reading_of_a_strip_is_not_overruled_by_a_worse_re_read():
         line("ocr:4", "WIDE STRIP TEXT", (100, 2, 9800, 18), conf=0.86),
         line("zoom:4", "IDE TEXT", (120, 1, 9790, 19), conf=0.9, tool="zoom"),
     ]
-    c = compose_answer("What does it say?", Intent("read"), ev, 'It says "WIDE STRIP TEXT" [ocr:4].')
+    c = compose_answer(
+        "What does it say?", Intent("read"), ev, 'It says "WIDE STRIP TEXT" [ocr:4].', sees_images=True
+    )
     assert c.composition == "model" and "WIDE STRIP TEXT" in c.answer and 'IDE TEXT"' not in c.answer
+    # an engine that cannot see gives no evidence: the sign's text is the extract, from the fuller reading
     c = compose_answer("What does it say?", Intent("read"), ev, "I can't tell from the evidence.")
     assert c.answer == 'It says "WIDE STRIP TEXT" [ocr:4].'
+    # a seeing model that says it cannot tell is not overruled by a reading of untyped text
+    c = compose_answer(
+        "What does it say?", Intent("read"), ev, "I can't tell from the evidence.", sees_images=True
+    )
+    assert c.abstained
 
 
 def test_several_images_are_answered_each_under_its_own_label():
@@ -77,21 +92,22 @@ def test_several_images_are_answered_each_under_its_own_label():
     assert 'Image 3: It says "ONE WAY"' in c.answer and c.composition == "evidence"
     # a draft that states every image's text is kept
     c = compose_answer("What do these signs say?", Intent("read"), ev, 'Image 1 says "STOP" and image 3 says "ONE WAY".',
-                       image_order=["a", "b", "c"], image_numbers=[1, 2, 3])  # fmt: skip
+                       image_order=["a", "b", "c"], image_numbers=[1, 2, 3], sees_images=True)  # fmt: skip
     assert c.composition == "model"
 
 
 # ---- through the loop: real OCR on rendered images, a scripted model -----------------------------
 
 
-def _conv(replies, tmp_path):
+def _conv(replies, tmp_path, sees=False):
     from assistant.session import Assistant, AssistantConfig
     from tests.scripted_engine import ScriptedEngine
     from tools.registry import default_registry
     from tools.runner import ToolRunner
 
     runner = ToolRunner(default_registry(enabled=["ocr", "zoom", "color", "metadata"]))
-    return Assistant(ScriptedEngine(replies), runner, AssistantConfig(trace_dir=str(tmp_path))).conversation()
+    engine = ScriptedEngine(replies, sees_images=sees)
+    return Assistant(engine, runner, AssistantConfig(trace_dir=str(tmp_path))).conversation()
 
 
 def test_draft_and_overruled_because_reach_the_result_and_the_trace(tmp_path):
@@ -102,7 +118,15 @@ def test_draft_and_overruled_because_reach_the_result_and_the_trace(tmp_path):
 
     receipt = synth.render_receipt(5)
     r = _conv(["The total is 999.99 [ocr:1]."], tmp_path).ask("What is the total?", [receipt.image])
-    assert receipt.total in r.answer and "999.99" not in r.answer and "\n" not in r.answer
+    assert (
+        receipt.total in r.answer and "999.99" not in r.answer and "\n" not in r.answer
+    )  # a stand-in's draft
+    seeing = _conv(["The total is 999.99 [ocr:1]."], tmp_path / "sees", sees=True).ask(
+        "What is the total?", [receipt.image]
+    )
+    # a seeing model's draft is corrected from the evidence, saying so: its number is named as its own
+    assert receipt.total in shown_as_fact(seeing.answer) and "999.99" not in shown_as_fact(seeing.answer)
+    assert "The model answered 'The total is 999.99.'" in seeing.answer
     assert r.draft == "The total is 999.99 [ocr:1]." and "999.99" in r.overruled_because
     d = r.to_dict()
     assert d["draft"] == r.draft and d["overruled_because"] == r.overruled_because
@@ -136,7 +160,13 @@ def test_a_quote_cut_short_mid_word_is_not_kept():
     ev = [line("ocr:1", "FRESH BREAD", (40, 40, 400, 100))]
     c = compose_answer("What does the sign say?", Intent("read"), ev, 'The sign says "FRESH B [ocr:1].')
     assert c.answer == 'It says "FRESH BREAD" [ocr:1].' and c.composition == "evidence"
-    c = compose_answer("What does the sign say?", Intent("read"), ev, 'The sign says "FRESH BREAD" [ocr:1].')
+    c = compose_answer(
+        "What does the sign say?",
+        Intent("read"),
+        ev,
+        'The sign says "FRESH BREAD" [ocr:1].',
+        sees_images=True,
+    )
     assert c.composition == "model"
 
 

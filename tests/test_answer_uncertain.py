@@ -68,8 +68,13 @@ def test_a_draft_quoting_only_an_unsure_reading_is_not_kept_as_fact():
     ev = [line("ocr:1", "SmRT", (600, 10, 700, 40), conf=0.72, engines=["rapid"])]
     c = compose_answer("Which bank's logo is in the corner?", Intent("read"), ev, 'It says "SmRT".')
     assert c.composition == "evidence" and c.answer.startswith(UNCERTAIN_MARK)
-    ev[0].extra["engines"] = ["rapid", "tesseract"]  # confirmed by the second engine: the draft stands
-    c = compose_answer("Which bank's logo is in the corner?", Intent("read"), ev, 'It says "SmRT".')
+    ev[0].extra["engines"] = [
+        "rapid",
+        "tesseract",
+    ]  # confirmed by the second engine: a seeing model's draft stands
+    c = compose_answer(
+        "Which bank's logo is in the corner?", Intent("read"), ev, 'It says "SmRT".', sees_images=True
+    )
     assert c.composition == "model" and c.answer == 'It says "SmRT" [ocr:1].'
 
 
@@ -114,5 +119,8 @@ def test_a_draft_quoting_text_of_another_type_does_not_answer_a_typed_question()
         wrong = 'The e-mail address appears in the text as "The quick brown fox jumps".'
         c = compose_answer(q, intent, ev, wrong)
         assert c.composition == "evidence" and "aspammer@website.com" in c.answer and "fox" not in c.answer
-        c = compose_answer(q, intent, ev, 'The e-mail address is "aspammer@website.com".')
+        c = compose_answer(q, intent, ev, wrong, sees_images=True)  # a seeing model's quote of another type
+        assert c.composition == "evidence" and "aspammer@website.com" in shown_as_fact(c.answer)
+        assert "fox" not in shown_as_fact(c.answer)
+        c = compose_answer(q, intent, ev, 'The e-mail address is "aspammer@website.com".', sees_images=True)
         assert c.composition == "model" and "aspammer@website.com" in c.answer

@@ -4,6 +4,7 @@ tool can check it (shown, marked "not verified", never as fact), what a stand-in
 
 from assistant.answer import compose_answer
 from assistant.policy import classify
+from evaluation.metrics import shown_as_fact
 from tools.evidence import Evidence
 
 SHAPES = Evidence(
@@ -57,7 +58,15 @@ def test_the_colour_of_letters_no_tool_could_read_is_flagged():
     assert _ask("What colour are the letters?", "They are blue.", [SHAPES, GREY], sees=False).abstained
     sign = Evidence("ocr:1", "ocr", "im", "line", "OPEN", 0.95, (10, 10, 300, 60))
     out = _ask("What colour are the letters?", "They are blue.", [SHAPES, GREY, sign], sees=True)
-    assert out.status != "unverified"  # the letters were read: their colour is the tools' to measure
+    # the letters were read but their ink was not measured: still flagged, for that reason, never as fact
+    assert (
+        out.status == "unverified" and "no text was read" not in out.answer and not shown_as_fact(out.answer)
+    )
+    ink = Evidence(
+        "color:2", "color", "im", "color", "red", 1.0, (10, 10, 300, 60), {"part": "ink", "share": 0.9}
+    )
+    out = _ask("What colour are the letters?", "They are blue.", [SHAPES, GREY, sign, ink], sees=True)
+    assert out.status == "verified" and "red" in shown_as_fact(out.answer)  # measured: the ink corrects it
 
 
 def test_a_detector_that_does_not_apply_is_named_as_such():
@@ -79,19 +88,31 @@ def test_an_engine_that_cannot_see_still_abstains_there():
 
 
 def test_a_draft_a_loaded_detector_contradicts_is_overruled_even_from_a_seeing_engine():
-    out = _ask("Is there a dog in the picture?", "Yes, there is a dog.", [COCO], sees=True)
-    assert out.status == "verified" and out.answer.startswith("No dog was detected") and out.overruled_because
     dog = Evidence("det:1", "detect", "im", "detection", "dog", 0.9, (500, 100, 620, 300))
     out = _ask("Where is the dog?", "The dog is on the left.", [COCO, dog], sees=True)
-    assert "Not verified" not in out.answer and "left" not in out.answer and out.status == "verified"
+    fact = shown_as_fact(out.answer)
+    assert "right" in fact and "left" not in fact and out.status == "verified" and out.overruled_because
+    assert "The model answered 'The dog is on the left.'" in out.answer  # corrected, saying so
+    out = _ask("Is there a dog in the picture?", "No.", [COCO, dog], sees=True)
+    assert shown_as_fact(out.answer).startswith("Yes. I count 1 dog") and out.overruled_because
+
+
+def test_an_absence_the_detector_cannot_vouch_for_does_not_overrule_a_seeing_engine():
+    # a detector with no measured recall found no dog: that is no evidence against "there is a dog"
+    out = _ask("Is there a dog in the picture?", "Yes, there is a dog.", [COCO], sees=True)
+    assert (
+        out.status == "unverified" and not shown_as_fact(out.answer) and "Yes, there is a dog" in out.answer
+    )
 
 
 def test_reading_questions_stay_strict_for_a_seeing_engine():
     sign = Evidence("ocr:1", "ocr", "im", "line", "OPEN DAILY", 0.95, (10, 10, 300, 60))
     out = _ask("What does the sign say?", 'It says "CLOSED".', [sign], sees=True)
-    assert out.status == "verified" and '"OPEN DAILY"' in out.answer and "CLOSED" not in out.answer
+    fact = shown_as_fact(out.answer)
+    assert out.status == "verified" and '"OPEN DAILY"' in fact and "CLOSED" not in fact
+    # a total OCR did not read anywhere is not the tools' to confirm or deny: flagged, never as fact
     out = _ask("What is the total?", "The total is 12.50.", [sign], sees=True)
-    assert out.abstained and out.status == "abstained" and "12.50" not in out.answer
+    assert out.status == "unverified" and not shown_as_fact(out.answer) and "12.50" in out.answer
 
 
 def test_status_of_a_verified_draft():
@@ -178,18 +199,22 @@ def test_a_seeing_models_reading_of_text_ocr_missed_is_shown_marked_never_as_fac
     assert _ask(q, 'It says "Buona Vista".', ev, sees=False).abstained  # a stand-in that cannot see
     # what OCR did read answers it: the evidence, not the draft
     ev.append(_line("ocr:2", "Buona Vista", (10, 100, 300, 160)))
-    c = _ask(q, 'It says "Bona Vesta Park".', ev, sees=True)
-    assert c.answer == 'It says "Buona Vista" [ocr:2].'
+    c = _ask(q, 'It says "Bona Vesta Park".', ev, sees=True)  # both engines read it: the reading stands
+    assert shown_as_fact(c.answer) == 'It says "Buona Vista" [ocr:2].' and "The model answered" in c.answer
 
 
-def test_a_typed_value_or_a_name_only_a_label_could_carry_still_needs_the_evidence():
+def test_a_typed_value_or_a_name_only_a_label_could_carry_is_never_stated_without_the_evidence():
     ev = [_line("ocr:1", "CORNER CAFE", (10, 10, 300, 60))]
     for q, draft in [
         ("What fare was paid for this ticket?", "The fare was $4.50."),
         ("What is the name of the cashier who served this customer?", 'It says "Mary".'),
         ("On what date was this text written?", "It was written on 3 May 2021."),
     ]:
-        assert _ask(q, draft, ev, sees=True).abstained, q
+        out = _ask(
+            q, draft, ev, sees=True
+        )  # a seeing model's answer, shown flagged: never swapped for "CORNER CAFE"
+        assert out.status == "unverified" and not shown_as_fact(out.answer) and "CORNER" not in out.answer, q
+        assert _ask(q, draft, ev, sees=False).abstained, q
 
 
 def test_a_lone_ocr_reading_a_seeing_model_reads_differently_is_not_stated_as_fact():
@@ -198,22 +223,26 @@ def test_a_lone_ocr_reading_a_seeing_model_reads_differently_is_not_stated_as_fa
         Evidence("ocr:1", "ocr", "im", "line", "Lmergeno", 0.86, (100, 100, 300, 130), rapid),
         Evidence("ocr:2", "ocr", "im", "line", "Train Sop", 0.91, (100, 140, 300, 170), rapid),
     ]
+    inks = [  # the colour tool measured both lines' ink red ("the red text")
+        Evidence(f"color:{i}", "color", "im", "color", "dark red", 1.0, e.box, {"part": "ink", "share": 0.8})
+        for i, e in enumerate(ev, 1)
+    ]
     q = "What does the red text on the panel say?"
-    c = _ask(q, 'It says "Emergency Train Stop".', ev, sees=True)
+    c = _ask(q, 'It says "Emergency Train Stop".', ev + inks, sees=True)
     assert c.answer.startswith("Uncertain reading (one OCR engine alone read it, and the model reads")
     assert '"Lmergeno" "Train Sop"' in c.answer and c.status == "unverified"
     # a stand-in that cannot see has no reading to weigh against OCR's
-    assert _ask(q, 'It says "Emergency Train Stop".', ev, sees=False).answer.startswith(
+    assert _ask(q, 'It says "Emergency Train Stop".', ev + inks, sees=False).answer.startswith(
         'It says "Lmergeno Train Sop"'
     )
     # both engines read it: the reading stands; a quote of other text does not dispute it either
     for e in ev:
         e.extra = {"engines": ["rapid", "tesseract"]}
-    assert _ask(q, 'It says "Emergency Train Stop".', ev, sees=True).answer.startswith(
+    assert _ask(q, 'It says "Emergency Train Stop".', ev + inks, sees=True).answer.startswith(
         'It says "Lmergeno Train Sop"'
     )
     for e in ev:
         e.extra = rapid
-    assert _ask(q, 'It says "BAKERY STATION".', ev, sees=True).answer.startswith(
+    assert _ask(q, 'It says "BAKERY STATION".', ev + inks, sees=True).answer.startswith(
         'It says "Lmergeno Train Sop"'
     )

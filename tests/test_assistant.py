@@ -87,7 +87,7 @@ def test_multi_turn_across_two_images(runner, sign, receipt, tmp_path):
 
 
 def test_stream_events_in_order(runner, sign, tmp_path):
-    engine = ScriptedEngine(['The sign says "NO PARKING".'])
+    engine = ScriptedEngine(['The sign says "NO PARKING".'], sees_images=True)
     conv = Assistant(engine, runner, AssistantConfig(trace_dir=str(tmp_path))).conversation()
     events = list(conv.stream("What does the sign say?", [sign.image]))
     types = [e.type for e in events]

@@ -109,7 +109,7 @@ def test_a_recorded_turn_replays_to_the_same_answer(tmp_path):
 
     reg = ToolRegistry()
     reg.register(WordsTool())
-    engine = ScriptedEngine(['The sign says "STOP".', 'It says "NO PARKING".', "BANANA"])
+    engine = ScriptedEngine(['The sign says "STOP".', 'It says "NO PARKING".', "BANANA"], sees_images=True)
     conv = Assistant(engine, ToolRunner(reg), AssistantConfig(trace_dir=str(tmp_path))).conversation("replay")
     img = Image.new("RGB", (320, 120), (20, 60, 160))
     r1 = conv.ask("What does the sign say?", [img])

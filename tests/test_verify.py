@@ -4,6 +4,7 @@ from assistant.answer import compose_answer
 from assistant.extract import receipt_total
 from assistant.policy import Intent
 from assistant.verify import find_text, split_claims, verify_answer, verify_claim
+from tests.fixtures.answers import unanswered
 from tools.evidence import Evidence
 
 
@@ -122,7 +123,9 @@ def test_evidence_wins_over_a_contradicting_model():
 
 
 def test_agreeing_model_answer_is_kept_with_citations_attached():
-    out = compose_answer("What does the sign say?", Intent("read"), SIGN, 'The sign says "OPEN DAILY".')
+    out = compose_answer(
+        "What does the sign say?", Intent("read"), SIGN, 'The sign says "OPEN DAILY".', sees_images=True
+    )
     assert out.composition == "model"
     assert out.answer.startswith('The sign says "OPEN DAILY" [') and out.citations
 
@@ -202,7 +205,7 @@ def test_sign_reading_keeps_a_weaker_line_on_the_same_plate_and_drops_far_junk()
 def test_texture_read_as_letters_is_not_text():
     from assistant.extract import read_text
 
-    assert read_text([Evidence("ocr:1", "ocr", "im", "line", "aa a", 0.7, (10, 10, 60, 30))]) is None
+    assert unanswered(read_text([Evidence("ocr:1", "ocr", "im", "line", "aa a", 0.7, (10, 10, 60, 30))]))
     assert read_text([Evidence("ocr:1", "ocr", "im", "line", "OK", 0.95, (10, 10, 60, 30))]).key == "OK"
 
 
