@@ -161,6 +161,11 @@ def _typed(role, question, lines, pool, labels) -> list[Candidate]:
         values = [
             (v, e) for e in pool if not _fine_print(e, lines) for v in reading.typed_values(kind, e.text)
         ]
+    if kind == "phone" and not re.search(r"\bfax\b", question, re.I):
+        # "T 03-2093 7358 F 03-2093 7359": a number after "F" or "Fax" is the fax, not the telephone
+        values = [
+            (v, e) for v, e in values if not re.search(rf"\b(?:f|fax)\b\W*{re.escape(v)}", e.text, re.I)
+        ]
     distinct = {verify.norm(v) for v, _ in values}
     basis = "type" if len(distinct) == 1 else "type-several"
     for v, e in sorted(values, key=lambda t: -reading.prominence(t[1])):
@@ -207,10 +212,21 @@ def _text(role, question, lines, pool, labels, evidence) -> list[Candidate]:
     hits = [e for e in pool if reading.has_label(e, keys)]
     if not hits and not role.where and not role.ink:  # "the title of Subchapter A": its label, at any size
         hits = [e for e in lines if reading.has_label(e, keys)]
-    labelled = sorted(hits, key=lambda e: (-reading.has_label(e, keys), -reading.prominence(e)))
+    labelled = sorted(
+        hits, key=lambda e: (-reading.has_label(e, keys), not _leads(e, keys), -reading.prominence(e))
+    )
     most = reading.has_label(labelled[0], keys) if labelled else 0
     for hit in [e for e in labelled if reading.has_label(e, keys) == most][:3]:
         out.append(_at_label(hit, role, question, keys, lines, pool, evidence, bool(subject)))
+    if _is_receipt(lines) and re.search(
+        r"\b(bought|purchased|ordered|sold|items?|products?)\b", question, re.I
+    ):
+        items = receipt_items(lines)  # "what item was bought", "what fuel product was purchased"
+        many = re.search(r"\b(items|products|things)\b", question, re.I)
+        if items and (len(items) == 1 or many):
+            out.append(Candidate(*_quote([e for item in items for e in item]), "label"))
+        elif items:
+            out += [Candidate(*_quote(item), "type-several") for item in items]
     qualified = bool(role.where or role.size or role.ink)
     if qualified and pool:  # a few lines singled out answer; a page's worth is not singled out
         basis = "qualified" if len(pool) <= 3 else "qualified-many"
@@ -218,6 +234,13 @@ def _text(role, question, lines, pool, labels, evidence) -> list[Candidate]:
     main = reading.main_text(pool, {})
     if main:
         out.append(Candidate(*_quote(main), "prominent"))
+    if role.size == "large" and not labelled and re.search(r"\b(title|heading|headline)\b", question, re.I):
+        # "the title of the recipe" where its words label nothing and every line is one size: the first line
+        first = next(
+            (e for e in _in_order(pool) if reading.meaningful(e) and not reading.is_edge_junk(e)), None
+        )
+        if first is not None:
+            out.append(Candidate(first.text, [first], "first-line"))
     for e in pool:  # a line that only repeats the question's words is where the answer is, not the answer
         if _new_words(e, question):
             out.append(Candidate(e.text, [e], "meaning"))
@@ -243,10 +266,26 @@ def _at_label(hit, role, question, keys, lines, pool, evidence, subject: bool) -
         # its label line says nothing new ("PROHIBITED"): the sign's text, whose other lines answer
         return Candidate(*_quote(block), "label" if 2 * len(covered) >= len(keys) else "label-weak")
     if subject and not _new_words(hit, question):  # the subject's own line: the answer is around it
-        return Candidate(*_quote(_passage(hit, pool, question)), "label-weak")
+        passage = _passage(hit, pool, question)
+        # a place asked of a named subject, and an address beside its name: "Linn Electronics Inc / 18720
+        # Oxnard Street, Tarzana"
+        where = role.kind == "place" and "address" in roles.types_of(" ".join(e.text for e in passage))
+        return Candidate(*_quote(passage), "label" if where else "label-weak")
     if role.kind in roles.NAMES and not subject:
         return _name_at(hit, pool, question, _label_basis(hit, keys))
-    return Candidate(*_quote(_passage(hit, pool, question)), _label_basis(hit, keys))
+    basis = _label_basis(hit, keys)
+    if basis == "label" and _leads(hit, keys):
+        basis = "label-lead"  # "SUBCHAPTER A—CIVIL SERVICE RULES": a heading or a field, not prose naming it
+    return Candidate(*_quote(_passage(hit, pool, question)), basis)
+
+
+def _leads(line: Evidence, keys: list[str]) -> bool:
+    """The line begins with one of the label words."""
+    words = verify.norm(line.text).split()
+    return (
+        bool(words)
+        and reading.has_label(Evidence("", line.tool, line.image, "line", words[0], 1.0, None), keys) > 0
+    )
 
 
 _TRIVIAL = {"inc", "ltd", "co", "llc", "plc", "the", "a", "an", "of", "and", "gmbh", "corp"}
@@ -255,8 +294,11 @@ _TRIVIAL = {"inc", "ltd", "co", "llc", "plc", "the", "a", "an", "of", "and", "gm
 def _name_at(hit: Evidence, lines: list[Evidence], question: str, basis: str) -> Candidate:
     """A name at the noun the question asks for: on the noun's line ("Genexis Theatre"), or, where that line
     holds only kinds of places ("BISTRO CAFE"), the line over it ("THREE STOOGES"). A number or an address
-    there is not a name."""
+    there is not a name; nor is a line whose noun was read only approximately a sure one."""
     new = [w for w in _new_words(hit, question) if w not in roles.ORGS | roles.PLACES]
+    # the noun read only approximately ("Cempany"): the line is misread, and so may its name be
+    exact = any(w in roles.ORGS | roles.PLACES for w in verify.norm(hit.text).split())
+    basis = basis if exact else "label-weak"
     if new:
         weak = 2 * sum(bool(re.search(r"\d", w)) for w in new) > len(new)  # "109 SS21/1A": an address
         return Candidate(hit.text, [hit], "label-weak" if weak else basis)
@@ -286,6 +328,37 @@ def _in_order(lines: list[Evidence]) -> list[Evidence]:
 def _names_a_field(question: str) -> bool:
     """A question that names a form's field: "the TO field", a label written in capitals."""
     return bool(re.search(r"\bfield\b", question, re.I) or re.search(r"\b(?!I\b)[A-Z]{2,}\b", question))
+
+
+# Lines of a receipt that are not items: its totals, payments, taxes and the shop's particulars.
+_NOT_ITEM = re.compile(
+    r"\b(sub\s*total|total|tax|gst|vat|cash|change|card|visa|master|rounding|balance|due|tel|telephone|fax|"
+    r"invoice|receipt|date|time|no|reg|points?|thank|member|loyalty|qty|amount|price)\b",
+    re.I,
+)
+
+
+def receipt_items(lines: list[Evidence]) -> list[list[Evidence]]:
+    """A receipt's item rows: above its first total line, a name with its amount on the line ("V-Power 97
+    R11 86.00") or on the line under it ("CINNAMON SUGAR" / "1 x 17,000 17,000")."""
+    first_total = min((e.box[1] for e in lines if e.box and _TOTAL_WORD.search(e.text)), default=None)
+    if first_total is None:
+        return []
+    above = [e for e in _in_order(lines) if e.box and e.box[3] <= first_total + 1]
+    items = []
+    for i, e in enumerate(above):
+        named = re.search(r"[^\W\d_]{3,}", e.text) and not _NOT_ITEM.search(e.text)
+        if not named or reading.is_direction(e):
+            continue
+        nxt = above[i + 1].text if i + 1 < len(above) else ""
+        priced_under = not re.search(r"[^\W\d_]{3,}", re.sub(r"\b\d+\s*[xX]\b", " ", nxt)) and (
+            re.search(roles.PATTERNS["money"], nxt) or re.search(r"\d{1,3}(?:,\d{3})+", nxt)
+        )
+        if re.search(roles.PATTERNS["money"], re.sub(roles.PATTERNS["quantity"], " ", e.text, flags=re.I)):
+            items.append([e])  # a price on the line ("36.10 litre" is a quantity, not a price)
+        elif nxt and priced_under:
+            items.append([e, above[i + 1]])
+    return items
 
 
 _TOTAL_WORD = re.compile(r"\b(total|sub\s*total|amount due|balance due)\b", re.I)

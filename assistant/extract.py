@@ -214,7 +214,7 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
     object's box. None when nothing was measured there: the whole image never answers for a part."""
     found = [e for e in evidence if e.kind == "color"]
     whole = [e for e in found if e.box and _whole_image(e, sizes or {}) and not e.extra.get("part")]
-    s = regions.subject(target)
+    s, why = regions.subject(target), ""
     if s.kind == "image":
         found, subject, verb = (
             whole or [e for e in found if not e.extra.get("part")],
@@ -240,17 +240,48 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
             "are",
         )
     elif s.kind == "object":
-        boxes = {tuple(e.box) for e in objects.matching(s.thing, evidence) if e.box}
+        dets = objects.matching(s.thing, evidence)
+        boxes = {tuple(e.box) for e in dets if e.box}
         found = [e for e in found if e.box and tuple(e.box) in boxes and e not in whole]
         subject, verb = f"The {target}", "is mostly"
+        sure, _ = objects.split(dets, evidence)
+        if len(sure) > 1 and not s.area:  # "the catcher's jersey", one of several people: which one?
+            why = (
+                f"the detector found {len(sure)} of them; the colour measured is of the most likely one only"
+            )
     else:
         return None
     if not found:
         return None
     found.sort(key=lambda e: -float(e.extra.get("share", 0)))
     top = found[:3]
-    names = ", ".join(f"{e.text} ({float(e.extra.get('share', 0)) * 100:.0f}%)" for e in top)
-    return Extract(f"{subject} {verb} {names}.", top[0].text, [e.id for e in top], "colour")
+    names = ", ".join(f"{_colour_words(e.text)} ({float(e.extra.get('share', 0)) * 100:.0f}%)" for e in top)
+    family, share = _main_family(found)
+    if share < MAIN_COLOUR and not why and s.kind != "image":  # "what colours are in this image": all of them
+        why = f"no colour covers most of it (the largest, {family}, covers {share:.0%})"
+    return Extract(
+        f"{subject} {verb} {names}.", top[0].text, [e.id for e in top], "colour", sure=not why, why=why
+    )
+
+
+# A colour answers "what colour is it" as fact only when it covers at least this share of what was measured.
+MAIN_COLOUR = 0.5
+
+
+def _main_family(found: list[Evidence]) -> tuple[str, float]:
+    """The colour family (shades merged: "dark gray" and "gray" are gray) covering most of what was
+    measured, with its share. Several measurements (each line's ink) are averaged."""
+    shares: dict[str, float] = {}
+    boxes = {e.box for e in found}
+    for e in found:
+        base = e.text.replace("light ", "").replace("dark ", "")
+        shares[base] = shares.get(base, 0.0) + float(e.extra.get("share", 0)) / max(len(boxes), 1)
+    return max(shares.items(), key=lambda kv: kv[1]) if shares else ("", 0.0)
+
+
+def _colour_words(name: str) -> str:
+    """The tool's colour name as a person may say it: white things in a photo measure light gray."""
+    return "white or light gray" if name == "light gray" else name
 
 
 def _whole_image(e: Evidence, sizes: dict) -> bool:

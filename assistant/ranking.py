@@ -38,13 +38,15 @@ CONFIG = RankingConfig()
 SUPPORT = {
     "counted": 0.92,  # a number counted with the question's noun ("32 tracks" for "how many tracks")
     "counted-several": 0.60,  # one of several different numbers counted with it
+    "label-lead": 0.91,  # a line that begins with the label (a heading, a field), over prose that names it
     "label": 0.90,  # at a label the question names ("Invoice No", "CHANGE", "Theatre"): most of its words
     "label-weak": 0.60,  # at one label word of several the question names
     "form": 0.90,  # under a form's header the question names ("TO")
     "type": 0.85,  # the only value of the role's type in the image (one e-mail address)
-    "heading": 0.85,  # the name heading a receipt
+    "heading": 0.88,  # the name heading a receipt (over its prominent text: a receipt's lines are one size)
     "prominent": 0.85,  # a sign's own large text, for the words or the name of what the image shows
     "qualified": 0.80,  # the few lines (3 at most) the question's position, size or ink words single out
+    "first-line": 0.80,  # a page's first line, for its title where nothing else marks one
     "qualified-many": 0.55,  # more lines than that: the qualifiers do not single the answer out
     "type-several": 0.55,  # the most prominent of several values of the type
     "guess": 0.50,  # prominent text where the question points elsewhere (see `_spread`)
@@ -81,14 +83,20 @@ def rank(question: str, role: roles.Role, candidates: list[Candidate], evidence:
         if why:
             score, c.notes["conflict"] = 0.0, why
         c.notes["score"] = round(score, 3)
-        scored.append((score, sim, -order, c))
+        # ties: closeness in meaning parts texts; values of a type (numbers) are parted by how they were
+        # found, most prominent first: "T 03-2093 7358 F 03-2093 7359" means nothing to an embedding
+        scored.append((score, sim if not role.typed else -order, -order, c))
     score, sim, _, best = max(scored, key=lambda t: t[:3])
     if score <= 0:
         return Ranked(None, 0.0, False, best.notes.get("conflict", "no candidate fits"))
     rivals = [
         c
         for s, m, _, c in scored
-        if s == score and c is not best and _differs(c, best) and sim - m < CONFIG.meaning_margin
+        if s == score
+        and c is not best
+        and _differs(c, best)
+        and sim - m < CONFIG.meaning_margin
+        and not role.typed
     ]
     sure = score >= CONFIG.show and not rivals
     why = (

@@ -340,6 +340,11 @@ _EDGE_JUNK = re.compile(
 )
 
 
+def is_edge_junk(e: Evidence) -> bool:
+    """A web address, a copyright or a stock-photo watermark: text at an image's edge, not its content."""
+    return bool(_EDGE_JUNK.search(e.text))
+
+
 def main_text(lines: list[Evidence], sizes: dict) -> list[Evidence]:
     """The text's own large, confident lines (and the lines of the same plate), in reading order."""
     lines = [e for e in lines if e.confidence >= 0.5]

@@ -22,9 +22,14 @@ TEXT = {"letter", "text", "writing", "word", "font", "sign", "lettering", "chara
 CARRIERS = {"sign", "banner", "label", "poster", "placard", "notice"}
 # Parts of a thing: a box holds the whole thing, so its colour says nothing of a part ("the bird's feet",
 # "the bicycle frame"). Clothes are not parts here: a person's box is mostly their clothes.
+# (A bicycle's frame or a motorcycle's tank is most of what its box shows: measured as the whole.)
 PARTS = {"foot", "feet", "leg", "hand", "hair", "eye", "head", "tail", "beak", "wing", "wheel", "tire", "tyre",
-         "frame", "tank", "roof", "door", "window", "seat", "handle", "mane", "hoof", "ear", "nose", "face"}  # fmt: skip
-AREA_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle", "upper", "lower"}
+         "roof", "door", "window", "seat", "handle", "mane", "hoof", "ear", "nose", "face"}  # fmt: skip
+# Clothes are measured on the person who wears them ("the shirt of the player", "the skier's jacket").
+CLOTHES = {"shirt", "jacket", "coat", "dress", "suit", "jersey", "sweater", "hoodie", "vest", "uniform", "top",
+           "trousers", "pants", "jeans", "shorts", "skirt", "bib", "hat", "cap", "helmet", "scarf"}  # fmt: skip
+AREA_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle", "upper", "lower", "highest", "lowest",
+              "uppermost"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ def subject(target: str) -> Subject:
     area = area_of(words)
     nouns = [w for w in words if w not in AREA_WORDS and w not in WHOLE and w not in {"at", "side", "part"}]
     thing = next((w for w in nouns if objects.is_object_word(w)), "")
+    if thing and objects.singular(thing) in CLOTHES:
+        wearer = next((w for w in nouns if objects.classes_for(w) == {"person"}), "person")
+        return Subject("object", wearer, area)
     if thing:
         after = nouns[nouns.index(thing) + 1 :]
         part = next((w for w in after if objects.singular(w) in PARTS or w in PARTS), "")
@@ -60,9 +68,9 @@ def area_of(words: list[str]) -> str:
     """Canonical position words: "bottom", "top left", "center"."""
     v = next(
         (
-            ("top" if w in ("top", "upper") else "bottom")
+            ("top" if w in ("top", "upper", "highest", "uppermost") else "bottom")
             for w in words
-            if w in ("top", "upper", "bottom", "lower")
+            if w in ("top", "upper", "highest", "uppermost", "bottom", "lower", "lowest")
         ),
         "",
     )

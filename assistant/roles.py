@@ -208,9 +208,9 @@ def holds(kind: str, text: str, at_label: bool = False) -> bool:
     return at_label and kind in AT_LABEL and bool(re.search(AT_LABEL[kind], text, flags(kind)))
 
 
-_STREET = (
-    r"\b(street|st|road|rd|avenue|ave|lane|ln|drive|dr|boulevard|blvd|way|jalan|jln|floor|suite|unit)\b\.?"
-)
+_STREET_WORDS = {"street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "boulevard", "blvd",
+                 "way", "jalan", "jln", "floor", "suite", "unit"}  # fmt: skip
+_STREET = r"\b(" + "|".join(sorted(_STREET_WORDS)) + r")\b\.?"
 
 
 def types_of(text: str) -> set[str]:
@@ -234,17 +234,28 @@ def conflict(role: Role, text: str) -> str:
     for a year, an address for a shop's name."""
     t = types_of(text)
     if role.kind in NAMES:
-        bad = t & {"email", "url", "phone", "money", "date", "percent"} | (
-            {"address"} & t if role.kind != "place" else set()
-        )
-        if bad:
-            return f"it is {_A[sorted(bad)[0]]}, not {_A[role.kind]}"
-        if not re.search(r"[^\W\d_]{2,}", text):
-            return f"it holds no word, so it is not {_A[role.kind]}"
+        # what is left once the values of other types are taken out must hold a name ("www.example.com"
+        # leaves nothing; "Linn Electronics, 18720 Oxnard Street, Tarzana, 818 708-8131" leaves the place)
+        rest = text
+        for kind in ("email", "url", "phone", "money", "date", "percent", "time"):
+            rest = re.sub(PATTERNS[kind], " ", rest, flags=flags(kind))
+        if role.kind != "place":  # a street address is not the name of a shop or a person
+            rest = re.sub(rf"\d[\w/-]*\s+(?:[^\W\d_]+\s+){{0,3}}{_STREET}", " ", rest, flags=re.I)
+        words = [w for w in re.findall(r"[^\W\d_]{2,}", rest) if w.lower() not in _STREET_WORDS]
+        if not words:
+            bad = sorted(t - {"name", "year", "quantity"}) or ["name"]
+            what = _A[bad[0]] if bad[0] != "name" else "no word"
+            return (
+                f"it is {what}, not {_A[role.kind]}"
+                if bad[0] != "name"
+                else f"it holds no word, so it is not {_A[role.kind]}"
+            )
         return ""
     if role.kind == "year":
         other = sorted(t - {"name", "year"})
         return "" if "year" in t else f"it holds no year{' (it is ' + _A[other[0]] + ')' if other else ''}"
+    if role.kind == "quantity" and role.noun and re.search(r"\d", text):
+        return ""  # "how many litres": the number says it, the unit is the question's
     if role.typed and not holds(role.kind, text, at_label=True):
         return f"it holds no {NOUNS.get(role.kind, role.kind)}"
     return ""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from assistant import objects
 from assistant.candidates import Extract
-from assistant.text import plural
+from assistant.text import plural, singular
 from tools.evidence import Evidence, position
 
 # Recall (low end of its 95% interval) a detector needs on large objects of a group before "there is none".
@@ -72,7 +72,8 @@ def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
     if not dets:
         return _absent(evidence, target) if objects.knows(evidence, target) else None
     sure, maybe = split(dets, evidence)
-    label = lambda n: target if n == 1 else plural(target)  # noqa: E731
+    one = singular(target)
+    label = lambda n: one if n == 1 else plural(one)  # noqa: E731
     record = _record(evidence, dets[0].image)
     if not sure:
         if not maybe:

@@ -47,6 +47,7 @@ _IRREGULAR = {
     "lenses": "lens",
     "canvases": "canvas",
     "atlases": "atlas",
+    "taxis": "taxi",
 }
 
 

@@ -439,10 +439,10 @@ def _phrase_check(words: list[str], rest: str, evidence: list[Evidence], given: 
     if not new or not any(len(w) >= 3 for w in new):
         return []
     # the words as written, in order, from the first new word to the last
-    tokens = re.findall(r"[A-Za-z][A-Za-z'’-]*", rest)
-    low = [t.lower() for t in tokens]
+    spans = [m for m in re.finditer(r"[a-z]+", rest, re.I)]
+    low = [m.group(0).lower() for m in spans]
     first, last = low.index(new[0]), len(low) - 1 - low[::-1].index(new[-1])
-    phrase = " ".join(tokens[first : last + 1])
+    phrase = rest[spans[first].start() : spans[last].end()]
     tm = find_text(phrase, evidence)
     if tm.score >= QUOTE_MATCH:
         return [(True, tm.ids, f"text {phrase!r} matches OCR {tm.text!r} ({tm.score:.2f})", "quote")]
