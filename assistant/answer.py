@@ -63,9 +63,9 @@ def abstain_text(reason: str) -> str:
 
 # ---- composition ---------------------------------------------------------------------------------
 
-NEEDS_EVIDENCE = policy.READING_INTENTS | policy.OBJECT_INTENTS | {"color", "metadata"}
+NEEDS_EVIDENCE = policy.READING_INTENTS | policy.OBJECT_INTENTS | {"color", "metadata", "identify"}
 _TOOL_FOR = {"read": "ocr", "total": "ocr", "price": "ocr", "field": "ocr", "count": "detect", "presence": "detect",
-             "where": "detect", "color": "color", "metadata": "metadata"}  # fmt: skip
+             "where": "detect", "color": "color", "metadata": "metadata", "identify": "classify"}  # fmt: skip
 
 
 def suspicious_ids(evidence: list[Evidence]) -> set[str]:
@@ -151,6 +151,8 @@ def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict, ques
         return regions.why_no_colour(intent.target, evidence)
     if intent.name == "metadata":
         return "the image carries no such metadata."
+    if intent.name == "identify":
+        return "the image classifier gave no label of the kind asked about (or it is not installed: `bash scripts/setup.sh`)."
     return "the tools found nothing that answers it."
 
 

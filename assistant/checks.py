@@ -29,7 +29,7 @@ from tools.evidence import Evidence
 # must state, and it may answer where a model abstained.
 AT_LABEL = {"counted", "label", "label-lead", "form"}
 # Claims that a check against the evidence supported (not merely a word shared with what they cite).
-CHECKED = {"quote", "number", "count", "colour", "position", "presence", "absence", "metadata"}
+CHECKED = {"quote", "number", "count", "colour", "position", "presence", "absence", "metadata", "label"}
 # A model's text this similar to a reading (normalised) is a reading of the same text: a dispute about
 # letters, not a contradiction.
 SAME_TEXT = 0.6
@@ -46,6 +46,20 @@ def grounded(
 ) -> bool:
     """Every unit the draft adds is supported, and the draft answers the role the question asks for.
     A claim that fails a role check is marked so, with the reason."""
+    if intent.name == "identify":  # the draft names one of the classifier's labels (or the class it nests in)
+        said = verify.norm(model_text)
+        named = [
+            e
+            for e in evidence
+            if e.kind == "label" and (verify.norm(e.text) in said or (e.extra.get("coco") or "~") in said)
+        ]
+        for c in claims if named else []:
+            c.supported, c.evidence = True, [named[0].id]
+            c.reason, c.kind = (
+                f"the image classifier's label {named[0].text!r} ({named[0].confidence:.2f})",
+                "label",
+            )
+        return bool(named)
     said = said_count(model_text) if intent.name in ("count", "presence") else None
     if said is not None and sure is not None and sure.kind == "count":
         return _agrees(said, sure.key)  # "Yes." / "No." / "There are 2." against the detector's count

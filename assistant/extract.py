@@ -394,4 +394,6 @@ def _extract(intent: policy.Intent, question: str, evidence: list[Evidence], siz
         return colours(evidence, intent.target, sizes)
     if name == "metadata":
         return metadata(evidence, question)
+    if name == "identify":
+        return sightings.identify(evidence, question)
     return None

@@ -25,7 +25,8 @@ OBJECT_INTENTS = {"count", "presence", "where"}
 # Open questions (describe, other) keep the configured `max_new_tokens`. These drafts also stop at a
 # blank line: one paragraph answers a short question.
 ANSWER_TOKENS = {"read": 96} | {
-    name: 48 for name in ("total", "price", "field", "count", "presence", "where", "color", "metadata")
+    name: 48
+    for name in ("total", "price", "field", "count", "presence", "where", "color", "metadata", "identify")
 }
 
 # Fields a question may ask for, with the regular expression that finds one in OCR text.
@@ -78,6 +79,12 @@ _INTENT_RULES: list[tuple[str, str]] = [
         r"destination|station)\b",
     ),
     (
+        "identify",
+        r"\bwhat (kind|type|sort|breed|species|make) of\b|\bwhat (animal|bird|dog|cat|vehicle|food|dish|fruit|"
+        r"plant|flower|object|thing|instrument|tool)s? (is|are) (this|that|these|those|it|shown|in)\b|"
+        r"\bwhat is (this|that) (animal|bird|thing|object|vehicle|dish)\b",
+    ),
+    (
         "describe",
         r"\b(describe|what is (in|on|shown)|what's (in|on)|what do you see|what can you see|what is this|"
         r"what's this|what is happening|tell me about|caption)\b",
@@ -106,7 +113,7 @@ _STOP = {
 class Intent:
     """What a question asks for."""
 
-    name: str  # "read" | "total" | "price" | "field" | "count" | "presence" | "where" | "color" | "metadata" | "describe" | "other"
+    name: str  # "read" | "total" | "price" | "field" | "count" | "presence" | "where" | "color" | "metadata" | "identify" | "describe" | "other"
     target: str = ""  # the object or item asked about ("dog", "coffee"), singular
     field: str = ""  # for "field": "phone" | "email" | "url" | "date" | "time"
     inherited: bool = False  # taken from the previous turn (a follow-up like "and the first one?")
@@ -240,6 +247,13 @@ def plan(intent: Intent, images: list[int], available: set[str]) -> list[Planned
             wanted.append(("detect", {}, f"colour of {intent.target!r}: find the {subject.thing} first"))
     elif intent.name == "metadata":
         wanted.append(("metadata", {}, "question about the file or the camera"))
+    elif (
+        intent.name == "identify"
+    ):  # "what kind of dog is this": the classifier's labels, the detector's boxes
+        wanted += [
+            ("classify", {}, "what kind of thing: image labels"),
+            ("detect", {}, "what kind of thing: objects"),
+        ]
     else:
         wanted += [
             ("detect", {}, "open question: objects"),

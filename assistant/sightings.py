@@ -162,3 +162,41 @@ def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None
     out.doubt, out.doubt_ids = f"the {d.text} may be at the {where} of the image", [d.id]
     out.doubt_why = f"the detector's box scores {d.confidence:.2f}, below its sure threshold"
     return out
+
+
+# The image classifier's top label is the answer to "what kind of X is this" when it has this probability.
+# Not measured on a labelled set here (no development question asks it): 0.5 means the classifier puts
+# more weight on its first label than on all others together; below it the label is an uncertain answer.
+LABEL_SURE = 0.5
+
+
+def identify(evidence: list[Evidence], question: str) -> Extract | None:
+    """What kind of thing the image shows, from the classifier's ImageNet labels: the most probable one
+    (among those nesting under the class the question names, "what kind of dog"), with its probability."""
+    labels = sorted((e for e in evidence if e.kind == "label"), key=lambda e: -e.confidence)
+    asked = {
+        c
+        for w in question.lower().split()
+        for c in objects.classes_for(w.strip("?.,"))
+        if c in objects.COCO_CLASSES
+    }
+    if asked:
+        labels = [e for e in labels if e.extra.get("coco") in asked] or labels
+    if not labels:
+        return None
+    top = labels[0]
+    text = (
+        f"It looks like {_a(top.text)} (the image classifier's top label, probability {top.confidence:.2f})."
+    )
+    if top.confidence >= LABEL_SURE:
+        return Extract(text, top.text, [top.id], "label", basis="classifier")
+    out = Extract("", "", [], "label", basis="classifier")
+    out.doubt, out.doubt_ids = f"it may be {_a(top.text)}", [e.id for e in labels[:3]]
+    out.doubt_why = f"the classifier gives it only {top.confidence:.2f}; next: " + ", ".join(
+        f"{e.text} ({e.confidence:.2f})" for e in labels[1:3]
+    )
+    return out
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

@@ -55,3 +55,25 @@ def test_where_is_unsure_when_several_boxes_sit_on_different_sides():
     two = [RECORD, det(1, "person", 0.9, (10, 100, 120, 400)), det(2, "person", 0.8, (500, 100, 620, 400))]
     ex = sightings.locate(two, "catcher", sizes)
     assert not ex.text and "on different sides" in ex.doubt_why
+
+
+def test_what_kind_of_thing_is_answered_by_the_classifier_with_its_probability():
+    labels = [
+        Evidence("cls:1", "classify", "im", "label", "golden retriever", 0.71, None, {"coco": "dog"}),
+        Evidence("cls:2", "classify", "im", "label", "tennis ball", 0.12, None, {"coco": "sports ball"}),
+    ]
+    q = "What kind of dog is this?"
+    assert classify(q).name == "identify"
+    out = compose_answer(q, classify(q), labels, "", image_order=["im"])
+    assert (
+        out.answer.startswith("It looks like a golden retriever")
+        and "0.71" in out.answer
+        and "[cls:1]" in out.answer
+    )
+    labels[0].confidence = 0.3  # the classifier is not sure: an uncertain answer, never a fact
+    out = compose_answer(q, classify(q), labels, "", image_order=["im"])
+    assert out.status == "unverified" and not shown_as_fact(out.answer) and "golden retriever" in out.answer
+    seeing = compose_answer(
+        q, classify(q), labels, "It is a golden retriever.", image_order=["im"], sees_images=True
+    )
+    assert seeing.composition == "model" and seeing.status == "verified"
