@@ -163,6 +163,14 @@ def test_offline_default_sends_photos_to_the_ssd_and_renders_to_the_shapes_model
     assert render[-1].extra["backend"] == "yolo" and render[-1].extra["classes"] == list(CLASSES)
     assert render[-1].extra["applies"] is True and render[-1].extra["measured"] is None
     assert tool.version.count("+") == 1  # the cache key names both models
+    # a flat-looking photo (a skier on snow measured as a render) is still a photo when the COCO detector
+    # finds a sure object in it; a render of shapes has none of its classes
+    import tools.detector as detector
+
+    monkeypatch.setattr(detector, "render_stats", lambda im: {"render_score": 0.9, "render": True})
+    found = DetectorTool()(ImageRef.from_path(_asset("bus.jpg")))
+    assert found[-1].extra["backend"] == "ssd" and "bus" in {f.text for f in detections(found)}
+    assert DetectorTool()(ImageRef.from_pil(im), conf=0.4)[-1].extra["backend"] == "yolo"
 
 
 def test_bench_measures_the_photos_that_ship_in_packages(ssd_path):

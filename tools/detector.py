@@ -175,7 +175,7 @@ class DetectorTool(Tool):
 
     @property
     def version(self) -> str:  # the cache key must change with the back ends and their weights
-        return f"3:{self.resolve()[1]}"
+        return f"4:{self.resolve()[1]}"
 
     @property
     def domain(self) -> str:
@@ -218,6 +218,13 @@ class DetectorTool(Tool):
         if len(plan) == 1 and plan[0].domain != SYNTHETIC:
             return plan[0], {}
         stats = render_stats(im)
+        photo = next((b for b in plan if b.domain != SYNTHETIC), None)
+        if stats["render"] and photo is not None and photo.kind == "ssd":
+            # a flat-looking photo (snow, a white wall) is still a photo when the COCO detector finds a sure
+            # object in it: a render of circles and squares has none of its classes
+            sure = claims_of(photo).sure
+            if any(x.score >= sure for x in self._model(photo).predict(im, conf=sure)):
+                stats["render"], stats["photo_objects"] = False, True
         return next((b for b in plan if (b.domain == SYNTHETIC) == stats["render"]), plan[0]), stats
 
     def forward(
