@@ -4,7 +4,8 @@ Two kinds of model sit behind a name:
 - an `AssistantBackend` answers like the UI does: tools run on the request's images, the answer is
   verified, and the response carries an extra `grounding` field (citations, claims, abstained, evidence,
   tool calls, timings, the trace's file name). Earlier messages of the request become the conversation's
-  history; a `conversation_id` field (an extension) continues a conversation kept on the server instead;
+  history; a `conversation_id` field (an extension) continues a conversation kept on the server
+  instead, by an id the server issued (each answer's `grounding.conversation_id`), never one a client chose;
 - an `EngineBackend` (`serve --raw`) passes the messages straight to the model, as vLLM would, so another
   assistant can use this server as its remote back end while keeping tools and verification local.
 
@@ -19,7 +20,10 @@ What keeps it alive under hostile or careless clients (the guard and the gate: `
 - each run carries an engine `Cancel`: a client that leaves (streaming or not) sets it and the engine
   stops within a token; its deadline (`request_timeout_s`) ends a generation that runs too long; the
   worker closes its generation itself, so the engine is freed on the thread that used it;
-- SIGTERM / Ctrl-C cancel every run and uvicorn closes connections after `shutdown_timeout_s`.
+- a question longer than the model's context could hold is refused before it reaches the model;
+- SIGTERM / Ctrl-C cancel every run: a request still in its tool stage is answered 503 at once, and
+  uvicorn closes connections after `shutdown_timeout_s`.
+Below the routes, `api_conn.py` bounds the connections themselves (time to send a request, how many).
 """
 
 from __future__ import annotations
@@ -39,7 +43,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistant.core.engine import Cancel, cancel_scope
 from frontends import openai_format as fmt
-from frontends.api_backends import AssistantBackend, Cancelled, EngineBackend, Outcome  # noqa: F401 - re-exported
+from frontends.api_backends import (  # noqa: F401 - re-exported
+    AssistantBackend,
+    Cancelled,
+    EngineBackend,
+    Outcome,
+    UnknownConversation,
+)
+from frontends.api_conn import ConnectionLimits, bounded_protocol, raise_fd_limit
 from frontends.api_guard import Busy, Gate, Guard, memory, too_large_body  # noqa: F401 - re-exported
 from frontends.openai_format import ChatRequest, RequestLimits
 from tools.errors import BackendError, BadInputError, ModelLoadError, UserError
@@ -89,12 +100,23 @@ class ModelHub:
         backend = self._built.get(self.resolve(name)) if self.loaders else None
         if backend is None:
             return {}
-        engine = getattr(backend, "engine", None)
+        engine = _engine_of(backend)
         takes = (
             True if isinstance(backend, AssistantBackend) else bool(getattr(engine, "supports_images", True))
         )
         # a stand-in with a random vision tower takes images but cannot see them (Engine.sees_images)
         return {"supports_images": takes, "sees_images": takes and bool(getattr(engine, "sees_images", True))}
+
+    def check_text(self, name: str, req: ChatRequest) -> None:
+        """Refuse, before it costs the model anything, text that could not fit its context: no
+        tokenizer makes fewer than one token of `CHARS_PER_TOKEN` characters of real text."""
+        context = getattr(_engine_of(self._built.get(name)), "max_context", None)
+        chars = sum(len(t.text) for t in req.turns)
+        if isinstance(context, int) and chars > context * CHARS_PER_TOKEN:
+            raise BadInputError(
+                f"messages: {chars} characters of text cannot fit this model's context of {context} tokens "
+                f"(at most about {context * CHARS_PER_TOKEN} characters); send less text"
+            )
 
     def gate(self, name: str) -> Gate:
         with self._build_lock:
@@ -116,6 +138,19 @@ class UnknownModel(BadInputError):
     pass
 
 
+# The most characters one token of text holds, generously (English averages about four): text longer
+# than the context times this is refused without tokenising it.
+CHARS_PER_TOKEN = 12
+
+
+def _engine_of(backend):
+    """The engine behind a backend: its own (`EngineBackend`) or its assistant's."""
+    engine = getattr(backend, "engine", None)
+    if engine is None and getattr(backend, "assistant", None) is not None:
+        engine = getattr(backend.assistant, "engine", None)
+    return engine
+
+
 @dataclass
 class ServeConfig:
     host: str = "127.0.0.1"  # loopback unless asked: the API runs models and tools for whoever reaches it
@@ -126,12 +161,15 @@ class ServeConfig:
     queue_timeout_s: float = 120.0  # a request that cannot start within this gets 503 with Retry-After
     request_timeout_s: float = 600.0  # a generation running longer is stopped (its answer ends there)
     shutdown_timeout_s: float = 3.0  # on SIGTERM, open connections are closed after this long
+    connections: ConnectionLimits = field(default_factory=ConnectionLimits)  # slow senders, how many
+    # Without an API key, the Host names (besides the bound address) a request may name (--allowed-host)
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def _status(e: Exception) -> int:
     if isinstance(e, Cancelled):
         return 499  # the client closed the request (nobody reads this answer)
-    if isinstance(e, UnknownModel):
+    if isinstance(e, (UnknownModel, UnknownConversation)):
         return 404
     if isinstance(e, (ModelLoadError, Busy)):
         return 503
@@ -183,6 +221,7 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
             body = await request.body()
             req = await loop.run_in_executor(_PARSERS, fmt.parse_request, body, cfg.limits)
             name = hub.resolve(req.model)
+            hub.check_text(name, req)
             hub.gate(name).check_room()
         except Exception as e:
             return _error_response(e)
@@ -203,7 +242,7 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
             run.sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    return Guard(app, cfg.limits.max_request_bytes, cfg.api_key)
+    return Guard(app, cfg.limits.max_request_bytes, cfg.api_key, cfg.host, cfg.allowed_hosts)
 
 
 async def _until(fut: asyncio.Future, request: Request, run: _Run, timeout_s: float | None = None):
@@ -213,6 +252,9 @@ async def _until(fut: asyncio.Future, request: Request, run: _Run, timeout_s: fl
         done, _ = await asyncio.wait({fut}, timeout=0.25)
         if done:
             return fut.result()
+        if run.hub.stopping:  # shutting down: a run still in its tools does not hold the client
+            run.cancel.set()
+            return Busy("the server is shutting down; retry later", 5)
         if await request.is_disconnected():
             run.cancel.set()
             return Cancelled()
@@ -284,7 +326,12 @@ class _Run:
         try:
             yield fmt.sse(fmt.chunk_body(self.id, self.name, created, {"role": "assistant", "content": ""}))
             while True:
-                kind, item = await self.queue.get()
+                try:
+                    kind, item = await asyncio.wait_for(self.queue.get(), timeout=0.25)
+                except TimeoutError:
+                    if not self.hub.stopping:
+                        continue
+                    kind, item = "done", Busy("the server is shutting down; retry later", 5)
                 if kind == "chunk":
                     yield fmt.sse(fmt.chunk_body(self.id, self.name, created, {"content": item}))
                     continue
@@ -320,12 +367,24 @@ def serve(hub: ModelHub, cfg: ServeConfig) -> None:
             hub.cancel_all()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(
-        create_app(hub, cfg),
+    with contextlib.suppress(KeyboardInterrupt):
+        Server(uvicorn_config(create_app(hub, cfg), cfg)).run()
+
+
+def uvicorn_config(app, cfg: ServeConfig):
+    """uvicorn's settings for the server: its h11 protocol with the connection bounds of
+    `cfg.connections` (the open-file limit lifted to fit them), the graceful shutdown time."""
+    import uvicorn
+
+    cap, note = raise_fd_limit(cfg.connections.max_connections)
+    if note:
+        print(f"serve: {note}", file=sys.stderr, flush=True)
+        cfg.connections.max_connections = cap
+    return uvicorn.Config(
+        app,
         host=cfg.host,
         port=cfg.port,
         log_level="warning",
+        http=bounded_protocol(cfg.connections),
         timeout_graceful_shutdown=cfg.shutdown_timeout_s,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        Server(config).run()

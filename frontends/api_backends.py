@@ -3,17 +3,23 @@ assistant (`AssistantBackend`). Both run on a worker thread and hand text chunks
 the HTTP side (`frontends.api`) turns those into SSE chunks or one response. However a run ends
 (finished, `Cancelled` raised by `emit`, an error), the generation it started is closed on this same
 thread before `run` returns, so the engine is free for the next request at once.
+
+A conversation kept on the server is named by an id the server issues (`grounding.conversation_id`
+of every answer: 192 random bits), never by one a client makes up: whoever holds the id holds the
+conversation (its images' answers), so an id must be as hard to guess as a key. A request naming an id
+the server did not issue (or has forgotten: the last `keep_conversations` are kept) is refused.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from frontends.openai_format import ChatRequest
-from tools.errors import BackendError, UserError
+from tools.errors import BackendError, BadInputError, UserError
 
 
 @dataclass
@@ -25,6 +31,15 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     grounding: dict | None = None
+
+
+class UnknownConversation(BadInputError):
+    """A conversation_id this server did not issue, or no longer keeps: 404."""
+
+
+def new_conversation_id() -> str:
+    """An id nobody can guess (192 bits), in the characters a conversation id may use."""
+    return "c" + secrets.token_urlsafe(24)
 
 
 class Cancelled(Exception):
@@ -78,9 +93,15 @@ class AssistantBackend:
 
     def _conversation(self, req: ChatRequest):
         cid = req.conversation_id
-        if cid and cid in self._conversations:
+        if cid:
+            if cid not in self._conversations:
+                raise UnknownConversation(
+                    "conversation_id: no conversation with this id is kept here; ids are issued by the "
+                    "server (grounding.conversation_id of an answer): omit it to start a new conversation"
+                )
             self._conversations.move_to_end(cid)
             return self._conversations[cid], req.question.images
+        cid = new_conversation_id()
         conv = self.assistant.conversation(cid)
         # A stateless request carries its history: earlier turns become the conversation's text history
         # and every image of the request comes with the question (the tools look at all of them).
@@ -88,10 +109,9 @@ class AssistantBackend:
         conv.history = [
             {"role": t.role, "content": t.text} for t in req.turns[:last] if t.role in ("user", "assistant")
         ]
-        if cid:
-            self._conversations[cid] = conv
-            while len(self._conversations) > self._keep:
-                self._conversations.popitem(last=False)[1].close()
+        self._conversations[cid] = conv
+        while len(self._conversations) > self._keep:
+            self._conversations.popitem(last=False)[1].close()
         return conv, req.images
 
     def run(self, req: ChatRequest, emit: Emit) -> Outcome:

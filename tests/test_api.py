@@ -18,6 +18,8 @@ from frontends.openai_format import RequestLimits, parse_request
 from tests.frontends_util import ServerThread, assistant, data_url, engine, sign_png
 from tools.errors import BadInputError
 
+JSON = {"Content-Type": "application/json"}
+
 
 def _png_url(size=(8, 8), colour="red") -> str:
     buf = io.BytesIO()
@@ -238,7 +240,7 @@ def test_errors_come_back_as_openai_errors(client, server, sign):
     big = {"model": "default", "messages": [{"role": "user", "content": "x" * 2_100_000}]}
     r = httpx.post(server.url + "/v1/chat/completions", json=big, timeout=30)
     assert r.status_code == 413 and "limit" in r.json()["error"]["message"]
-    r = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", timeout=30)
+    r = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", headers=JSON, timeout=30)
     assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
 
 
@@ -252,15 +254,14 @@ def test_a_conversation_id_naming_a_path_is_refused_and_writes_nothing(client, s
 
 
 def test_conversation_id_continues_a_conversation_on_the_server(client, server, sign):
-    first = client.chat.completions.create(
-        model="default", messages=_ask(sign), extra_body={"conversation_id": "api-test-1"}
-    )
+    first = client.chat.completions.create(model="default", messages=_ask(sign))
+    cid = first.model_extra["grounding"]["conversation_id"]  # issued by the server
     follow = [{"role": "user", "content": "Is it open?"}]  # no image: the server remembers the first one
     second = client.chat.completions.create(
-        model="default", messages=follow, extra_body={"conversation_id": "api-test-1"}
+        model="default", messages=follow, extra_body={"conversation_id": cid}
     )
     g1, g2 = first.model_extra["grounding"], second.model_extra["grounding"]
-    assert g1["conversation_id"] == g2["conversation_id"] == "api-test-1"
+    assert g1["conversation_id"] == g2["conversation_id"] == cid
     assert g1["trace"] == g2["trace"]
     turns = [json.loads(line) for line in (server.traces / g2["trace"]).read_text().splitlines()]
     assert [t["turn"] for t in turns] == [1, 2] and turns[1]["question"] == "Is it open?"

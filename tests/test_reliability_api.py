@@ -133,7 +133,12 @@ def test_chunked_body_over_the_limit_gets_413_not_500(echo_server):
             yield b"x" * 1_000_000
 
     with echo_server(cfg) as srv:
-        r = httpx.post(srv.url + "/v1/chat/completions", content=body(), timeout=30)
+        r = httpx.post(
+            srv.url + "/v1/chat/completions",
+            content=body(),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
         assert r.status_code == 413 and "limit of 1000000 bytes" in r.json()["error"]["message"]
         ok = {"messages": [{"role": "user", "content": "still here"}]}
         r = httpx.post(srv.url + "/v1/chat/completions", json=ok, timeout=30)
@@ -143,7 +148,12 @@ def test_chunked_body_over_the_limit_gets_413_not_500(echo_server):
 def test_deeply_nested_json_gets_a_one_line_400(echo_server):
     with echo_server() as srv:
         for body in (b"[" * 100_000, b'{"messages": ' + b"[" * 100_000):
-            r = httpx.post(srv.url + "/v1/chat/completions", content=body, timeout=30)
+            r = httpx.post(
+                srv.url + "/v1/chat/completions",
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=30,
+            )
             msg = r.json()["error"]["message"]
             assert r.status_code == 400 and "\n" not in msg and "deep" in msg
 

@@ -9,6 +9,10 @@ Binds to 127.0.0.1 unless --host says otherwise. The API key comes from --api-ke
 GROUNDED_VLM_API_KEY environment variable, or --api-key (visible to other users in `ps`).
 One request per model runs at a time; up to --max-waiting wait, each at most --queue-timeout seconds,
 and the rest get 503 with Retry-After (`GET /health` shows the queue).
+A request's headers must arrive within --header-timeout seconds and its body must keep coming (at most
+--body-timeout seconds between pieces); at most --max-connections are held, the oldest half-open one
+closed first when more arrive. Without an API key, only `application/json` bodies are accepted, from no
+other site's page, naming this server's address (or an --allowed-host) in `Host`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from pathlib import Path
 from frontends.assistant_args import add_assistant_args
 
 API_KEY_ENV = "GROUNDED_VLM_API_KEY"
+# The process ends as soon as the server has stopped: tool threads of a request cut short by SIGTERM
+# do not hold it open.
+ONE_SHOT = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -66,6 +73,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=600.0,
         help="seconds an answer may take; a longer generation is stopped (default: 600)",
     )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a request's headers may take to arrive; a slower one gets 408 (default: 10)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="most seconds between two pieces of a request body; a stalled one gets 408 (default: 30)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help="connections held at once; beyond it the oldest still sending its headers is closed (default: 1000)",
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="without an API key, a Host name besides the bound address that requests may name "
+        "(repeatable; '*' allows any, which lets other sites' pages in through DNS rebinding)",
+    )
     add_assistant_args(p)
 
 
@@ -83,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
     cfg.limits.allow_remote_images = args.allow_remote_images
     cfg.limits.max_request_bytes = int(args.max_request_mb * 1024 * 1024)
     cfg.limits.max_images = args.max_images
+    cfg.connections.header_timeout_s = args.header_timeout
+    cfg.connections.body_timeout_s = args.body_timeout
+    cfg.connections.max_connections = args.max_connections
+    cfg.allowed_hosts = tuple(args.allowed_host)
     hub = ModelHub()
     if args.raw:
         from assistant.core import load_engine
