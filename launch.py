@@ -33,6 +33,11 @@ COMMANDS = {
     "detector": ("frontends.commands.detector", "Train or prepare the YOLO detector."),
     "models": ("frontends.commands.models", "Build, convert and list the local models."),
     "bench": ("frontends.commands.bench", "Benchmarks that print figures and write them to JSON."),
+    "index": ("frontends.commands.index", "Index a folder of images for search (resumable, incremental)."),
+    "search": (
+        "frontends.commands.search",
+        "Find indexed images by what they show (text, objects, colour, money, date).",
+    ),
     "eval": (
         "frontends.commands.eval",
         "Evaluate answers on sets with known answers: scores, report, compare.",
