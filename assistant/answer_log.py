@@ -3,8 +3,10 @@
 Front ends (`launch.py batch`) and the evaluation runner both answer a list of jobs into a JSON-lines
 file this way. Each answer is one JSON line, appended, flushed and fsynced before the next job starts, so
 an interrupted run (Ctrl-C, kill, power loss) leaves only whole rows plus at most one torn last line,
-which the next start drops. Running the same jobs again skips every id already in the log: nothing is
-redone or duplicated. A bad row (missing or corrupt image, a tool or model failure) records a one-line
+which the next start drops. A row damaged anywhere else is set aside in a side file with its line number
+and answered again; no other row is touched. Running the same jobs again skips every id already in the
+log: nothing is redone or duplicated; a second run on the same file while one runs is refused (an
+exclusive lock), and only a regular file is read. A bad row (missing or corrupt image, a tool or model failure) records a one-line
 error and the run goes on; an `image` that leaves the images folder (`../x.png`, an absolute path) is a
 row error unless the run allows it.
 """
@@ -77,40 +79,83 @@ class BatchSummary:
 
 # ---- the log ---------------------------------------------------------------------------------------
 
+# The longest row read back (a row holds an answer, its claims and timings: kilobytes); a longer line is
+# damage, set aside like any other, and never held in memory whole.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
 
 class AnswerLog:
-    """The output JSONL: whole rows only, each appended with one write and fsynced."""
+    """The output JSONL: whole rows only, each appended with one write and fsynced.
+
+    Opening it takes an exclusive lock on the file (held until `close`): a second run on the same file is
+    refused in one line instead of answering every id again beside the first. Only a regular file (or
+    a path that does not exist yet) is accepted: a device or a FIFO is refused before a byte is read.
+    The file is read as a stream, line by line, each line at most `MAX_LINE_BYTES`:
+    - a torn last line (a run killed mid-write) is dropped; a last row missing only its newline is kept;
+    - a damaged row anywhere else (not JSON, not an object with an id, too long) is set aside: written
+      to the side file `NAME.damaged.jsonl` with its line number and text, and taken out of the output,
+      so its question is answered again; two rows run together on one line are both kept;
+    - every other line is kept as it was, byte for byte.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rows: dict[str, dict] = {}
         self.dropped_torn_line = False
+        self.set_aside: list[int] = []  # line numbers of damaged rows moved to `damaged_path`
+        self._f = _open_locked(self.path)
         self._load()
-        self._f = None
+
+    @property
+    def damaged_path(self) -> Path:
+        return self.path.with_name(self.path.stem + ".damaged" + (self.path.suffix or ".jsonl"))
 
     def _load(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        good = 0  # byte offset just after the last complete, parseable line
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                row = json.loads(line)
-            except ValueError:
-                break
-            if isinstance(row, dict) and "id" in row:
-                self.rows[str(row["id"])] = row
-            good += len(line)
-        if good < len(data):
-            # A run killed mid-write leaves a torn last line: cut it so the file is whole rows again.
-            with self.path.open("r+b") as f:
-                f.truncate(good)
-                f.flush()
-                os.fsync(f.fileno())
-            self.dropped_torn_line = True
+        keep: list[tuple[int, int, bytes | None]] = []  # (start, end, replacement) spans kept of the file
+        damaged: list[dict] = []
+        offset, torn = 0, False
+        for lineno, (line, length, newline) in enumerate(_lines(self._f), 1):
+            start, offset = offset, offset + length
+            last = not newline
+            rows = None if line is None else _rows_in(line)
+            if line is not None and not line.strip():
+                keep.append((start, offset, None if newline else b"\n"))  # a blank line: not a row
+            elif rows is not None:
+                for row in rows:
+                    self.rows[str(row["id"])] = row
+                whole = len(rows) == 1 and not last
+                keep.append((start, offset, None if whole else b"".join(_dumps(r) for r in rows)))
+            elif last:
+                torn = True  # a run killed mid-write: the one line that may be dropped
+            else:
+                damaged.append(_damage_record(lineno, line, length, self.path.name))
+        self.dropped_torn_line = torn
+        self.set_aside = [d["line"] for d in damaged]
+        if torn or damaged or any(rep is not None for *_, rep in keep):
+            if damaged:
+                with self.damaged_path.open("a", encoding="utf-8") as f:
+                    f.writelines(json.dumps(d, ensure_ascii=False) + "\n" for d in damaged)
+                    f.flush()
+                    os.fsync(f.fileno())
+            self._rewrite(lambda out: _copy_spans(self._f, keep, out))
+
+    def _rewrite(self, write: Callable) -> None:
+        """Replace the file by what `write(file)` writes, atomically, the lock moving with it: the new
+        file is locked before it takes the name, so no other run slips in between."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        new = _open_locked(tmp, create_new=True)
+        try:
+            new.truncate(0)
+            write(new)
+            new.flush()
+            os.fsync(new.fileno())
+            tmp.replace(self.path)
+        except BaseException:
+            new.close()
+            raise
+        self._f.close()
+        self._f = new
 
     def drop_errors(self) -> int:
         """Forget rows that ended in an error (so they run again); rewrites the file atomically."""
@@ -118,27 +163,131 @@ class AnswerLog:
         if bad:
             for k in bad:
                 del self.rows[k]
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            with tmp.open("w", encoding="utf-8") as f:
-                for r in self.rows.values():
-                    f.write(json.dumps(r, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(self.path)
+            self._rewrite(lambda out: out.writelines(_dumps(r) for r in self.rows.values()))
         return len(bad)
 
     def append(self, row: dict) -> None:
-        if self._f is None:
-            self._f = self.path.open("a", encoding="utf-8")
-        self._f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._f.seek(0, os.SEEK_END)
+        self._f.write(_dumps(row))
         self._f.flush()
         os.fsync(self._f.fileno())
         self.rows[str(row["id"])] = row
 
     def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
+        if not self._f.closed:
+            self._f.close()  # and the lock with it
+
+
+def _dumps(row: dict) -> bytes:
+    return (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def _open_locked(path: Path, create_new: bool = False):
+    """The file, opened for reading and appending and locked for this run alone; a one-line
+    BadInputError for what is not a regular file or is locked by another run."""
+    import fcntl
+
+    flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o644)  # O_NONBLOCK: a FIFO opens without waiting for a writer
+    except OSError as e:
+        raise BadInputError(f"cannot open answers file {path}: {e.strerror or e}") from None
+    kind = _not_regular(os.fstat(fd).st_mode)
+    if kind:
+        os.close(fd)
+        raise BadInputError(f"answers file {path} is {kind}, not a regular file; give a file name for --out")
+    f = os.fdopen(fd, "r+b")
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        if create_new:  # a leftover .tmp another run is writing: that run owns the log
+            raise BadInputError(f"answers file {path} is being rewritten by another run") from None
+        raise BadInputError(
+            f"answers file {path} is being written by another run; wait for it to finish or give another --out"
+        ) from None
+    return f
+
+
+def _not_regular(mode: int) -> str:
+    import stat
+
+    kinds = [
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a directory"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "" if stat.S_ISREG(mode) else "not a file")
+
+
+def _lines(f):
+    """(line, length, ends with a newline) from the start of `f`, streamed; `line` is None for a line
+    longer than MAX_LINE_BYTES, which is counted but never held whole."""
+    f.seek(0)
+    while True:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) <= MAX_LINE_BYTES or line.endswith(b"\n"):
+            yield line, len(line), line.endswith(b"\n")
+            continue
+        length = len(line)
+        while not line.endswith(b"\n"):
+            line = f.readline(1 << 20)
+            if not line:
+                break
+            length += len(line)
+        yield None, length, line.endswith(b"\n")
+
+
+def _rows_in(line: bytes) -> list[dict] | None:
+    """The rows a line holds: one, or several run together (a lost newline); None when any part of it
+    is not a row (an object with an id)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    decoder, rows, i, text = json.JSONDecoder(), [], 0, text.strip()
+    while i < len(text):
+        try:
+            row, i = decoder.raw_decode(text, i)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(row, dict) or "id" not in row:
+            return None
+        rows.append(row)
+        while i < len(text) and text[i].isspace():
+            i += 1
+    return rows or None
+
+
+def _damage_record(lineno: int, line: bytes | None, length: int, name: str) -> dict:
+    return {
+        "line": lineno,
+        "file": name,
+        "set_aside_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "bytes": length,
+        "text": None if line is None else line.rstrip(b"\n").decode("utf-8", errors="backslashreplace"),
+        "why": f"longer than {MAX_LINE_BYTES} bytes" if line is None else "not a whole JSON row with an id",
+    }
+
+
+def _copy_spans(src, spans: list[tuple[int, int, bytes | None]], out) -> None:
+    """Write the kept spans of `src` to `out`: verbatim, or as their replacement."""
+    for start, end, replacement in spans:
+        if replacement is not None:
+            out.write(replacement)
+            continue
+        src.seek(start)
+        left = end - start
+        while left:
+            chunk = src.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            out.write(chunk)
+            left -= len(chunk)
 
 
 # ---- running -----------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Questions come from JSONL or CSV (`id`, `image` relative to the images folder, `
 questions is asked of every image in the folder. The output is checked (`check_output`) before any
 model loads. The answers are written by `assistant/answer_log.py`: one whole, fsynced JSON line per
 question, so an interrupted run is resumed by running the same command again (every id already in the
-output is skipped), and a bad row records a one-line error while the run goes on. An `image` that leaves
+output is skipped), and a bad row records a one-line error while the run goes on. Only a regular file
+(or a new name) is accepted as the output, and one run at a time writes it (the log's lock). An `image` that leaves
 the images folder (`../x.png`, an absolute path) is a row error unless the run allows it
 (`--allow-outside-images`).
 """
@@ -99,6 +100,10 @@ def check_output(path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():
         raise BadInputError(f"--out {p} is a directory; give a file name such as {p / 'answers.jsonl'}")
+    if p.exists() and not p.is_file():  # a device (/dev/zero, /dev/full), a FIFO, a socket: never opened
+        raise BadInputError(
+            f"--out {p} is not a regular file; give the name of a file (new or one of answers)"
+        )
     for parent in [p.parent, *p.parent.parents]:
         if parent.exists():
             if not parent.is_dir():
