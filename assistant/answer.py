@@ -309,7 +309,7 @@ def compose_answer(
     if sure is not None:
         if sees_images and intent.name == "read" and not (sure.keys and len(sure.keys) > 1):
             sure = _disputed(sure, claims, evidence)
-        lead = "Yes. " if intent.name == "presence" and sure.key != "0" else ""  # "0": an absence
+        lead = ("Yes. " if sure.key != "0" else "No. ") if intent.name == "presence" else ""  # "0": none
         return _from_evidence(sure, claims, model_text, model_said, lead)
     if intent.name == "describe":
         summary = _summary(evidence)

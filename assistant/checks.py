@@ -136,6 +136,8 @@ def contradiction(
         # them is contradicted, a count above them is not (the detector may have missed the rest)
         if isinstance(said, int) and sure.key.isdigit() and said > int(sure.key):
             return ""
+        if sure.key == "0" and said != "no":  # a seeing model's "yes" against a vouched absence: the
+            return ""  # detector misses some photos' things (measured), the model may not: not contradicted
         return "the detector found none" if sure.key == "0" else f"the detector found {sure.key}"
     if sure.kind == "colour":
         return (

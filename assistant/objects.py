@@ -10,6 +10,8 @@ load one (`unknown_reason`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from assistant.text import singular  # noqa: F401  (objects.singular: used by regions, verify)
 from tools.evidence import Evidence
 from tools.imagenet_coco import label_to_coco
@@ -213,3 +215,69 @@ def split(dets: list[Evidence], evidence: list[Evidence]) -> tuple[list[Evidence
         elif d.confidence >= m:
             maybe.append(d)
     return sure, maybe
+
+
+@dataclass
+class Absence:
+    """Whether the evidence vouches that an image shows no `word`, and why (for the answer's wording)."""
+
+    vouched: bool
+    ids: list[str]  # the detector record, and a classifier label that speaks against it
+    why: str  # vouched: the measured figure; else what keeps it uncertain
+    group: str = ""  # the class group measured ("person", "animals")
+
+
+# The classifier's labels nesting under the class must have this probability together to speak against an
+# absence (ImageNet splits a dog over 120 breeds: each breed's share understates "a dog").
+LABEL_SEES = 0.10
+
+
+def absence(evidence: list[Evidence], word: str) -> Absence:
+    """Whether "there is no `word`" may be stated as fact (the question "is there a dog?" answered at
+    the photo level): a detector that applies knows the class, no box of it scored even its `trace`
+    threshold anywhere, the class's group was measured to show such a box in at least 90% of the photos
+    that show it (`tools/detector_claims.py`), and no classifier label nesting under the class says
+    otherwise ("mountain bike" against "no bicycle")."""
+    want = classes_for(word)
+    records = [r for r in detectors(evidence) if r.extra.get("applies", True)]
+    record = next((r for r in records if want & {c.lower() for c in r.extra.get("classes", [])}), None)
+    if record is None:
+        return Absence(False, [], f"no loaded detector knows {word!r}")
+    ids = [record.id]
+    if matching(word, evidence):
+        return Absence(False, ids, f"a {word} was detected")
+    groups = record.extra.get("group_classes") or {}
+    cls = sorted(want & {c.lower() for c in record.extra.get("classes", [])})[0]
+    group = next((g for g, names in groups.items() if cls in names), "other")
+    faint = {c: s for c, s in (record.extra.get("faint") or {}).items() if c.lower() in want}
+    seen = sorted(
+        (e for e in evidence if e.kind == "label" and e.extra.get("coco") in want),
+        key=lambda e: -e.confidence,
+    )
+    seen_p = sum(e.confidence for e in seen)
+    vouch = (record.extra.get("absence") or {}).get(group)
+    if faint:
+        c, s = max(faint.items(), key=lambda kv: kv[1])
+        return Absence(False, ids, f"a faint {c} box scored {s:.2f}, too low to show", group)
+    if seen_p >= LABEL_SEES:
+        named = ", ".join(f"{e.text!r} ({e.confidence:.2f})" for e in seen[:3])
+        why = f"the image classifier sees {named}, {'which is' if len(seen) == 1 else 'each'} a {cls}"
+        return Absence(False, ids + [e.id for e in seen[:3]], why, group)
+    if not isinstance(vouch, dict):
+        figures = ((record.extra.get("measured") or {}).get("groups") or {}).get(group) or {}
+        photos = figures.get("photos") or {}
+        rate = (
+            f" (in photos that show {_group_noun(group)} it finds one {photos['recall']:.0%} of the time)"
+            if photos.get("recall") is not None
+            else ""
+        )
+        return Absence(False, ids, f"the detector misses many such objects{rate}", group)
+    why = (
+        f"in photos that show {_group_noun(group)} it finds one {vouch['recall']:.0%} of the time, measured on "
+        f"{vouch['photos']}, so a small or mostly hidden one could still be missed"
+    )
+    return Absence(True, ids, why, group)
+
+
+def _group_noun(group: str) -> str:
+    return {"person": "a person", "vehicles": "a vehicle", "animals": "an animal"}.get(group, "such a thing")

@@ -7,11 +7,11 @@ score thresholds and what they were measured at (`tools/detector_claims.py`):
 - boxes scoring `sure` or more are stated and counted; boxes between `maybe` and `sure` are mentioned as
   less certain ("I count 3 people, maybe 4"), never counted as fact;
 - a presence rests on a sure box; only less certain ones make an uncertain answer;
-- an absence is stated as fact only for what the detector is known to find: large objects of a class
-  group whose measured recall is 0.9 or more even at the low end of its 95% confidence interval (a
-  handful of labelled objects found every time does not show that), and only when the image classifier
-  does not see that class either (a "mountain bike" label speaks against "no bicycle"); anything else is
-  an uncertain answer ("the detector found no frisbee; it misses many such objects");
+- an absence is stated as fact only where `objects.absence` vouches for it: no box of the class even at
+  the detector's faint `trace` score, a class group the detector was measured to find in 90% or more of
+  the photos showing it (people, animals), and no classifier label of that class; the answer carries the
+  measured figure. Anything else is an uncertain answer ("the detector found no frisbee; it misses many
+  such objects");
 - where a thing is comes from its sure boxes, in the question's frame; several boxes on different sides
   for "the catcher" (one of several people) leave the place unsure.
 """
@@ -23,10 +23,6 @@ from assistant.candidates import Extract
 from assistant.text import plural, singular
 from tools.evidence import Evidence, position
 
-# Recall (low end of its 95% interval) a detector needs on large objects of a group before "there is none".
-ABSENCE_RECALL = 0.9
-# A classifier label that nests under the class must have this probability to speak against an absence.
-LABEL_SEES = 0.10
 split = objects.split
 _record, _thresholds = objects.record_for, objects.thresholds
 
@@ -36,16 +32,6 @@ def _group_figures(record: Evidence | None, cls: str) -> dict:
     groups = (record.extra.get("group_classes") or {}) if record is not None else {}
     group = next((g for g, names in groups.items() if cls in names), "other")
     return {"group": group, **((measured.get("groups") or {}).get(group) or {})}
-
-
-def wilson_low(rate: float | None, n: int, z: float = 1.96) -> float:
-    """The low end of the Wilson score interval of a measured rate over `n` trials (0 when unmeasured):
-    17 of 17 found is a recall of 1.0 measured, but only 0.82 shown with 95% confidence."""
-    if rate is None or n <= 0:
-        return 0.0
-    centre = rate + z * z / (2 * n)
-    spread = z * ((rate * (1 - rate) + z * z / (4 * n)) / n) ** 0.5
-    return (centre - spread) / (1 + z * z / n)
 
 
 def _precision(record: Evidence | None, cls: str) -> str:
@@ -72,7 +58,7 @@ def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
     if not dets:
         return _absent(evidence, target) if objects.knows(evidence, target) else None
     sure, maybe = split(dets, evidence)
-    one = singular(target)
+    one = singular(_noun(target))
     label = lambda n: one if n == 1 else plural(one)  # noqa: E731
     record = _record(evidence, dets[0].image)
     if not sure:
@@ -99,40 +85,27 @@ def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
 
 
 def _absent(evidence: list[Evidence], target: str) -> Extract:
-    """No box of the class: a fact only where the detector was measured to find such objects (large ones
-    of a well-measured group) and no classifier label says otherwise; else an uncertain answer."""
-    records = [e for e in objects.detectors(evidence) if e.extra.get("applies", True)]
-    record = records[0] if records else None
-    ids = [record.id] if record else []
-    cls = next(iter(sorted(objects.classes_for(target))), target)
-    fig = _group_figures(record, cls)
-    large = (fig.get("recall_by_size") or {}).get("large") or {}
-    reliable = wilson_low(large.get("recall"), large.get("objects", 0)) >= ABSENCE_RECALL
-    seen = [
-        e for e in evidence
-        if e.kind == "label" and e.confidence >= LABEL_SEES and e.extra.get("coco") in objects.classes_for(target)
-    ]  # fmt: skip
-    if reliable and not seen:
-        recall = ((fig.get("recall_by_size") or {}).get("large") or {}).get("recall")
-        found = f" (it finds {recall:.0%} of large {fig['group']})" if recall else ""
+    """No box of the class: "no" as fact where `objects.absence` vouches for it, with the measured figure;
+    else an uncertain answer saying what keeps it so."""
+    a = objects.absence(evidence, target)
+    noun = _noun(target)
+    if a.vouched:
         return Extract(
-            f"No large {target} was detected{found}; a small or hidden one could be missed.", "0", ids, "count",
+            f"The detector found no {noun}, not even a faint box; {a.why}.", "0", a.ids, "count",
             basis="absence",
         )  # fmt: skip
     out = Extract("", "", [], "count", basis="absence")
-    if seen:
-        why = f"the image classifier sees {seen[0].text!r} ({seen[0].confidence:.2f}), which is a {cls}"
-        ids = ids + [seen[0].id]
-    else:
-        small = (fig.get("recall_by_size") or {}).get("medium") or {}
-        rate = (
-            f" (it found {small['recall']:.0%} of medium-sized ones when measured)"
-            if small.get("recall") is not None
-            else ""
-        )
-        why = f"the detector misses many such objects{rate}"
-    out.doubt, out.doubt_ids, out.doubt_why = f"the detector found no {target}", ids, why
+    out.doubt, out.doubt_ids, out.doubt_why = f"the detector found no {noun}", a.ids, a.why
     return out
+
+
+# Pronouns a question names a person by: an answer names the detector's class instead ("no person").
+_PRONOUNS = {"anyone", "anybody", "someone", "somebody", "everyone", "everybody", "nobody"}
+
+
+def _noun(target: str) -> str:
+    """The word an answer names a thing by: the question's own, but "person" for "anyone"."""
+    return "person" if target.lower() in _PRONOUNS else target
 
 
 def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None:

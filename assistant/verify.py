@@ -394,19 +394,16 @@ def _row_has(e: Evidence, fields: set[str], evidence: list[Evidence]) -> bool:
 
 
 def _object_checks(things: list[str], evidence: list[Evidence], absence: bool, text_read) -> list[tuple]:
-    """Every thing a claim names must be in the evidence; an absence only from a detector that knows it."""
+    """Every thing a claim names must be in the evidence; an absence only where `objects.absence` vouches."""
     out = []
     for w in things:
         dets = objects.matching(w, evidence)
         if absence:
+            a = objects.absence(evidence, w)
             if dets:
                 out.append((False, [d.id for d in dets[:5]], f"{dets[0].text} detected", "presence"))
-            elif objects.knows(evidence, w):
-                out.append((True, [d.id for d in objects.detectors(evidence)][:1],
-                            f"the detector knows {w!r} and found none", "presence"))  # fmt: skip
-            else:
-                out.append((False, [], f"no loaded detector knows {w!r}, so its absence cannot be checked",
-                            "presence"))  # fmt: skip
+            else:  # unvouched: the detector may have missed it (not a contradiction)
+                out.append((a.vouched, a.ids, f"no {w} detected ({a.why})", "absence"))
         elif dets:
             out.append((True, [d.id for d in dets[:5]], f"{dets[0].text} detected", "presence"))
         elif any(w in toks or objects.singular(w) in toks for toks in text_read.values()):

@@ -33,6 +33,9 @@ from tools.images import ImageRef
 
 LABELS = Path(__file__).parent / "data" / "detector_labels.jsonl"
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+# Image-level: does any box of a class present in the photo score this much, wherever it is? What an
+# answer of "there is none" stands on (the scores come in steps: 0.16, 0.21, 0.27, ...).
+TRACE_THRESHOLDS = (0.15, 0.2, 0.3)
 IOU_MIN = 0.5
 IOU_MIN_SMALL = 0.25
 
@@ -84,7 +87,7 @@ def match(objects: list[dict], found: list[tuple], ignore: list, sizes: SizeBand
     return out
 
 
-def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd", low: float = 0.2) -> dict:
+def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd", low: float = 0.15) -> dict:
     tool = DetectorTool(weights=weights)
     sizes = SizeBands()
     groups = [*GROUPS, OTHER]
@@ -93,6 +96,8 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
     fp = {t: dict.fromkeys(groups, 0) for t in THRESHOLDS}
     n_obj = dict.fromkeys(groups, 0)
     by_size = {t: {g: {s: [0, 0] for s in SIZES} for g in groups} for t in THRESHOLDS}
+    # threshold -> group -> [photos where a box of the class scored that much, photos showing the class]
+    seen = {t: {g: [0, 0] for g in groups} for t in TRACE_THRESHOLDS}
     seconds, skipped, images = [], set(), 0
     for rec in labels:
         folder = folders.get(rec["set"])
@@ -110,6 +115,12 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
         objects = rec["objects"]
         for o in objects:
             n_obj[group_of(o["class"])] += 1
+        for t in TRACE_THRESHOLDS:
+            traced = {d[0] for d in dets if d[1] >= t}
+            for cls in {o["class"] for o in objects}:
+                cell = seen[t][group_of(cls)]
+                cell[0] += cls in traced
+                cell[1] += 1
         for t in THRESHOLDS:
             judged = match(objects, [d for d in dets if d[1] >= t], rec.get("ignore", []), sizes, w, h)
             hit = set()
@@ -155,7 +166,21 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
             "max": round(max(seconds), 4) if seconds else None,
         },
         "thresholds": table,
+        "image_recall": {
+            str(t): {
+                g: {"recall": round(a / b, 3) if b else None, "photos": b}
+                for g, (a, b) in {
+                    **seen[t],
+                    "all": [sum(v[0] for v in seen[t].values()), sum(v[1] for v in seen[t].values())],
+                }.items()
+            }
+            for t in TRACE_THRESHOLDS
+        },
     }
+
+
+def _rate(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _print(res: dict) -> None:
@@ -175,6 +200,10 @@ def _print(res: dict) -> None:
             p = "-" if m["precision"] is None else f"{m['precision']:.3f}"
             r = "-" if m["recall"] is None else f"{m['recall']:.3f}"
             print(f"{t:>4}  {g:9} {p:>6} {r:>6}  {m['tp']:4d} {m['fp']:4d} {m['objects']:4d}  {sz}")
+    print("photos showing a class in which a box of it scored at least thr, anywhere (image-level recall):")
+    for t, row in res["image_recall"].items():
+        cells = "  ".join(f"{g} {_rate(m['recall'])} ({m['photos']})" for g, m in row.items())
+        print(f"{t:>4}  {cells}")
     print(f"per image: p50 {res['seconds_per_image']['p50']} s, max {res['seconds_per_image']['max']} s")
 
 

@@ -81,7 +81,12 @@ def test_the_detector_record_carries_backend_thresholds_and_measurement(ssd):
     extra = record.extra
     assert record.kind == "detector" and record.box is None and extra["applies"] is True
     assert extra["backend"] == "ssd" and extra["domain"] == "photos" and len(extra["classes"]) == 80
-    assert extra["thresholds"] == {"sure": SSD_CLAIMS.sure, "maybe": SSD_CLAIMS.maybe}
+    assert extra["thresholds"] == {
+        "sure": SSD_CLAIMS.sure,
+        "maybe": SSD_CLAIMS.maybe,
+        "trace": SSD_CLAIMS.trace,
+    }
+    assert all(s < SSD_CLAIMS.maybe for s in extra["faint"].values())  # boxes too faint to show
     assert extra["conf"] == SSD_CLAIMS.maybe  # the default cut is the measured "maybe"
     assert all(f.confidence >= SSD_CLAIMS.maybe for f in detections(found))
     m = extra["measured"]
@@ -91,7 +96,8 @@ def test_the_detector_record_carries_backend_thresholds_and_measurement(ssd):
         and set(m["groups"]) == {"person", "vehicles", "animals", "other"}
     )
     assert 0 < m["groups"]["person"]["sure"]["precision"] <= 1
-    assert extra["absence"]["person"] == ["large"] and extra["absence"]["other"] == []
+    # absence is a fact for the groups found in >= 90% of the photos showing them (people, animals)
+    assert set(extra["absence"]) == {"person", "animals"} and extra["absence"]["person"]["photos"] == 21
     assert "dog" in extra["group_classes"]["animals"] and extra["max_boxes"] == 20
 
 

@@ -43,8 +43,15 @@ def test_negated_position_is_checked_as_negated():
     assert verify_claim("The car is on the left.", [], left_car, SIZES).supported
 
 
-def test_absence_needs_a_detector_that_knows_the_class():
-    assert verify_claim("There is no dog in the picture.", [], [*DETS, COCO]).supported
+def test_absence_needs_a_detector_that_knows_the_class_and_was_measured_to_find_it():
+    # knowing the class is not enough: its group must be found in >= 90% of the photos showing it
+    unmeasured = verify_claim("There is no dog in the picture.", [], [*DETS, COCO])
+    assert not unmeasured.supported and unmeasured.kind == "absence"  # unreached, not a contradiction
+    measured = Evidence(
+        "det:4", "detect", "im", "detector", "detector knows: car, dog, person", 1.0, None,
+        {**COCO.extra, "group_classes": {"animals": ["dog"]}, "absence": {"animals": {"recall": 0.92, "photos": 13}}},
+    )  # fmt: skip
+    assert verify_claim("There is no dog in the picture.", [], [*DETS, measured]).supported
     unknown = verify_claim("There is no dog in the picture.", [], [*DETS, SHAPES])
     assert not unknown.supported and "dog" in unknown.reason
     assert not verify_claim("There is no dog.", [], DETS).supported  # nothing says what the detector knows

@@ -175,7 +175,7 @@ class DetectorTool(Tool):
 
     @property
     def version(self) -> str:  # the cache key must change with the back ends and their weights
-        return f"4:{self.resolve()[1]}"
+        return f"5:{self.resolve()[1]}"
 
     @property
     def domain(self) -> str:
@@ -246,14 +246,21 @@ class DetectorTool(Tool):
         crop, origin = im, (0.0, 0.0)
         if region is not None:
             crop, origin = im.crop(tuple(round(v) for v in region)), (round(region[0]), round(region[1]))
+        low = min(conf, claims.trace) if claims.trace is not None else conf
         if b.kind == "ssd":
-            boxes = model.predict(crop, conf=conf)
+            boxes = model.predict(crop, conf=low)
         else:
             ids = sorted(known[c] for c in wanted if c in known) if wanted else None
             boxes = (
-                [] if ids == [] else model.predict(crop, conf=conf, iou=iou, max_det=max_det, class_ids=ids)
+                [] if ids == [] else model.predict(crop, conf=low, iou=iou, max_det=max_det, class_ids=ids)
             )
-        boxes = [x for x in boxes if not wanted or x.name.lower() in wanted][:max_det]
+        boxes = [x for x in boxes if not wanted or x.name.lower() in wanted]
+        # boxes below `conf` are not shown: they only keep an absence from being stated (`faint`)
+        faint: dict[str, float] = {}
+        for x in boxes:
+            if x.score < conf:
+                faint[x.name] = round(max(faint.get(x.name, 0.0), float(x.score)), 3)
+        boxes = [x for x in boxes if x.score >= conf][:max_det]
         found = [
             Finding(
                 "detection",
@@ -264,14 +271,16 @@ class DetectorTool(Tool):
             )
             for x in boxes
         ]
-        return self._in_domain(im, found, b, model.classes, stats, conf)
+        return self._in_domain(im, found, b, model.classes, stats, conf, faint)
 
-    def _in_domain(self, im, found, b: Backend, classes, stats: dict, conf: float) -> list[Finding]:
+    def _in_domain(
+        self, im, found, b: Backend, classes, stats: dict, conf: float, faint: dict
+    ) -> list[Finding]:
         """Detections the model's training domain vouches for, then one `detector` record: the classes it
         knows, its domain, whether it applies to this image (absence is claimed only where it does), its
-        back end and what its claims were measured at."""
+        back end, what its claims were measured at, and the best score of each class seen only faintly."""
         extra = {"classes": classes, "domain": b.domain, "model": b.label, "applies": True}
-        extra.update(backend=b.kind, conf=conf, **claims_of(b).record())
+        extra.update(backend=b.kind, conf=conf, faint=faint, **claims_of(b).record())
         if b.kind == "ssd":
             extra["max_boxes"] = MAX_BOXES
         if b.domain == SYNTHETIC:
