@@ -202,18 +202,7 @@ class Searcher:
                     got[iid] = (min(1.0, 0.5 + share), Reason("filters", f"colour {name} {share:.0%}", [eid]))
             wants.append(got)
         if q.money:
-            got = {}
-            facts = self.store.facts("amount")
-            totals = {iid for iid, key, *_ in facts if key == "total"}
-            for iid, key, value, text, eid in facts:
-                if money_ok(q.money, value):
-                    credit = 1.0 if key == "total" else (0.5 if iid in totals else 0.7)
-                    if credit > got.get(iid, (0,))[0]:
-                        got[iid] = (
-                            credit,
-                            Reason("filters", f"{value:.2f} {q.money[0]} {q.money[1]:g}: {text}", [eid]),
-                        )
-            wants.append(got)
+            wants.append(self._money(q.money))
         if q.date:
             got = {}
             for iid, source, _, day, eid in self.store.facts("date"):
@@ -237,6 +226,26 @@ class Searcher:
             )
             out[iid] = (score, merged)
         return out
+
+    def _money(self, money: tuple[str, float]) -> dict:
+        """An image's amount is its total (the largest amount on a line naming a total), else its largest
+        amount (less sure: a price, a change given); an exact amount may be any total line."""
+        by_image: dict[int, dict[str, list]] = {}
+        for iid, key, value, text, eid in self.store.facts("amount"):
+            by_image.setdefault(iid, {}).setdefault(key, []).append((value, text, eid))
+        got = {}
+        for iid, kinds in by_image.items():
+            sure = "total" in kinds
+            found = kinds["total" if sure else "any"]
+            if money[0] == "==":
+                chosen = [f for f in found if money_ok(money, f[0])][:1]
+            else:
+                chosen = [f for f in [max(found)] if money_ok(money, f[0])]
+            if chosen:
+                value, text, eid = chosen[0]
+                said = f"{'total' if sure else 'amount'} {value:.2f} {money[0]} {money[1]:g}: {text}"
+                got[iid] = (1.0 if sure else 0.6, Reason("filters", said, [eid]))
+        return got
 
     def _clip(self, q: Query):
         if self.clip is None or not self.store.has_clip():

@@ -6,6 +6,7 @@
     python launch.py bench budget [...]         # image tokens saved by crops at equal accuracy
     python launch.py bench gpu [--shape 0.5b|7b|tiny] [--quantization 4bit|none] [--json OUT]
     python launch.py bench load [...]           # concurrent API clients: latency, 503s, memory, no leaks
+    python launch.py bench search --evalsets DIR # image search per modality and fused, latency at scale
 
 Each benchmark is a module in bench/ with `add_arguments(parser)` and `run(args)`, imported only
 when its flags or its run are needed.
@@ -39,6 +40,10 @@ BENCHMARKS = {
         "Image tokens the budget planner saves on reading questions (crop vs full) at equal accuracy.",
     ),
     "load": ("bench.load_bench", "Concurrent API clients: throughput, latency, 503s, memory, no cross-talk."),
+    "search": (
+        "bench.search_eval",
+        "Image search: recall@1/@5 and MRR per modality and fused, index throughput, latency at scale.",
+    ),
 }
 
 
