@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 
 import prompts
-from assistant import checks, objects, policy, reading, regions, sightings, verify
+from assistant import checks, policy, reading, reasons, sightings, verify
 from assistant.context import is_instruction_like
 from assistant.extract import Extract, colours, extract, hedge, read_text
 from assistant.trace import ClaimRecord
@@ -64,8 +64,6 @@ def abstain_text(reason: str) -> str:
 # ---- composition ---------------------------------------------------------------------------------
 
 NEEDS_EVIDENCE = policy.READING_INTENTS | policy.OBJECT_INTENTS | {"color", "metadata", "identify"}
-_TOOL_FOR = {"read": "ocr", "total": "ocr", "price": "ocr", "field": "ocr", "count": "detect", "presence": "detect",
-             "where": "detect", "color": "color", "metadata": "metadata", "identify": "classify"}  # fmt: skip
 
 
 def suspicious_ids(evidence: list[Evidence]) -> set[str]:
@@ -115,45 +113,6 @@ def _per_image(intent, question, evidence, sizes, order: list[str], numbers: lis
         out.doubt_ids = [i for _, ex in unsure for i in ex.doubt_ids or []]
         out.doubt_why = "; ".join(dict.fromkeys(ex.doubt_why for _, ex in unsure))
     return out
-
-
-def _why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict, question: str = "") -> str:
-    textual = intent.name == "where" and policy.text_thing(intent.target)  # found by OCR, not a detector
-    tool = "ocr" if textual else _TOOL_FOR.get(intent.name, "")
-    failed = [str(v) for k, v in errors.items() if (k[0] if isinstance(k, tuple) else k) == tool]
-    if failed:  # errors are keyed by (tool, image): each image's failure is reported
-        return f"the {tool} tool failed ({'; '.join(dict.fromkeys(failed))})"
-    has_text = any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence)
-    if intent.name == "field":
-        what = {"phone": "phone number", "url": "web address"}.get(
-            intent.field, intent.field or "such detail"
-        )
-        return f"no {what} was read in the image" + ("." if has_text else " (no text was read at all).")
-    if intent.name == "read" or (intent.name in policy.READING_INTENTS and not has_text):
-        return reading.why_not(question, evidence)
-    if intent.name == "total":
-        return "no total was found in the text read from the image."
-    if intent.name == "price":
-        return f"no price for {intent.target or 'that item'!r} was read in the image."
-    if textual:
-        return (
-            f"no text of the {intent.target} was read in the image."
-            if has_text
-            else "no text was read in the image."
-        )
-    if intent.name in policy.OBJECT_INTENTS:
-        if intent.target and not objects.knows(evidence, intent.target):
-            return objects.unknown_reason(intent.target, evidence)
-        seen = sorted({e.text for e in evidence if e.kind == "detection"})
-        found = f" (it found: {', '.join(seen)})" if seen else ""
-        return f"the detector found no {intent.target or 'object'}{found}."
-    if intent.name == "color":
-        return regions.why_no_colour(intent.target, evidence)
-    if intent.name == "metadata":
-        return "the image carries no such metadata."
-    if intent.name == "identify":
-        return "the image classifier gave no label of the kind asked about (or it is not installed: `bash scripts/setup.sh`)."
-    return "the tools found nothing that answers it."
 
 
 def _cite(ids: list[str]) -> str:
@@ -297,7 +256,7 @@ def compose_answer(
                 out = _from_model(claims, model_text)
                 out.status = "unverified"
                 return out
-            why = _unchecked(intent, evidence) or checks.unreached(
+            why = reasons.unchecked(intent, evidence) or checks.unreached(
                 claims, intent, question, evidence, ex, tool_errors
             )
             out = _unverified(claims, model_text, why)
@@ -329,7 +288,7 @@ def _abstain(
     elif ex is not None and ex.why:
         reason = ex.why if ex.why.endswith(".") else ex.why + "."
     else:
-        reason = _why_not(intent, evidence, tool_errors or {}, question)
+        reason = reasons.why_not(intent, evidence, tool_errors or {}, question)
     unsupported = [c for c in claims if not c.supported]
     ab = ClaimRecord(abstain_text(reason), True, [], reason, "abstain", "evidence")
     out = Composed(abstain_text(reason), True, [], [ab, *unsupported], "abstain")
@@ -349,35 +308,6 @@ def _from_model(claims: list[ClaimRecord], model_text: str) -> Composed:
     out.draft = model_text
     out.status = "verified" if all(c.supported for c in claims) else "unverified"
     return out
-
-
-VISUAL_INTENTS = policy.OBJECT_INTENTS | {"color"}
-
-
-def _unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
-    """Why no loaded tool can check an answer to this visual question ("" when one can): the thing it
-    asks about is an object no loaded detector knows, so it can be neither found nor measured."""
-    if intent.name not in VISUAL_INTENTS or (intent.name == "where" and policy.text_thing(intent.target)):
-        return ""  # a thing of text is found by OCR: its evidence answers, or the answer says why not
-    thing = intent.target
-    if intent.name == "color":
-        sub = regions.subject(intent.target)
-        read = any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence)
-        if sub.kind == "part":
-            return regions.why_no_colour(intent.target, evidence).rstrip(".")
-        if sub.kind == "text" and not read:
-            return "no text was read, so no tool could find the letters to measure"
-        thing = sub.thing if sub.kind == "object" else ""
-    if not thing or objects.knows(evidence, thing):
-        return ""
-    # the thing a phrase names ("two people walking along the shore" -> people -> person)
-    thing = next((w for w in thing.split() if objects.is_object_word(w)), thing.split()[-1])
-    named = objects.classes_for(thing)
-    name = next(iter(named)) if len(named) == 1 else thing
-    for r in objects.detectors(evidence):  # one knows it, but judged this image outside its domain
-        if named & {c.lower() for c in r.extra.get("classes", [])}:
-            return f"the detector that knows {name!r} (trained on {r.extra.get('domain', 'its own data')}) does not apply to this image"
-    return f"no detector for {name!r} is loaded"
 
 
 # A model's quote this similar to an OCR reading (normalised text) is a reading of the same text.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from assistant import objects, policy, reading, roles, verify
+from assistant import objects, policy, reading, roles, textmatch, verify
 from assistant.extract import Extract
 from assistant.ink import colour_agrees, colours_said
 from assistant.trace import ClaimRecord
@@ -241,7 +241,7 @@ def _number(s: str) -> float | None:
     if not digits:
         return None
     try:
-        return verify.parse_number(digits.replace(" ", ""))
+        return textmatch.parse_number(digits.replace(" ", ""))
     except ValueError:
         return None
 

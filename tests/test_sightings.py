@@ -65,7 +65,9 @@ def test_a_seeing_models_yes_is_not_overruled_by_an_absence():
         q, classify(q), [RECORD], "Yes, there is a dog.", image_order=["im"], sees_images=True
     )
     assert (
-        out.status == "unverified" and "Yes, there is a dog" in out.answer and not out.answer.startswith("No.")
+        out.status == "unverified"
+        and "Yes, there is a dog" in out.answer
+        and not out.answer.startswith("No.")
     )
     said_no = compose_answer(
         q, classify(q), [RECORD], "No, there is no dog.", image_order=["im"], sees_images=True

@@ -3,7 +3,8 @@
 from assistant.answer import compose_answer
 from assistant.extract import receipt_total
 from assistant.policy import Intent
-from assistant.verify import find_text, split_claims, verify_answer, verify_claim
+from assistant.textmatch import find_text
+from assistant.verify import split_claims, verify_answer, verify_claim
 from tests.fixtures.answers import unanswered
 from tools.evidence import Evidence
 

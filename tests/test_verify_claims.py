@@ -2,9 +2,10 @@
 against their own label and their own line, whole-word metadata cues, tool errors per image, and
 every checkable part of a claim supported (an object a claim names must be in the evidence)."""
 
-from assistant.answer import _why_not, compose_answer
+from assistant.answer import compose_answer
 from assistant.extract import metadata
 from assistant.policy import Intent
+from assistant.reasons import why_not
 from assistant.verify import verify_claim
 from tools.evidence import Evidence
 
@@ -97,7 +98,7 @@ def test_metadata_cues_are_whole_words():
 
 def test_tool_errors_are_kept_per_image():
     errors = {("ocr", "a"): "timed out", ("ocr", "b"): "bad image"}
-    why = _why_not(Intent("read"), [], errors)
+    why = why_not(Intent("read"), [], errors)
     assert "timed out" in why and "bad image" in why
 
 
