@@ -22,6 +22,8 @@ _ORDINALS = {
     "fifth": 5,
 }
 _NOUN = r"(?:image|picture|photo|pic|one|screenshot|scan|shot)"
+_NUMBERS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+_NUMBER_WORDS = "|".join(_NUMBERS)
 
 
 def named(question: str, n_images: int, current: list[int], previous: list[int]) -> list[int]:
@@ -36,8 +38,10 @@ def named(question: str, n_images: int, current: list[int], previous: list[int])
     for word, n in _ORDINALS.items():
         if re.search(rf"\b{word}\b", q) and n <= n_images:
             picked.append(n)
-    for m in re.finditer(r"\b(?:image|picture|photo|pic|img)\s*#?\s*(\d+)\b", q):
-        n = int(m.group(1))
+    # "image 2", and a page or frame of a file read as images ("page two", "frame 3")
+    for m in re.finditer(rf"\b(?:image|picture|photo|pic|img|page|frame)\s*#?\s*(\d+|{_NUMBER_WORDS})\b", q):
+        word = m.group(1)
+        n = int(word) if word.isdigit() else _NUMBERS.index(word) + 1
         if 1 <= n <= n_images:
             picked.append(n)
     older = [i for i in range(1, n_images + 1) if i not in current] or [n_images]

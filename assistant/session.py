@@ -23,6 +23,7 @@ from assistant.turn import ImagePlanner, ScopedImage, SentTurn, TurnEvent, TurnR
 from tools.errors import UserError
 from tools.evidence import EvidenceStore
 from tools.images import ImageRef
+from tools.images import pages as image_pages
 from tools.runner import ToolCall
 
 
@@ -140,7 +141,8 @@ def prefetch_first_turn(
     available = set(tool_names(runner, config))
     if not available or config.tool_policy == "model":
         return []
-    refs = list({ref.id: ref for ref in map(ImageRef.coerce, images)}.values())  # first index kept
+    pages = [page for im in images for page in image_pages(ImageRef.coerce(im))]  # a file's pages: images
+    refs = list({ref.id: ref for ref in pages}.values())  # first index kept
     numbers = list(range(1, len(refs) + 1))
     scope = policy.resolve_scope(text, len(refs), numbers, [])
     calls = []
@@ -210,7 +212,8 @@ class Conversation:
 
     def add_images(self, images: list, turn: int) -> list[ImageRecord]:
         """Decode and register this turn's images (a repeated image keeps its first index)."""
-        refs = [ImageRef.coerce(im) for im in images]
+        # each page of a multi-page file, each frame of an animation, is an image of its own
+        refs = [page for im in images for page in image_pages(ImageRef.coerce(im))]
         new = []
         for ref in refs:
             w, h = ref.size  # decodes: a corrupt file fails here, before any tool runs

@@ -9,6 +9,12 @@ eating RAM. An image above `MAX_DECODE_PIXELS` is decoded smaller: a JPEG by the
 scaling (`Image.draft`: the full-size raster never exists), anything else reduced right after
 loading; its frame (and so every box) is then the decoded size, and `notes` say so, as they say when
 a multi-page or animated file is read from its first frame only.
+
+A conversation does not read such a file from its first frame only: `pages` makes each page of a
+multi-page file (TIFF, MPO, PDF) and each distinct frame of an animated one (GIF, WebP, APNG) an image
+of its own, named in its `source` ("scan.tif, page 2 of 3"), so "what does page two say?" is asked of
+page two. At most `MAX_PAGES` are read (frames evenly spread over an animation, the first pages of a
+document), and the names of those read say how many there were.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 # phone photo whole, while a 633-byte JPEG declaring 6300x6300 never becomes a 120 MB raster.
 # A constant, so one file always decodes to the same frame (tool caches key on its bytes).
 MAX_DECODE_PIXELS = 16_000_000
+# The most pages or frames of one file a conversation reads as images of their own.
+MAX_PAGES = 8
 
 
 @dataclass
@@ -128,6 +136,47 @@ class ImageRef:
                 return im.format
         except Exception:
             return None
+
+
+def pages(ref: ImageRef) -> list[ImageRef]:
+    """A multi-page or animated file as one ImageRef per page or distinct frame (at most `MAX_PAGES`,
+    within the file's pixel limit taken together); any other image as `[ref]`."""
+    from PIL import ImageOps
+
+    im = _open(ref.data, ref.source)
+    with im:
+        n = int(getattr(im, "n_frames", 1) or 1)
+        if n <= 1:
+            return [ref]
+        document = im.format in ("TIFF", "MPO", "PDF")
+        kind = "page" if document else "frame"
+        if n <= MAX_PAGES or document:
+            picked = list(range(min(n, MAX_PAGES)))
+        else:  # an animation: frames spread over it, its first and last among them
+            picked = sorted({round(i * (n - 1) / (MAX_PAGES - 1)) for i in range(MAX_PAGES)})
+        out, last, total = [], None, 0
+        for i in picked:
+            try:
+                im.seek(i)
+                w, h = im.size
+                _check_declared(w, h, f"{ref.source} {kind} {i + 1}", ref.max_pixels)
+                total += w * h
+                if out and total > ref.max_pixels:
+                    break  # the pages together would pass the file's pixel limit
+                frame = _to_rgb(ImageOps.exif_transpose(im.copy()))
+            except BadInputError:
+                raise
+            except Exception as e:
+                raise BadInputError(f"corrupt image {ref.source} ({kind} {i + 1}): {_one_line(e)}") from None
+            if frame.size[0] * frame.size[1] > MAX_DECODE_PIXELS:
+                frame = frame.reduce(_reduction(*frame.size))
+            raw = frame.tobytes()
+            if raw == last:
+                continue  # an animation holding still: the same picture is read once
+            last = raw
+            read = "" if len(picked) == n else f"; {len(picked)} of its {n} {kind}s read"
+            out.append(ImageRef.from_pil(frame, f"{ref.source}, {kind} {i + 1} of {n}{read}"))
+    return out
 
 
 def _open(data: bytes, source: str):
