@@ -163,8 +163,8 @@ class DocBuilder:
 
     def build(self, work: Work) -> dict:
         """The row to write: {"doc": ImageDoc as dict, "vectors": [...], "clip": [...] | None, "files"}."""
-        image = ImageRef.from_path(work.path)
         try:
+            image = ImageRef.from_path(work.path)
             size = image.size
         except UserError as e:  # a corrupt file is indexed as such: no evidence, its error kept
             doc = ImageDoc(work.sha256, work.path, errors={"decode": str(e)}, tools=self.keys())

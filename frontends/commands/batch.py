@@ -17,6 +17,7 @@ import json
 import sys
 
 from frontends.assistant_args import add_assistant_args
+from frontends.batch_ray import add_ray_args, run_on_ray
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     add_assistant_args(p)
+    add_ray_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         eprint(f"{out}: all {len(jobs)} rows are already answered")
     trace_dir = args.trace_dir or str(out.with_name(out.stem + "_traces"))
+    if args.ray is not None and todo:
+        return run_on_ray(args, jobs, log, trace_dir)
     assistant = build_assistant_from_args(args, trace_dir=trace_dir) if todo else None
     if assistant is not None:
         eprint(f"model: {assistant.description}")
