@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant import meaning
+from assistant.search.clip import ClipEmbedder
 from assistant.search.records import ImageDoc
 from assistant.search.store import IndexStore, doc_from_dict, doc_to_dict
 from tools.base import call_key
@@ -156,8 +157,6 @@ class DocBuilder:
 
     def clip(self):
         if self._clip is None:
-            from assistant.search.clip import ClipEmbedder
-
             self._clip = ClipEmbedder(self.cfg.clip_model)
         return self._clip
 
@@ -268,6 +267,8 @@ def index_folder(
     builder = builder or DocBuilder(cfg)
     keys = builder.keys()
     p = plan(root, store, keys, progress=progress)
+    if cfg.clip_model:
+        store.set_meta("clip_model", cfg.clip_model)
     if p.gone:
         store.forget_files(p.gone)
     for sha, files in p.copies.items():
