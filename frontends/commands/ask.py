@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
     add_assistant_args(parser)
+    from frontends.ops import add_ops_args
+
+    add_ops_args(parser, metrics_port=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from assistant.factory import build_assistant, build_runner
     from assistant.session import prefetch_first_turn
     from frontends.assistant_args import configs_from_args
+    from frontends.ops import Operations
     from frontends.runtime import eprint, loading_without_gc
     from tools.errors import BadInputError
     from tools.images import ImageRef
@@ -63,8 +67,15 @@ def run(args: argparse.Namespace) -> int:
     with loading_without_gc():
         assistant = build_assistant(model_cfg, assistant_cfg, runner=runner)
     eprint(f"model: {assistant.description}")
+    ops = Operations.from_args(args)  # --otel, --request-log: None when neither is asked for
+    if ops is not None:
+        ops.attach(assistant)
     conv = assistant.conversation()
-    result = conv.ask(args.question, images)
+    try:
+        result = conv.ask(args.question, images)
+    finally:
+        if ops is not None:
+            ops.close()  # spans out before the process ends without teardown
     if args.json:
         out = result.to_dict()
         out["description"] = assistant.description

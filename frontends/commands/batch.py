@@ -18,6 +18,7 @@ import sys
 
 from frontends.assistant_args import add_assistant_args
 from frontends.batch_ray import add_ray_args, run_on_ray
+from frontends.ops import add_ops_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,12 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     add_assistant_args(p)
     add_ray_args(p)
+    add_ops_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from assistant.answer_log import AnswerLog, Job, run_batch
     from frontends.assistant_args import build_assistant_from_args
     from frontends.batch import check_output, every_image_jobs, read_questions
+    from frontends.ops import Operations
     from frontends.runtime import eprint
     from tools.errors import BadInputError
 
@@ -87,8 +90,14 @@ def run(args: argparse.Namespace) -> int:
     if args.ray is not None and todo:
         return run_on_ray(args, jobs, log, trace_dir)
     assistant = build_assistant_from_args(args, trace_dir=trace_dir) if todo else None
+    ops = Operations.from_args(args) if assistant is not None else None
     if assistant is not None:
         eprint(f"model: {assistant.description}")
+    if ops is not None:
+        ops.attach(assistant)
+        url = ops.start_metrics_server()
+        if url:
+            eprint(f"metrics on {url}")
 
     def answer(job, image):
         conv = assistant.conversation()
@@ -97,14 +106,18 @@ def run(args: argparse.Namespace) -> int:
         finally:
             conv.close()
 
-    summary = run_batch(
-        jobs,
-        args.images,
-        log,
-        answer,
-        progress=not args.no_progress,
-        allow_outside=args.allow_outside_images,
-    )
+    try:
+        summary = run_batch(
+            jobs,
+            args.images,
+            log,
+            answer,
+            progress=not args.no_progress,
+            allow_outside=args.allow_outside_images,
+        )
+    finally:
+        if ops is not None:
+            ops.close()
     for line in summary.lines():
         eprint(line)
     for rid, err in list(summary.errors_by_id.items())[:5]:

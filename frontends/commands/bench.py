@@ -6,6 +6,7 @@
     python launch.py bench budget [...]         # image tokens saved by crops at equal accuracy
     python launch.py bench gpu [--shape 0.5b|7b|tiny] [--quantization 4bit|none] [--json OUT]
     python launch.py bench load [...]           # concurrent API clients: latency, 503s, memory, no leaks
+    python launch.py bench drift [...]          # when each drift alarm fires, false alarms when nothing moved
     python launch.py bench search --evalsets DIR # image search per modality and fused, latency at scale
 
 Each benchmark is a module in bench/ with `add_arguments(parser)` and `run(args)`, imported only
@@ -40,6 +41,10 @@ BENCHMARKS = {
         "Image tokens the budget planner saves on reading questions (crop vs full) at equal accuracy.",
     ),
     "load": ("bench.load_bench", "Concurrent API clients: throughput, latency, 503s, memory, no cross-talk."),
+    "drift": (
+        "bench.drift_bench",
+        "Drift alarms: unshifted then blurred, darkened and scanned streams; when each fired, false alarms.",
+    ),
     "search": (
         "bench.search_eval",
         "Image search: recall@1/@5 and MRR per modality and fused, index throughput, latency at scale.",

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from frontends.assistant_args import add_assistant_args
+from frontends.ops import add_ops_args
 
 API_KEY_ENV = "GROUNDED_VLM_API_KEY"
 # The process ends as soon as the server has stopped: tool threads of a request cut short by SIGTERM
@@ -100,11 +101,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(repeatable; '*' allows any, which lets other sites' pages in through DNS rebinding)",
     )
     add_assistant_args(p)
+    add_ops_args(p, metrics_port=False)  # GET /metrics on --port
 
 
 def run(args: argparse.Namespace) -> int:
     from frontends.api import AssistantBackend, EngineBackend, ModelHub, ServeConfig, serve
     from frontends.assistant_args import build_assistant_from_args, configs_from_args
+    from frontends.ops import Operations
     from frontends.runtime import eprint
 
     model_cfg, _ = configs_from_args(args)
@@ -128,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         hub.add(name, lambda: AssistantBackend(build_assistant_from_args(args), name))
     backend = hub.get(name)  # load now: a missing model fails at start, not on the first request
+    # metrics (GET /metrics), drift (/health), spans (--otel), one JSON line per request (stderr)
+    ops = Operations.from_args(args, default_log="-", serve=True)
+    if hasattr(backend, "assistant"):
+        ops.attach(backend.assistant)
     eprint(f"serving {backend.description}")
     eprint(
         f"as model {name!r} (and 'default') on http://{args.host}:{args.port}/v1 {'(raw)' if args.raw else ''}"
@@ -136,7 +143,10 @@ def run(args: argparse.Namespace) -> int:
         eprint(
             "warning: listening beyond this machine without --api-key; anyone who reaches it can run the model"
         )
-    serve(hub, cfg)
+    try:
+        serve(hub, cfg, ops)
+    finally:
+        ops.close()
     return 0
 
 

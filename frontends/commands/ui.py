@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from frontends.assistant_args import add_assistant_args
+from frontends.ops import add_ops_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="another model to offer in the settings (repeatable)",
     )
     add_assistant_args(p)
+    add_ops_args(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,13 +41,18 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.factory import build_assistant
     from frontends.assistant_args import configs_from_args
+    from frontends.ops import Operations
     from frontends.runtime import eprint
     from frontends.ui import AssistantPool, UIConfig, build_ui, launch_ui
 
     model_cfg, assistant_cfg = configs_from_args(args)
+    ops = Operations.from_args(args)  # --metrics-port, --otel, --request-log; None when none is given
 
     def build(model: str):
-        return build_assistant(dataclasses.replace(model_cfg, model=model), assistant_cfg)
+        assistant = build_assistant(dataclasses.replace(model_cfg, model=model), assistant_cfg)
+        if ops is not None:
+            ops.attach(assistant)  # every model offered: one set of metrics, labelled by nothing of theirs
+        return assistant
 
     pool = AssistantPool(build, model_cfg.model)
     eprint(f"model: {pool.base(model_cfg.model).description}")  # load before serving: errors show here
@@ -55,5 +62,12 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         eprint("warning: the UI is reachable beyond this machine; anyone who reaches it can use the model")
     eprint(f"UI on http://{args.host}:{args.port}")
-    launch_ui(build_ui(pool, cfg), cfg)
+    url = ops.start_metrics_server() if ops is not None else None
+    if url:
+        eprint(f"metrics on {url}")
+    try:
+        launch_ui(build_ui(pool, cfg), cfg)
+    finally:
+        if ops is not None:
+            ops.close()
     return 0
