@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from frontends import ui_render as R
+from frontends.ui_search import build_search_tab
 from tools.errors import UserError
 
 OFFLINE_ALIASES = ["smollm2-llava", "smollm2"]  # the product offline models (tiny-* are test fixtures)
@@ -354,6 +355,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
                         step=64,
                         label="Image-token budget per turn (0 = the model's default; applies to new conversations)",
                     )
+        build_search_tab(box)  # frontends/ui_search.py: find indexed images; a click opens one in the chat
         outputs = [chat, box, evidence, claims, figures, download, state, cid_md]
         box.submit(respond, [box, state, model_dd, tools_cb, budget_sl], outputs, api_name="chat")
         new.click(

@@ -23,6 +23,7 @@ ONE_SHOT = True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from frontends.ask_search import add_search_args
     from frontends.assistant_args import add_assistant_args
 
     parser.add_argument("question", help="the question, in quotes")
@@ -34,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="an image file (repeat for several images)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the answer")
+    add_search_args(parser)  # --search QUERY: ask about the images a search finds
     add_assistant_args(parser)
     from frontends.ops import add_ops_args
 
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from assistant.factory import build_assistant, build_runner
     from assistant.session import prefetch_first_turn
+    from frontends.ask_search import search_images
     from frontends.assistant_args import configs_from_args
     from frontends.ops import Operations
     from frontends.runtime import eprint, loading_without_gc
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         ref = ImageRef.from_path(path)
         ref.size  # noqa: B018 - decode now: a corrupt file fails before the model loads
         images.append(ref)
+    images += search_images(args)
     model_cfg, assistant_cfg = configs_from_args(args)
     runner = build_runner(assistant_cfg)
     # The OCR overlaps the model's loading, in a child process (the imports keep the GIL to themselves)
