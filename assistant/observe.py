@@ -123,7 +123,7 @@ _reported: set[str] = set()
 
 
 def _report_once(observer, e: Exception) -> None:
-    name = getattr(observer, "name", type(observer).__name__)
+    name = getattr(observer, "name", None) or getattr(observer, "__name__", type(observer).__name__)
     if name not in _reported:
         _reported.add(name)
         print(

@@ -13,20 +13,10 @@ metrics on `--metrics-port`.
 from __future__ import annotations
 
 import argparse
-import re
-import time
 from dataclasses import dataclass, field
 
-from assistant.observe import REQUEST
+from assistant.request_log import RequestMiddleware
 from frontends.cliargs import add_dataclass_args, dataclass_from_args
-
-# Routes by name for labels (bounded); anything else is "other".
-ROUTES = ("/v1/chat/completions", "/v1/models", "/health", "/metrics")
-QUIET_ROUTES = ("/health", "/metrics")  # polled by monitors: counted, not logged line by line
-ERROR_BY_STATUS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 413: "too_large"}
-ERROR_BY_STATUS |= {403: "bad_origin", 408: "slow_client", 415: "unsupported_media_type", 421: "bad_host"}
-ERROR_BY_STATUS |= {499: "cancelled", 502: "backend_error", 503: "busy", 504: "timeout", 500: "internal"}
-_SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass
@@ -191,67 +181,14 @@ class Operations:
                     registry=r,
                 ),
             )
-        return _RequestMiddleware(app, self)
+        return RequestMiddleware(app, self.sink, self._measured)
 
-
-class _RequestMiddleware:
-    def __init__(self, app, ops: Operations):
-        self.app, self.ops = app, ops
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        from assistant.request_log import new_request_id, now_iso
-
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _SANE_ID.fullmatch(given) else new_request_id()
-        route = scope.get("path", "") if scope.get("path", "") in ROUTES else "other"
-        record: dict = {"ts": now_iso(), "request_id": rid, "kind": "http", "method": scope.get("method")}
-        record["route"] = route
-        parent = headers.get(b"traceparent")
-        if parent:
-            record["traceparent"] = parent.decode("latin-1")[:128]
-        t0, seen = time.perf_counter(), {"status": None, "first": None}
-
-        async def send_noting(msg):
-            if msg["type"] == "http.response.start":
-                seen["status"] = msg["status"]
-                msg = {**msg, "headers": [*msg.get("headers", []), (b"x-request-id", rid.encode())]}
-            elif msg["type"] == "http.response.body" and seen["first"] is None and msg.get("body"):
-                seen["first"] = time.perf_counter()
-            await send(msg)
-
-        token = REQUEST.set(record)
-        try:
-            await self.app(scope, receive, send_noting)
-        except Exception as e:
-            seen["status"] = seen["status"] or 500
-            record["error_type"] = type(e).__name__
-            raise
-        finally:
-            REQUEST.reset(token)
-            self._done(record, route, seen, t0)
-
-    def _done(self, record: dict, route: str, seen: dict, t0: float) -> None:
-        status = seen["status"] or 499  # no response started: the client left first
-        total = time.perf_counter() - t0
-        requests, seconds, first_byte = self.ops._http
+    def _measured(self, route: str, status: int, total_s: float, first_byte_s: float | None) -> None:
+        requests, seconds, first_byte = self._http
         requests.labels(route, str(status)).inc()
-        seconds.labels(route).observe(total)
-        if seen["first"] is not None:
-            first_byte.labels(route).observe(seen["first"] - t0)
-        if self.ops.sink is None or route in QUIET_ROUTES:
-            return
-        record.pop("traceparent", None)
-        record |= {"status": status, "total_s": round(total, 4)}
-        if seen["first"] is not None:
-            record["first_byte_s"] = round(seen["first"] - t0, 4)
-        turn = record.get("turn") or {}
-        error = ERROR_BY_STATUS.get(status, f"http_{status}") if status >= 400 else turn.get("error_class")
-        if error:
-            record["error_class"] = error
-        self.ops.sink.write(record)
+        seconds.labels(route).observe(total_s)
+        if first_byte_s is not None:
+            first_byte.labels(route).observe(first_byte_s)
 
 
 class _QueueCollector:

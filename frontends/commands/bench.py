@@ -7,6 +7,7 @@
     python launch.py bench gpu [--shape 0.5b|7b|tiny] [--quantization 4bit|none] [--json OUT]
     python launch.py bench load [...]           # concurrent API clients: latency, 503s, memory, no leaks
     python launch.py bench drift [...]          # when each drift alarm fires, false alarms when nothing moved
+    python launch.py bench ops [...]            # metrics, drift, spans and logs: their cost per turn
     python launch.py bench search --evalsets DIR # image search per modality and fused, latency at scale
 
 Each benchmark is a module in bench/ with `add_arguments(parser)` and `run(args)`, imported only
@@ -45,6 +46,7 @@ BENCHMARKS = {
         "bench.drift_bench",
         "Drift alarms: unshifted then blurred, darkened and scanned streams; when each fired, false alarms.",
     ),
+    "ops": ("bench.ops_bench", "What metrics, drift, OpenTelemetry spans and request logs cost per turn."),
     "search": (
         "bench.search_eval",
         "Image search: recall@1/@5 and MRR per modality and fused, index throughput, latency at scale.",
