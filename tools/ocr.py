@@ -49,7 +49,7 @@ from tools.ocr_layout import (
     plausible,
     to_findings,
 )
-from tools.ocr_pipeline import fit, read_fused
+from tools.ocr_pipeline import fit, read_engines, read_tiled, tiles
 from tools.ocr_rapid import RapidConfig, RapidEngine
 from tools.ocr_words import join_across_boxes
 
@@ -145,7 +145,7 @@ class OCRTool(Tool):
             "enum": ["auto", "tesseract", "rapid"],
         },
     }
-    version = "8"  # bump when readings change, so cached results from older versions are not reused
+    version = "9"  # bump when readings change, so cached results from older versions are not reused
     evidence_prefix = "ocr"
     timeout_s = 30.0
 
@@ -192,25 +192,22 @@ class OCRTool(Tool):
                 )
             im, ox, oy = im.crop((x0, y0, x1, y1)), float(x0), float(y0)
         deadline = time.monotonic() + self.timeout_s * 0.9
-        reader = _Reader(self.config, lang, deadline)
-        notes: list[str] = []
-        dense = mode == "document"
-        if engine == "tesseract":
-            words = reader.read(im.convert("L"), psm=psm, mode=mode, min_conf=min_confidence)
-        else:
-            rgb = np.asarray(im.convert("RGB"))
+        rapid = None
+        if engine != "tesseract":
             try:
                 rapid = RapidEngine(self.config.rapid, deadline)
             except ToolError as e:
                 if engine == "rapid":
                     raise
                 rapid = e
-            if engine == "rapid":
-                words = rapid.read(rgb, min_confidence)
-            else:
-                words, notes, dense = read_fused(
-                    reader, rapid, im.convert("L"), rgb, psm, mode, min_confidence, self.config.fuse
-                )
+
+        def read(img):  # -> (words, notes about a failed engine, whether read as a page)
+            reader = _Reader(self.config, lang, deadline)
+            return read_engines(engine, reader, rapid, img, psm, mode, min_confidence, self.config.fuse)
+
+        spans = tiles(im.size, self.config.rapid.det_side)  # a long strip: read in tiles
+        words, notes, dense = read_tiled(read, im, spans, self.config.rapid.det_side) if spans else read(im)
+        dense = dense or mode == "document"
         # One word's pieces in several boxes become one word (a big initial letter, a hyphenated line end).
         words = join_across_boxes(words, np.asarray(im.convert("L")), self.config.fuse.words)
         shift = lambda b: (b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy)  # noqa: E731
@@ -222,6 +219,10 @@ class OCRTool(Tool):
         # An engine that failed is said once, as a note (the other engine's reading stands).
         found += [Finding("note", n, 0.0, None, {"about": "ocr engine"}) for n in notes]
         return found
+
+
+class _TesseractFailed(ToolError):
+    """Tesseract refused or crashed on an image ("Image too large"): the other engine's reading stands."""
 
 
 class _OutOfTime(Exception):
@@ -393,9 +394,13 @@ class _Reader:
         if left <= 0.2:
             raise _OutOfTime
         limit = min(self.cfg.call_timeout_s, left)
+        import pytesseract
+
         try:
             return fn(*args, timeout=limit, **kw)
-        except RuntimeError as e:
+        except pytesseract.TesseractError as e:  # "Image too large", a crash: the other engine stands
+            raise _TesseractFailed("ocr", " ".join(str(e.message or e).split())[:200]) from None
+        except RuntimeError as e:  # pytesseract's timeout
             if "timeout" in str(e).lower():
                 raise ToolError("ocr", f"Tesseract did not finish within {limit:.1f} s") from None
             raise
@@ -436,7 +441,7 @@ class _Reader:
                 config="--psm 0",
                 output_type=pytesseract.Output.DICT,
             )
-        except pytesseract.TesseractError:
+        except _TesseractFailed:
             return 0  # "too few characters": nothing to orient by
         rotate = int(osd.get("rotate", 0)) % 360
         return rotate if rotate and float(osd.get("orientation_conf", 0)) >= self.cfg.osd_min_conf else 0

@@ -4,6 +4,11 @@
 first; its lines decide whether the image is a page (many lines, or text covering much of it) or a scene,
 and whether it lies sideways or upside down (it is then read turned upright, boxes mapped back). The
 readings are combined by `tools.ocr_fuse`; a failing engine leaves the other's reading and a note.
+
+An image far longer than it is wide (a 20000x30 strip, a long banner) is read in overlapping tiles
+(`tiles`, `read_tiled`): whole, the neural detector would see it shrunk to a line of specks and
+Tesseract refuses a side above 32767 pixels once its page pass upscales small letters. Each word is kept
+from the one tile whose own stretch holds its centre, so the overlaps read nothing twice.
 """
 
 from __future__ import annotations
@@ -11,10 +16,21 @@ from __future__ import annotations
 import numpy as np
 
 from tools.errors import ToolError
+from tools.evidence import clip_box
 from tools.ocr_fuse import FuseConfig, along, fuse, on_line
 from tools.ocr_image import Frame
 from tools.ocr_layout import OcrWord
 from tools.ocr_rapid import TextLine
+
+
+def read_engines(engine: str, reader, rapid, img, psm, mode: str, min_conf: float, cfg: FuseConfig):
+    """One image read by `engine` ("tesseract", "rapid" or both: "auto") -> (words, notes, dense)."""
+    if engine == "tesseract":
+        return reader.read(img.convert("L"), psm=psm, mode=mode, min_conf=min_conf), [], False
+    rgb = np.asarray(img.convert("RGB"))
+    if engine == "rapid":
+        return rapid.read(rgb, min_conf), [], False
+    return read_fused(reader, rapid, img.convert("L"), rgb, psm, mode, min_conf, cfg)
 
 
 def read_fused(
@@ -215,3 +231,70 @@ def _covered(li: TextLine, words: list[OcrWord], cfg: FuseConfig) -> bool:
             return False
         t = max(t, s1)
     return 1.0 - t <= allowed
+
+
+# Tesseract refuses an image with a side above 32767 pixels; tiles stay well below it when upscaled.
+TESSERACT_MAX_SIDE = 32767
+
+
+def tiles(size: tuple[int, int], det_side: int, ratio: float = 4.0) -> list[tuple[tuple, tuple]]:
+    """The tiles an image is read in: [(crop box, (start, end) of the stretch along its long side whose
+    word centres the tile keeps)], or [] when it is read whole. Tiled: an image whose long side passes
+    the neural detector's side and is `ratio` times its short side or more (the detector would shrink
+    its text away), or any side Tesseract could not take."""
+    w, h = size
+    long, short = max(w, h), max(1, min(w, h))
+    if long <= det_side or (long < ratio * short and long * 4 <= TESSERACT_MAX_SIDE):
+        return []
+    tile = max(det_side, 2 * short)
+    overlap = min(tile // 2, max(256, 10 * short))  # a word cut by one tile's edge is whole in the next
+    starts = list(range(0, max(1, long - overlap), tile - overlap))
+    out = []
+    for k, a in enumerate(starts):
+        b = min(long, a + tile)
+        own = (a + overlap // 2 if k else 0, b - overlap // 2 if k < len(starts) - 1 else long)
+        out.append(((a, 0, b, h) if w >= h else (0, a, w, b), own))
+        if b >= long:
+            break
+    out[-1] = (out[-1][0], (out[-1][1][0], long))
+    return out
+
+
+def read_tiled(read, img, spans: list[tuple[tuple, tuple]], max_side: int):
+    """`read(image)` -> (words, notes, dense) over the tiles, boxes mapped back to `img`; a word kept
+    from the tile whose own stretch holds its centre. Thin tiles (a strip's) are stacked into one sheet
+    read once, side by side across a strip's short side, when the sheet fits `max_side`; others are read
+    one by one."""
+    from PIL import Image
+
+    across = img.width >= img.height  # the strip runs across: tiles stack downwards
+    short = img.height if across else img.width
+    band = short + max(16, short // 2)  # a tile and the white gap after it
+    length = max(b[2] - b[0] if across else b[3] - b[1] for b, _ in spans)
+    placed = []  # (tile's box in img, own stretch, its offset in what was read)
+    if len(spans) * band <= max_side and length <= max_side:
+        size = (length, len(spans) * band) if across else (len(spans) * band, length)
+        sheet = Image.new(img.mode, size, "white")
+        for k, (box, own) in enumerate(spans):
+            at = (0, k * band) if across else (k * band, 0)
+            sheet.paste(img.crop(box), at)
+            placed.append((box, own, at))
+        readings = [(read(sheet), placed)]
+    else:
+        readings = [(read(img.crop(box)), [(box, own, (0, 0))]) for box, own in spans]
+    words, notes, dense = [], [], False
+    for (ws, more, d), tiles_read in readings:
+        dense |= d
+        notes += [n for n in more if n not in notes]
+        for w in ws:
+            cy = (w.box[1] + w.box[3]) / 2 if across else (w.box[0] + w.box[2]) / 2
+            k = min(len(tiles_read) - 1, int(cy // band)) if len(tiles_read) > 1 else 0
+            box, (a, b), (ox, oy) = tiles_read[k]
+            dx, dy = box[0] - ox, box[1] - oy
+            shift = lambda q, dx=dx, dy=dy: (q[0] + dx, q[1] + dy, q[2] + dx, q[3] + dy)  # noqa: E731
+            w.box, w.fbox = clip_box(shift(w.box), img.size), None  # lines are grouped in img's frame
+            w.parts = [{**p, "box": shift(p["box"])} for p in w.parts]
+            centre = (w.box[0] + w.box[2]) / 2 if across else (w.box[1] + w.box[3]) / 2
+            if a <= centre < b:
+                words.append(w)
+    return words, notes, dense
