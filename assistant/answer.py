@@ -24,11 +24,10 @@ import re
 from dataclasses import dataclass, field
 
 import prompts
-from assistant import checks, policy, reading, reasons, sightings, verify
-from assistant.context import is_instruction_like
+from assistant import checks, injection, policy, reading, reasons, sightings, verify
 from assistant.extract import Extract, colours, extract, hedge, read_text
 from assistant.trace import ClaimRecord
-from tools.evidence import Evidence, center_inside
+from tools.evidence import Evidence
 
 
 @dataclass
@@ -67,21 +66,8 @@ NEEDS_EVIDENCE = policy.READING_INTENTS | policy.OBJECT_INTENTS | {"color", "met
 
 
 def suspicious_ids(evidence: list[Evidence]) -> set[str]:
-    """OCR lines that read like instructions to a model, and the words inside them."""
-    lines = [
-        e
-        for e in evidence
-        if e.tool in ("ocr", "zoom") and e.kind in ("line", "block") and is_instruction_like(e.text)
-    ]
-    out = {e.id for e in lines}
-    for w in evidence:
-        if (
-            w.kind == "word"
-            and w.box
-            and any(w.image == li.image and li.box and center_inside(w.box, li.box) for li in lines)
-        ):
-            out.add(w.id)
-    return out
+    """OCR text that gives orders to a model (read as paragraphs: `assistant.injection`), the words inside."""
+    return injection.injected_ids(evidence)
 
 
 def _per_image(intent, question, evidence, sizes, order: list[str], numbers: list[int]) -> Extract | None:
@@ -171,6 +157,15 @@ def _summary(evidence: list[Evidence]) -> Extract | None:
 
 
 def compose_answer(
+    question: str, intent, evidence: list[Evidence], model_output: str, *args, **kw
+) -> Composed:
+    """The answer the user sees (`_compose`); to a reading question, text on the image that gives orders
+    and is not the answer is reported after it, as what the image says, never followed."""
+    out = _compose(question, intent, evidence, model_output, *args, **kw)
+    return injection.report(out, intent, evidence, suspicious_ids(evidence), kw.get("image_order"))
+
+
+def _compose(
     question: str,
     intent,
     evidence: list[Evidence],
@@ -196,11 +191,12 @@ def compose_answer(
     claims = verify.verify_answer(model_text, evidence, sizes, suspicious, question)
     for c in claims:
         c.source = "model"
-        if intent.name != "read" and c.supported and c.evidence and set(c.evidence) <= suspicious:
+        reports = intent.name == "read" and injection.quotes_orders(c.text)  # "It says 'ignore ...'"
+        if c.supported and c.evidence and set(c.evidence) <= suspicious and not reports:
             # an answer that repeats an injected instruction is not grounded, whatever it matches: never the
-            # answer to a total, price or field question; only "what does it say" may quote it, as data
+            # answer; only "what does it say" may quote it, as what the image says, the order included
             c.supported = False
-            c.reason = "it only repeats text on the image that reads like an instruction; that text is data, not an answer"
+            c.reason = "it only repeats text on the image that gives orders to a model; that text is data, not an answer"
     model_said = bool(model_text) and not verify.is_abstention(model_text)
 
     if not order and intent.name not in NEEDS_EVIDENCE:
@@ -210,11 +206,15 @@ def compose_answer(
         out = Composed(model_text, False, [], claims, "model", "no image: the answer is the model's own")
         out.draft, out.status = model_text, "unverified"
         return out
+    clean = [e for e in evidence if e.id not in suspicious]  # an order on the image is never the answer
     ex = (
-        _per_image(intent, question, evidence, sizes, order, image_numbers or [])
+        _per_image(intent, question, clean, sizes, order, image_numbers or [])
         if intent.name in NEEDS_EVIDENCE
         else None
     )
+    if intent.name == "read" and suspicious and not (ex is not None and ex.sure and (ex.text or ex.doubt)):
+        # the orders are all the image says: a reading question is answered with them, quoted
+        ex = _per_image(intent, question, evidence, sizes, order, image_numbers or [])
     sure = ex if ex is not None and ex.sure and (ex.text or ex.doubt) else None
     grounded = checks.grounded(claims, intent, question, evidence, model_text, sure)
     if grounding == "flag" and claims:
