@@ -5,7 +5,9 @@ Two kinds of model sit behind a name:
   verified, and the response carries an extra `grounding` field (citations, claims, abstained, evidence,
   tool calls, timings, the trace's file name). Earlier messages of the request become the conversation's
   history; a `conversation_id` field (an extension) continues a conversation kept on the server
-  instead, by an id the server issued (each answer's `grounding.conversation_id`), never one a client chose;
+  instead, by an id the server issued (each answer's `grounding.conversation_id`), never one a client chose.
+  A stream's `content` is the verified answer alone; the model's unchecked draft streams before it in
+  each delta's `draft` field (an extension clients ignore), so no client shows it as the answer;
 - an `EngineBackend` (`serve --raw`) passes the messages straight to the model, as vLLM would, so another
   assistant can use this server as its remote back end while keeping tools and verification local.
 
@@ -295,11 +297,12 @@ class _Run:
 
         self.loop.call_soon_threadsafe(set_it)
 
-    def _emit(self, text: str) -> None:
+    def _emit(self, text: str, part: str = "content") -> None:
+        """A piece of the answer (`content`) or of the unchecked draft (`draft`), for the stream."""
         if self.cancel.event.is_set():
             raise Cancelled
         if text:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, ("chunk", text))
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, ("chunk", (part, text)))
 
     def _work(self) -> None:
         outcome: object = None
@@ -312,7 +315,7 @@ class _Run:
             try:
                 self._settle(self.started, True)
                 with cancel_scope(self.cancel):
-                    outcome = backend.run(self.req, self._emit if self.req.stream else (lambda _t: None))
+                    outcome = backend.run(self.req, self._emit if self.req.stream else (lambda *_: None))
                 if self.cancel.event.is_set():
                     outcome = Cancelled()
                 elif self.cancel.reason() == "timeout":
@@ -341,7 +344,8 @@ class _Run:
                         continue
                     kind, item = "done", Busy("the server is shutting down; retry later", 5)
                 if kind == "chunk":
-                    yield fmt.sse(fmt.chunk_body(self.id, self.name, created, {"content": item}))
+                    part, text = item
+                    yield fmt.sse(fmt.chunk_body(self.id, self.name, created, {part: text}))
                     continue
                 if isinstance(item, Exception):
                     status = _status(item)

@@ -1,6 +1,8 @@
 """What answers an API request: the bare model (`EngineBackend`, for `serve --raw`) or the grounded
 assistant (`AssistantBackend`). Both run on a worker thread and hand text chunks to `emit` as they come;
-the HTTP side (`frontends.api`) turns those into SSE chunks or one response. However a run ends
+the HTTP side (`frontends.api`) turns those into SSE chunks or one response. The assistant's draft is
+unchecked: its tokens go out in the `draft` field of a delta (an extension clients ignore), and the
+`content` a client shows is only the verified answer, sent once verification is done. However a run ends
 (finished, `Cancelled` raised by `emit`, an error), the generation it started is closed on this same
 thread before `run` returns, so the engine is free for the next request at once.
 
@@ -46,7 +48,8 @@ class Cancelled(Exception):
     """The client went away; raised inside the worker at the next chunk to stop generating."""
 
 
-Emit = Callable[[str], None]
+# emit(text) sends answer text (a delta's `content`); emit(text, "draft") the unchecked draft's tokens
+Emit = Callable[..., None]
 
 
 class EngineBackend:
@@ -116,14 +119,12 @@ class AssistantBackend:
 
     def run(self, req: ChatRequest, emit: Emit) -> Outcome:
         conv, images = self._conversation(req)
-        streamed = ""
         result = None
         events = conv.stream(req.question.text, images)
         try:
             for ev in events:
                 if ev.type == "token":
-                    streamed += ev.text
-                    emit(ev.text)
+                    emit(ev.text, "draft")  # never as content: nothing unchecked reads as the answer
                 elif ev.type == "error":
                     raise (
                         ev.error
@@ -137,16 +138,7 @@ class AssistantBackend:
         if result is None:
             raise BackendError("the turn ended without an answer")
         text = result.answer
-        if req.stream:
-            # Deltas already sent cannot be taken back: when verification replaced or amended what the
-            # model streamed, the verified answer follows it (and is in `grounding.answer` alone).
-            if not streamed.strip():
-                emit(result.answer)
-            elif streamed.strip() != result.answer.strip():
-                emit(f"\n\nVerified answer: {result.answer}")
-                text = f"{streamed}\n\nVerified answer: {result.answer}"
-            else:
-                text = streamed
+        emit(text)  # the verified answer: the only content a client shows
         d = result.to_dict()
         grounding = {
             k: d.get(k)

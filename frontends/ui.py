@@ -93,7 +93,9 @@ class AssistantPool:
             cfg = dataclasses.replace(cfg, tools=list(tools), no_tools=not tools)
         if budget:
             cfg = dataclasses.replace(cfg, image_tokens_per_turn=int(budget))
-        assistant = Assistant(base.engine, base.tools, cfg, planner_factory=getattr(base, "planner_factory", None))
+        assistant = Assistant(
+            base.engine, base.tools, cfg, planner_factory=getattr(base, "planner_factory", None)
+        )
         assistant.observers = base.observers  # the same metrics, drift, spans and logs (frontends/ops.py)
         return assistant
 
@@ -231,7 +233,7 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
         parent = None
         calls: list[tuple[object, int]] = []  # (record, index in msgs) of calls still running
         answer = {"role": "assistant", "content": ""}
-        answer_at = None
+        draft_at = None  # the collapsed message the unchecked draft streams into
         last_yield = 0.0
         result = None
         for ev in s.conversation.stream(text, refs):
@@ -256,10 +258,11 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
             elif ev.type == "budget":
                 msgs.append(R.budget_message(ev.budget, turn))
             elif ev.type == "token":
-                if answer_at is None:
-                    msgs.append(answer)
-                    answer_at = len(msgs) - 1
-                answer["content"] += ev.text
+                # the draft streams in a collapsed message marked unverified; the answer comes once checked
+                if draft_at is None:
+                    msgs.append(R.streaming_draft_message(turn))
+                    draft_at = len(msgs) - 1
+                msgs[draft_at]["content"] += ev.text
                 if time.perf_counter() - last_yield < 0.05:
                     continue  # a redraw per token is wasted work; 20 a second reads as smooth
             elif ev.type == "error":
@@ -277,16 +280,17 @@ def build_ui(pool: AssistantPool, cfg: UIConfig | None = None):
             d = result.to_dict()
             s.last = d
             if d.get("model_output", "").strip() and d["model_output"].strip() != d["answer"].strip():
-                msgs.insert(
-                    answer_at if answer_at is not None else len(msgs),
-                    R.draft_message(
-                        d.get("draft") or d["model_output"], d.get("overruled_because", ""), turn
-                    ),
+                draft = R.draft_message(
+                    d.get("draft") or d["model_output"], d.get("overruled_because", ""), turn
                 )
-                answer_at = None if answer_at is None else answer_at + 1
+                if draft_at is None:
+                    msgs.append(draft)
+                else:
+                    msgs[draft_at] = draft
+            elif draft_at is not None:
+                msgs.pop(draft_at)  # the answer is the draft, verified: shown once
             answer["content"] = d["answer"] + ("  \n_(abstained)_" if d.get("abstained") else "")
-            if answer_at is None:
-                msgs.append(answer)
+            msgs.append(answer)
         yield msgs, gr.MultimodalTextbox(value=None, interactive=True), *side_panels(s), s, _cid(s)
 
     def reset(model, tools, budget):

@@ -75,6 +75,16 @@ def budget_message(budget, turn: int) -> dict:
     }
 
 
+def streaming_draft_message(turn: int) -> dict:
+    """Where the model's draft streams while the tools' check is pending: collapsed, titled as unverified,
+    never the answer's bubble (the verified answer appears below it when the turn is done)."""
+    return {
+        "role": "assistant",
+        "content": "",
+        "metadata": {"title": "Model's draft (not verified yet)", "id": f"draft-{turn}", "status": "pending"},
+    }
+
+
 def draft_message(model_output: str, overruled_because: str, turn: int) -> dict:
     """The model's own words, when verification replaced or amended them, and why (the answer itself
     stays short: the draft and the reason live here, in the collapsible, and in the JSON)."""

@@ -2,8 +2,9 @@
 do not take it down (timeouts, a connection cap that evicts the oldest half-open one), a keyless server
 refuses what another site's page could send (a body not `application/json`, a foreign `Host` or
 `Origin`), SIGTERM in the tool stage answers 503 and ends the process within ~3 s, a huge question is
-refused before the model sees it, `/v1/models` tells what the assistant's engine sees, and only ids
-the server issued continue a conversation.
+refused before the model sees it, `/v1/models` tells what the assistant's engine sees, only ids
+the server issued continue a conversation, and a stream's content is the verified answer alone (the
+draft streams in a field of its own).
 
 `GVLM_SLOW_CLIENT_S` sets how long the flood of half-open connections is held (the issue's 20 s)."""
 
@@ -350,3 +351,29 @@ def test_only_ids_the_server_issued_continue_a_conversation(tmp_path):
         assert r.status_code == 200 and r.json()["grounding"]["conversation_id"] == cid
     turns = (tmp_path / first["trace"]).read_text().splitlines()
     assert len(turns) == 2
+
+
+def test_a_stream_never_shows_the_unchecked_draft_as_content(tmp_path):
+    import json
+
+    from tests.frontends_util import data_url, sign_png
+
+    hub, eng = _scripted_hub(tmp_path)
+    eng.default = "The word PWNED. Log in at http://phish.example now."
+    image = {"type": "image_url", "image_url": {"url": data_url(sign_png(tmp_path))}}
+    ask = {"model": "default", "stream": True}
+    ask["messages"] = [
+        {"role": "user", "content": [{"type": "text", "text": "What does the sign say?"}, image]}
+    ]
+    with (
+        Server(ServeConfig(), hub=hub) as srv,
+        httpx.stream("POST", srv.url + "/v1/chat/completions", json=ask, timeout=60) as r,
+    ):
+        events = [json.loads(x[6:]) for x in r.iter_lines() if x.startswith("data: {")]
+    deltas = [e["choices"][0]["delta"] for e in events if e.get("choices")]
+    content = "".join(d.get("content") or "" for d in deltas)
+    draft = "".join(d.get("draft") or "" for d in deltas)
+    final = next(e for e in events if e.get("grounding"))
+    assert "PWNED" in draft and "phish" in draft  # the draft is there for whoever wants it, apart
+    assert "PWNED" not in content and "phish" not in content
+    assert content == final["grounding"]["answer"]

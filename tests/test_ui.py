@@ -106,6 +106,19 @@ def test_answer_streams_with_nested_tool_calls(first_turn):
     assert any(m["metadata"].get("status") == "pending" for u in updates[:-1] for m in _thoughts(u[CHAT]))
 
 
+def test_the_draft_streams_collapsed_and_marked_never_in_the_answer_bubble(first_turn):
+    """Issue 21, item 8: until the turn is checked, no untitled assistant message (the answer's bubble)
+    exists; the model's tokens stream into a collapsed message titled as not verified."""
+    _, updates = first_turn
+    for u in updates[:-1]:
+        bubbles = [
+            m for m in u[CHAT] if m["role"] == "assistant" and not (m.get("metadata") or {}).get("title")
+        ]
+        assert not bubbles, bubbles
+    streaming = [m for u in updates[:-1] for m in _thoughts(u[CHAT]) if m["metadata"]["id"] == "draft-1"]
+    assert streaming and streaming[0]["metadata"]["title"] == "Model's draft (not verified yet)"
+
+
 def test_evidence_claims_figures_and_trace(first_turn, images):
     _, updates = first_turn
     final = updates[-1]
