@@ -215,6 +215,7 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
     found = [e for e in evidence if e.kind == "color"]
     whole = [e for e in found if e.box and _whole_image(e, sizes or {}) and not e.extra.get("part")]
     s, why = regions.subject(target), ""
+    gray = bool(found) and all(e.extra.get("grayscale") for e in found)
     if s.kind == "image":
         found, subject, verb = (
             whole or [e for e in found if not e.extra.get("part")],
@@ -256,6 +257,8 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
     found.sort(key=lambda e: -float(e.extra.get("share", 0)))
     top = found[:3]
     names = ", ".join(f"{_colour_words(e.text)} ({float(e.extra.get('share', 0)) * 100:.0f}%)" for e in top)
+    if gray and s.kind != "image":  # the shades measured are said, never as the thing's colour
+        return Extract("", "", [], "colour", sure=False, why=f"{GRAYSCALE_WHY} (it measures {names})")
     family, share = _main_family(found)
     if share < MAIN_COLOUR and not why and s.kind != "image":  # "what colours are in this image": all of them
         why = f"no colour covers most of it (the largest, {family}, covers {share:.0%})"
@@ -263,6 +266,9 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
         f"{subject} {verb} {names}.", top[0].text, [e.id for e in top], "colour", sure=not why, why=why
     )
 
+
+# Why a black-and-white photo answers no question of a thing's colour.
+GRAYSCALE_WHY = "the photo is black-and-white (its pixels have no colour), so no tool can tell the colour of anything in it"
 
 # A colour answers "what colour is it" as fact only when it covers at least this share of what was measured.
 MAIN_COLOUR = 0.5
@@ -385,7 +391,7 @@ def _extract(intent: policy.Intent, question: str, evidence: list[Evidence], siz
     if name == "field":
         return find_field(evidence, intent.field, question)
     if name in ("count", "presence"):
-        return sightings.count_objects(evidence, intent.target)
+        return sightings.count_objects(evidence, intent.target, exact=name == "count")
     if name == "where":
         if policy.text_thing(intent.target):
             return _locate_text(evidence, intent.target, sizes)

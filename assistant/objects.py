@@ -249,7 +249,7 @@ def absence(evidence: list[Evidence], word: str) -> Absence:
     groups = record.extra.get("group_classes") or {}
     cls = sorted(want & {c.lower() for c in record.extra.get("classes", [])})[0]
     group = next((g for g, names in groups.items() if cls in names), "other")
-    faint = {c: s for c, s in (record.extra.get("faint") or {}).items() if c.lower() in want}
+    faint = {c: v[0] for c, v in faint_boxes(record).items() if c.lower() in want}
     seen = sorted(
         (e for e in evidence if e.kind == "label" and e.extra.get("coco") in want),
         key=lambda e: -e.confidence,
@@ -281,3 +281,11 @@ def absence(evidence: list[Evidence], word: str) -> Absence:
 
 def _group_noun(group: str) -> str:
     return {"person": "a person", "vehicles": "a vehicle", "animals": "an animal"}.get(group, "such a thing")
+
+
+def faint_boxes(record: Evidence | None) -> dict[str, tuple[float, float]]:
+    """A detector record's classes seen only faintly: class -> (best score, largest share of the image)."""
+    out = {}
+    for c, v in ((record.extra.get("faint") or {}) if record is not None else {}).items():
+        out[c] = (float(v), 0.0) if isinstance(v, (int, float)) else (float(v[0]), float(v[1]))
+    return out

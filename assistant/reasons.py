@@ -62,6 +62,9 @@ def unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
     if intent.name not in VISUAL_INTENTS or (intent.name == "where" and policy.text_thing(intent.target)):
         return ""  # a thing of text is found by OCR: its evidence answers, or the answer says why not
     thing = intent.target
+    colours = [e for e in evidence if e.kind == "color"]
+    if intent.name == "color" and colours and all(e.extra.get("grayscale") for e in colours):
+        return "the photo is black-and-white, so no tool can tell colours in it"
     if intent.name == "color":
         sub = regions.subject(intent.target)
         read = any(e.tool in ("ocr", "zoom") and e.kind in ("word", "line") for e in evidence)

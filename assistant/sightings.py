@@ -40,8 +40,12 @@ def _precision(record: Evidence | None, cls: str) -> str:
     return f"; such detections were right {p:.0%} of the time when measured" if p else ""
 
 
-def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
-    """How many of a thing (or of everything detected); None when no detector that applies knows it."""
+def count_objects(evidence: list[Evidence], target: str, exact: bool = False) -> Extract | None:
+    """How many of a thing (or of everything detected); None when no detector that applies knows it.
+    `exact` (a "how many" question): a count is a fact only when the detector saw no more of the class,
+    even faintly, at a size it finds reliably (medium or large); a faint box of that size leaves the
+    count uncertain ("I count 1 animal; a faint dog box (0.21) may be another"). Small ones are found
+    one time in three: a count never claims to include them."""
     dets = [e for e in evidence if e.kind == "detection"]
     if not target:
         sure, _ = split(dets, evidence)
@@ -78,6 +82,18 @@ def count_objects(evidence: list[Evidence], target: str) -> Extract | None:
         if maybe
         else ""
     )
+    want = objects.classes_for(target)
+    small = float((record.extra.get("sizes") or {}).get("small_below", 0.01)) if record is not None else 0.01
+    faint = [
+        (c, v) for c, v in objects.faint_boxes(record).items() if c.lower() in want and v[1] >= small
+    ]  # fmt: skip
+    if exact and faint:
+        c, (score, _) = max(faint, key=lambda kv: kv[1][0])
+        out = Extract("", "", [], "count", sure=True, basis="faint")
+        out.doubt = f"I count {len(sure)} {label(len(sure))}{more}"
+        out.doubt_ids = [e.id for e in sure] + ([record.id] if record is not None else [])
+        out.doubt_why = f"a faint {c} box (score {score:.2f}) may be one more"
+        return out
     return Extract(
         f"I count {len(sure)} {label(len(sure))}{more}.", str(len(sure)), [e.id for e in sure], "count",
         basis="detections", why=_precision(record, sure[0].text).removeprefix("; "),

@@ -99,3 +99,36 @@ def test_a_signs_colour_is_around_its_letters_and_the_letters_are_their_ink(tmp_
     )
     r = conv.ask("What colour are the letters?", [green_sign()])
     assert r.answer.startswith("The letters are white"), r.answer  # first, by far
+
+
+def test_a_black_and_white_photo_answers_no_colour_question(tmp_path):
+    """A gray photo (a JPEG's few tinted pixels too) says nothing of a thing's colour: the answer abstains,
+    saying so and what shades it measured; a seeing model's colour is flagged, never shown as fact."""
+    import io
+
+    from tools.color import grayscale
+
+    gray = striped().convert("L").convert("RGB")  # the red stripe is now a dark gray one
+    buf = io.BytesIO()
+    gray.save(buf, "JPEG", quality=70)
+    jpeg = Image.open(io.BytesIO(buf.getvalue()))
+    assert grayscale(gray) and grayscale(jpeg) and not grayscale(striped())
+    q = "What colour is the stripe at the bottom of the image?"
+    r = _conv(tmp_path, ColorTool()).ask(q, [jpeg])
+    assert r.abstained and "black-and-white" in r.answer and "gray" in r.answer
+    assert "red" not in r.answer  # what the tool cannot know is not guessed
+    assert _conv(tmp_path, ColorTool()).ask(q, [striped()]).answer.count("red") >= 1  # colour: answered
+    seeing = Assistant(
+        ScriptedEngine(["The stripe is red."] * 2, sees_images=True),
+        ToolRunner(_registry(ColorTool())),
+        AssistantConfig(trace_dir=str(tmp_path)),
+    ).conversation()
+    r = seeing.ask(q, [jpeg])
+    assert r.status == "unverified" and "black-and-white" in r.answer
+
+
+def _registry(*tools):
+    reg = ToolRegistry()
+    for t in tools:
+        reg.register(t)
+    return reg

@@ -122,3 +122,28 @@ def test_what_kind_of_thing_is_answered_by_the_classifier_with_its_probability()
         q, classify(q), labels, "It is a golden retriever.", image_order=["im"], sees_images=True
     )
     assert seeing.composition == "model" and seeing.status == "verified"
+
+
+def test_a_count_is_a_fact_only_when_no_more_were_seen_even_faintly():
+    # a faint dog box the size of a real dog (5% of the image): "how many" is uncertain, "is there" is not
+    faint = {**MEASURED, "faint": {"dog": [0.21, 0.05]}}
+    rec = Evidence("det:0", "detect", "im", "detector", "coco ssd", 1.0, None, faint)
+    ev = [rec, det(1, "dog", 0.9, (10, 10, 200, 200))]
+    ex = sightings.count_objects(ev, "dogs", exact=True)
+    assert not ex.text and "I count 1 dog" in ex.doubt and "faint dog box (score 0.21)" in ex.doubt_why
+    q = "How many dogs are in the picture?"
+    out = compose_answer(q, classify(q), ev, "", image_order=["im"])
+    assert out.status == "unverified" and not shown_as_fact(out.answer)
+    assert sightings.count_objects(ev, "dog").text.startswith("I count 1 dog")  # presence: still yes
+    # a faint box too small for the detector to find reliably (< 1% of the image) does not doubt it
+    tiny = Evidence(
+        "det:0",
+        "detect",
+        "im",
+        "detector",
+        "coco ssd",
+        1.0,
+        None,
+        {**MEASURED, "faint": {"dog": [0.21, 0.004]}},
+    )
+    assert sightings.count_objects([tiny, ev[1]], "dogs", exact=True).key == "1"

@@ -85,7 +85,8 @@ def area_box(area: str, width: float, height: float) -> tuple[float, float, floa
 
 class ColorTool(Tool):
     name = "color"
-    version = "3"  # 2: a text box's background is read just outside it; 3: a region's object, not its box
+    # 2: a text box's background is read just outside it; 3: a region's object, not its box; 4: grayscale
+    version = "4"
     description = (
         "Dominant colours of the image or of a region, as names ('dark red', 'white') with their share "
         "of the pixels. Use to answer questions about colour."
@@ -127,7 +128,13 @@ class ColorTool(Tool):
     def forward(
         self, image: ImageRef, region=None, area=None, text_boxes=None, colors=5, min_share=0.05
     ) -> list[Finding]:
-        im = image.image
+        found = self._measure(image.image, region, area, text_boxes, colors, min_share)
+        if grayscale(image.image):  # a black-and-white photo: its shades of gray say nothing of colour
+            for f in found:
+                f.extra["grayscale"] = True
+        return found
+
+    def _measure(self, im, region, area, text_boxes, colors, min_share) -> list[Finding]:
         if text_boxes:
             return _ink(im, text_boxes, colors, min_share)
         box = (0.0, 0.0, float(im.width), float(im.height))
@@ -155,6 +162,26 @@ class ColorTool(Tool):
         if box != (0.0, 0.0, float(im.width), float(im.height)):
             im = im.crop(tuple(round(v) for v in box))
         return [Finding("color", n, 1.0, box, {**x, **extra}) for n, x in _named(im, colors, min_share)]
+
+
+# A pixel whose channels differ by more than this (of 255) has a colour; an image where fewer than
+# GRAY_PIXELS of them do is black-and-white (a JPEG's compression leaves a few tinted pixels in a gray one).
+GRAY_SPREAD = 24
+GRAY_PIXELS = 0.005
+
+
+def grayscale(im) -> bool:
+    """Whether an image is black-and-white: a gray mode, or RGB whose channels (nearly) never differ."""
+    import numpy as np
+    from PIL import Image
+
+    if im.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return True
+    small = im.convert("RGB")
+    small.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.BOX)
+    px = np.asarray(small, dtype=np.int16)
+    spread = px.max(axis=2) - px.min(axis=2)
+    return float((spread > GRAY_SPREAD).mean()) < GRAY_PIXELS
 
 
 def _named(im, colors: int, min_share: float) -> list[tuple[str, dict]]:

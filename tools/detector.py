@@ -256,10 +256,13 @@ class DetectorTool(Tool):
             )
         boxes = [x for x in boxes if not wanted or x.name.lower() in wanted]
         # boxes below `conf` are not shown: they only keep an absence from being stated (`faint`)
-        faint: dict[str, float] = {}
+        faint: dict[str, list[float]] = {}  # class -> [best score, largest share of the image]
+        area = max(1.0, float(crop.width * crop.height))
         for x in boxes:
             if x.score < conf:
-                faint[x.name] = round(max(faint.get(x.name, 0.0), float(x.score)), 3)
+                share = max(0.0, x.box[2] - x.box[0]) * max(0.0, x.box[3] - x.box[1]) / area
+                best = faint.setdefault(x.name, [0.0, 0.0])
+                best[0], best[1] = round(max(best[0], float(x.score)), 3), round(max(best[1], share), 4)
         boxes = [x for x in boxes if x.score >= conf][:max_det]
         found = [
             Finding(
@@ -278,7 +281,8 @@ class DetectorTool(Tool):
     ) -> list[Finding]:
         """Detections the model's training domain vouches for, then one `detector` record: the classes it
         knows, its domain, whether it applies to this image (absence is claimed only where it does), its
-        back end, what its claims were measured at, and the best score of each class seen only faintly."""
+        back end, what its claims were measured at, and each class seen only faintly (its best score and
+        its largest box's share of the image)."""
         extra = {"classes": classes, "domain": b.domain, "model": b.label, "applies": True}
         extra.update(backend=b.kind, conf=conf, faint=faint, **claims_of(b).record())
         if b.kind == "ssd":
