@@ -199,17 +199,24 @@ def record_for(evidence: list[Evidence], image: str) -> Evidence | None:
     return found[0] if found else None
 
 
-def thresholds(record: Evidence | None) -> tuple[float, float]:
-    """(sure, maybe) score thresholds of a detector record (`tools/detector_claims.py`)."""
+def thresholds(record: Evidence | None, cls: str = "") -> tuple[float, float]:
+    """(sure, maybe) score thresholds of a detector record (`tools/detector_claims.py`), for a class when
+    given (a group measured less precise has its own sure threshold)."""
     t = (record.extra.get("thresholds") or {}) if record is not None else {}
-    return float(t.get("sure", DEFAULT_SURE)), float(t.get("maybe", DEFAULT_MAYBE))
+    sure = float(t.get("sure", DEFAULT_SURE))
+    by_group = t.get("by_group") or {}
+    if cls and by_group and record is not None:
+        groups = record.extra.get("group_classes") or {}
+        group = next((g for g, names in groups.items() if cls.lower() in names), "other")
+        sure = float(by_group.get(group, sure))
+    return sure, float(t.get("maybe", DEFAULT_MAYBE))
 
 
 def split(dets: list[Evidence], evidence: list[Evidence]) -> tuple[list[Evidence], list[Evidence]]:
     """(sure boxes, less certain boxes) of detections, by each image's detector thresholds."""
     sure, maybe = [], []
     for d in dets:
-        s, m = thresholds(record_for(evidence, d.image))
+        s, m = thresholds(record_for(evidence, d.image), d.text)
         if d.confidence >= s:
             sure.append(d)
         elif d.confidence >= m:

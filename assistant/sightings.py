@@ -68,7 +68,7 @@ def count_objects(evidence: list[Evidence], target: str, exact: bool = False) ->
     if not sure:
         if not maybe:
             return _absent(evidence, target)
-        s, _ = _thresholds(record)
+        s, _ = _thresholds(record, maybe[0].text)
         why = f"the detector's boxes score {max(d.confidence for d in maybe):.2f}, below its sure threshold {s:.2f}"
         out = Extract("", "", [], "count", sure=True, basis="maybe")
         out.doubt, out.doubt_ids, out.doubt_why = (

@@ -147,3 +147,16 @@ def test_a_count_is_a_fact_only_when_no_more_were_seen_even_faintly():
         {**MEASURED, "faint": {"dog": [0.21, 0.004]}},
     )
     assert sightings.count_objects([tiny, ev[1]], "dogs", exact=True).key == "1"
+
+
+def test_a_class_group_measured_less_precise_needs_a_higher_score_to_be_sure():
+    rec = Evidence(
+        "det:0", "detect", "im", "detector", "coco ssd", 1.0, None,
+        {**MEASURED, "classes": [*MEASURED["classes"], "spoon"],
+         "thresholds": {**MEASURED["thresholds"], "by_group": {"other": 0.6}}},
+    )  # fmt: skip
+    spoon = det(1, "spoon", 0.55, (10, 10, 60, 60))
+    ex = sightings.count_objects([rec, spoon], "spoon")
+    assert not ex.text and "there may be 1 spoon" in ex.doubt and "0.60" in ex.doubt_why
+    dog = sightings.count_objects([rec, det(2, "dog", 0.55, (10, 10, 60, 60))], "dog")
+    assert dog.text.startswith("I count 1 dog")  # animals keep the sure threshold 0.5
