@@ -38,11 +38,13 @@ class DriftConfig:
     )
     window: int = field(default=50, metadata={"help": "recent observations per feature compared with it"})
     bins: int = field(default=5, metadata={"help": "quantile bins of the reference for a numeric feature"})
-    # Measured by `python launch.py bench drift` (reference 100 turns, window 50, 5 bins): on unshifted
-    # streams the highest PSI any feature reached was MEASURED_NULL_MAX; each shift was caught within
-    # the window stated in README (Operating it).
+    # Measured by `python launch.py bench drift` (reference 100 turns, window 50, 5 bins; 100 seeded
+    # streams of real turns' features): at 1.0 no false alarm in 200 unshifted turns of any stream (the
+    # highest PSI any feature reached there: median 0.44, max 0.89), and every stream caught each shift
+    # within 33 turns (blurred: median 28; darkened: 25; receipts after signs: 12). At 0.8: 2% of streams
+    # had a false alarm, at 0.5: 30%.
     threshold: float = field(
-        default=0.5, metadata={"help": "PSI at or above which a feature alarms (measured: bench drift)"}
+        default=1.0, metadata={"help": "PSI at or above which a feature alarms (measured: bench drift)"}
     )
     min_reference: int = field(
         default=20, metadata={"help": "a feature with fewer reference observations is not scored"}

@@ -1,7 +1,7 @@
 """What drift monitoring measures of one turn, per modality, from what the turn already produced.
 
-Each image new to its conversation gives its size, aspect ratio, brightness and contrast (a thumbnail's
-luma), the vision tower's pooled features as the embedding cache holds them (no extra model cost: an
+Each image new to its conversation gives its size, aspect ratio, brightness, contrast and sharpness (a
+thumbnail's luma), the vision tower's pooled features as the embedding cache holds them (no extra model cost: an
 image the model did not see gives none), what OCR read of it (words, mean confidence, dominant script)
 and what the detector found (boxes, mean score, the top class). Each turn gives its question's length
 and words (hashed: the monitor keeps no text) and whether it abstained. `FEATURES` names them all;
@@ -31,6 +31,7 @@ FEATURES: dict[str, Feature] = {
     "image.aspect": Feature("image", "numeric", "width / height"),
     "image.brightness": Feature("image", "numeric", "mean luma, 0-1"),
     "image.contrast": Feature("image", "numeric", "standard deviation of luma, 0-1"),
+    "image.sharpness": Feature("image", "numeric", "mean luma gradient of the thumbnail (blur lowers it)"),
     "vision.mean_activation": Feature("vision", "numeric", "mean of the vision tower's pooled features"),
     "vision.activation_std": Feature(
         "vision", "numeric", "spread of the vision features over tokens and dims"
@@ -51,7 +52,7 @@ FEATURES: dict[str, Feature] = {
 _WORD = re.compile(r"[^\W_]+")
 _SCRIPTS = {"LATIN": "latin", "CJK": "cjk", "HIRAGANA": "cjk", "KATAKANA": "cjk", "HANGUL": "cjk"}
 _SCRIPTS |= {"CYRILLIC": "cyrillic", "GREEK": "greek", "ARABIC": "arabic", "HEBREW": "hebrew"}
-THUMBNAIL = 128  # longest side the brightness and contrast are measured at
+THUMBNAIL = 256  # longest side light and sharpness are measured at (fine enough to see a blur)
 
 
 def turn_features(line) -> list[tuple[str, object]]:
@@ -97,11 +98,15 @@ def image_features(im) -> list[tuple[str, object]]:
     w, h = im.size
     factor = max(1, max(w, h) // THUMBNAIL)
     luma = np.asarray((im.reduce(factor) if factor > 1 else im).convert("L"), dtype=np.float32) / 255.0
+    gradient = (
+        np.abs(np.diff(luma, axis=0)).mean() + np.abs(np.diff(luma, axis=1)).mean() if luma.size > 1 else 0.0
+    )
     return [
         ("image.pixels", float(w * h)),
         ("image.aspect", w / h if h else 0.0),
         ("image.brightness", float(luma.mean())),
         ("image.contrast", float(luma.std())),
+        ("image.sharpness", float(gradient)),
     ]
 
 

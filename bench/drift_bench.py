@@ -10,8 +10,10 @@ each turn's drift features exactly as `serve` computes them (`assistant/drift_fe
 - blurred: such signs blurred (Gaussian, radius `--blur`); darkened: such signs at `--dark` of their
   brightness; scans: receipts (another domain) with receipt questions.
 Then streams are drawn from the pools, seeded, `--trials` times: a reference of `reference_turns`
-turns, `--unshifted` unshifted turns (every alarm there is false), then each shifted stream for up to
-`--shifted` turns from where the unshifted one ended. It reports the turn each alarm first fired after
+turns and `--unshifted` unshifted turns (every alarm there is false), both drawn from the reference and
+unshifted pools together (one population: two pools of a dozen images differ by chance more than
+traffic does), then each shifted stream for up to `--shifted` turns from where the unshifted one
+ended. The detector's features need object questions, which these sign and receipt questions are not. It reports the turn each alarm first fired after
 its shift began (median, 90th percentile, max), which features fired, the false-alarm rate on the
 unshifted stream (per stream and per check), and the same for a sweep of thresholds: the measurement
 behind `DriftConfig.threshold`. Pool features are saved (`--pool-cache`) so a rerun skips the turns.
@@ -113,7 +115,7 @@ def load_or_build_pools(args) -> tuple[dict[str, list], float | None]:
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
             print(f"pool features from {cache} (delete it to run the turns again)")
-            return saved["pools"], saved.get("turn_s")
+            return refresh_image_features(saved["pools"], args), saved.get("turn_s")
     from assistant.core.config import ModelConfig
     from assistant.factory import build_assistant
     from assistant.session import AssistantConfig
@@ -140,15 +142,31 @@ def load_or_build_pools(args) -> tuple[dict[str, list], float | None]:
     return pools, per_turn
 
 
+def refresh_image_features(pools: dict, args) -> dict:
+    """The image features of cached turns measured again on the regenerated images (they are pure
+    functions of the pixels, and cheap): a cache stays valid when they change."""
+    from assistant.drift_features import image_features
+
+    for kind, turns in pools.items():
+        for turn, (im, _) in zip(turns, pool_images(kind, len(turns), args), strict=True):
+            turn[:] = [x for x in turn if not x[0].startswith("image.")] + [
+                list(x) for x in image_features(im)
+            ]
+    return pools
+
+
 # ---- the streams: seeded draws from the pools ---------------------------------------------------
 def simulate(pools: dict, cfg: DriftConfig, args, trial: int) -> dict:
     """One seeded stream: the highest PSI of a full window at each turn, unshifted and per shift."""
     rng = random.Random(trial)
     monitor = DriftMonitor(replace(cfg, reference=None))
-    draw = lambda kind: [tuple(x) for x in rng.choice(pools[kind])]  # noqa: E731
+    # The reference and the unshifted stream are both drawn from the unshifted images of both pools:
+    # one population, fresh draws (two small pools told apart would measure the pools, not the monitor).
+    base = pools["reference"] + pools["unshifted"]
+    draw = lambda kind: [tuple(x) for x in rng.choice(base if kind == "base" else pools[kind])]  # noqa: E731
     for _ in range(cfg.reference_turns):
-        monitor.add(draw("reference"))
-    out = {"unshifted": [feed(monitor, draw("unshifted"), cfg) for _ in range(args.unshifted)]}
+        monitor.add(draw("base"))
+    out = {"unshifted": [feed(monitor, draw("base"), cfg) for _ in range(args.unshifted)]}
     for shift in SHIFTS:
         m = monitor.fork()
         out[shift] = [feed(m, draw(shift), cfg) for _ in range(args.shifted)]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from assistant.request_log import RequestMiddleware
 from frontends.cliargs import add_dataclass_args, dataclass_from_args
 
 
@@ -181,6 +180,8 @@ class Operations:
                     registry=r,
                 ),
             )
+        from assistant.request_log import RequestMiddleware
+
         return RequestMiddleware(app, self.sink, self._measured)
 
     def _measured(self, route: str, status: int, total_s: float, first_byte_s: float | None) -> None:

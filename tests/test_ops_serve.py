@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import httpx
-from PIL import Image, ImageEnhance
+from PIL import ImageEnhance
 from prometheus_client.parser import text_string_to_metric_families
 
 from assistant.drift import DriftConfig
@@ -39,6 +39,15 @@ def _value(samples: dict, name: str, **labels) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def _small_sign(path, text: str, seed: int, light: float = 1.0):
+    """A rendered sign, small (the OCR is quick), at `light` of its brightness."""
+    from synthetic.render import render_sign
+
+    im = render_sign(seed=seed, text=text, size=(320, 240)).image
+    ImageEnhance.Brightness(im).enhance(light).save(path)
+    return path
+
+
 def _ask(url: str, image) -> httpx.Response:
     content = [
         {"type": "text", "text": QUESTION},
@@ -57,12 +66,8 @@ def test_metrics_health_drift_and_request_logs_through_a_real_server(tmp_path, l
     ops.attach(a)
     hub = ModelHub()
     hub.add("m", lambda: AssistantBackend(a, "m"))
-    bright = [sign_png(tmp_path, f"b{i}.png", text=t, seed=i) for i, t in enumerate(("OPEN", "EXIT"))]
-    dark = []
-    for i, t in enumerate(("SALE", "STOP")):
-        path = sign_png(tmp_path, f"d{i}.png", text=t, seed=10 + i)
-        ImageEnhance.Brightness(Image.open(path)).enhance(0.2).save(path)
-        dark.append(path)
+    bright = [_small_sign(tmp_path / f"b{i}.png", t, i) for i, t in enumerate(("OPEN", "EXIT"))]
+    dark = [_small_sign(tmp_path / f"d{i}.png", t, 10 + i, light=0.2) for i, t in enumerate(("SALE", "STOP"))]
     with ServerThread(create_app(hub, ServeConfig(), ops)) as server:
         before = _samples(server.url)
         assert (
