@@ -7,12 +7,16 @@ it says. Figures: throughput, latency p50/p95/p99 of answered requests, how many
 (503 + Retry-After: the queue is bounded), errors, the server's peak memory (from `/health`), and
 per request whether its answer and its OCR evidence hold its own sign and none of the others'
 (a leak between concurrent requests). Without --url a local `launch.py serve` runs the offline model.
+With `--half-open N`, N connections that send half a request header and wait (a slow-client attack:
+each one the server closes is opened again) are held during the run, and `/health` is timed once a
+second beside it: the figures then say how the real clients fared under the flood.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import io
 import json
 import platform
@@ -44,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-waiting", type=int, default=16, help="local server: queue bound (default: 16)")
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="per-request client timeout, s (default: 900)"
+    )
+    parser.add_argument(
+        "--half-open",
+        type=int,
+        default=0,
+        help="hold this many half-sent requests open during the run, a slow-client attack (default: 0)",
     )
     parser.add_argument(
         "--json", dest="json_out", default="bench-results/load.json", help="where to write JSON"
@@ -158,6 +168,70 @@ class _ServeProcess:
             self.proc.wait()
 
 
+class _HalfOpen:
+    """`n` connections holding half a request header, on a thread: each one the server closes is opened
+    again at once; meanwhile `/health` is timed once a second."""
+
+    def __init__(self, url: str, n: int):
+        import threading
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        self.addr, self.n = (parts.hostname, parts.port or 80), n
+        self.url = url
+        self.closed = 0
+        self.health_s: list[float] = []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=f, daemon=True) for f in (self._hold, self._probe)]
+
+    def _open(self):
+        import socket
+
+        s = socket.create_connection(self.addr, timeout=5)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: " + self.addr[0].encode() + b"\r\nContent-Ty")
+        s.setblocking(False)
+        return s
+
+    def _hold(self) -> None:
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        for _ in range(self.n):
+            sel.register(self._open(), selectors.EVENT_READ)
+        while not self.stop.is_set():
+            for key, _ in sel.select(timeout=0.2):
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                self.closed += 1
+                try:
+                    sel.register(self._open(), selectors.EVENT_READ)
+                except OSError:
+                    pass
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+
+    def _probe(self) -> None:
+        import httpx
+
+        while not self.stop.wait(1.0):
+            t = time.perf_counter()
+            try:
+                httpx.get(self.url + "/health", timeout=10)
+                self.health_s.append(time.perf_counter() - t)
+            except httpx.HTTPError:
+                self.health_s.append(10.0)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+
 def run(args) -> int:
     import httpx
 
@@ -173,8 +247,13 @@ def run(args) -> int:
     try:
         health0 = httpx.get(url + "/health", headers=headers, timeout=30).json()
         eprint(f"load: {n} requests, {args.concurrency} at a time, against {url}")
+        flood = _HalfOpen(url, args.half_open) if args.half_open else contextlib.nullcontext()
         t0 = time.perf_counter()
-        with httpx.Client(timeout=args.timeout) as client, ThreadPoolExecutor(args.concurrency) as pool:
+        with (
+            flood,
+            httpx.Client(timeout=args.timeout) as client,
+            ThreadPoolExecutor(args.concurrency) as pool,
+        ):
             futures = [pool.submit(_one, client, url, i, s[2], headers) for i, s in enumerate(signs)]
             results = [f.result() for f in futures]
         wall = time.perf_counter() - t0
@@ -202,6 +281,11 @@ def run(args) -> int:
         "server_rss_mb_before": (health0.get("memory") or {}).get("rss_mb"),
         "server_peak_rss_mb": (health1.get("memory") or {}).get("peak_rss_mb"),
     }
+    if args.half_open:
+        figures["half_open_held"] = args.half_open
+        figures["half_open_closed_by_server"] = flood.closed
+        figures["health_p50_s"] = _percentile(flood.health_s, 50)
+        figures["health_max_s"] = round(max(flood.health_s, default=0.0), 3)
     for k, v in figures.items():
         print(f"{k:>22}: {v}")
     out = Path(args.json_out)

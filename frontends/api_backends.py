@@ -9,7 +9,8 @@ thread before `run` returns, so the engine is free for the next request at once.
 A conversation kept on the server is named by an id the server issues (`grounding.conversation_id`
 of every answer: 192 random bits), never by one a client makes up: whoever holds the id holds the
 conversation (its images' answers), so an id must be as hard to guess as a key. A request naming an id
-the server did not issue (or has forgotten: the last `keep_conversations` are kept) is refused.
+the server did not issue (or has forgotten: the last `keep_conversations` are kept, their images at
+most `keep_pixels` together) is refused.
 """
 
 from __future__ import annotations
@@ -87,12 +88,27 @@ class EngineBackend:
 class AssistantBackend:
     """The grounded assistant: tools, verification, traces; the answer is the verified one."""
 
-    def __init__(self, assistant, name: str | None = None, keep_conversations: int = 64):
+    def __init__(
+        self, assistant, name: str | None = None, keep_conversations: int = 64, keep_pixels: int = 200_000_000
+    ):
         self.assistant = assistant
         self.name = name or assistant.engine.model_id
         self.description = assistant.description
         self._conversations: OrderedDict[str, object] = OrderedDict()
-        self._keep = keep_conversations
+        # Every answer's conversation is kept (its id issued), so the kept ones are bounded in number and
+        # in the decoded pixels their images hold; the least recently used go first.
+        self._keep, self._keep_pixels = keep_conversations, keep_pixels
+
+    def _trim(self) -> None:
+        def pixels():
+            return sum(
+                r.width * r.height for c in self._conversations.values() for r in getattr(c, "images", [])
+            )
+
+        while len(self._conversations) > 1 and (
+            len(self._conversations) > self._keep or pixels() > self._keep_pixels
+        ):
+            self._conversations.popitem(last=False)[1].close()
 
     def _conversation(self, req: ChatRequest):
         cid = req.conversation_id
@@ -113,8 +129,7 @@ class AssistantBackend:
             {"role": t.role, "content": t.text} for t in req.turns[:last] if t.role in ("user", "assistant")
         ]
         self._conversations[cid] = conv
-        while len(self._conversations) > self._keep:
-            self._conversations.popitem(last=False)[1].close()
+        self._trim()
         return conv, req.images
 
     def run(self, req: ChatRequest, emit: Emit) -> Outcome:
@@ -135,6 +150,7 @@ class AssistantBackend:
                     result = ev.result
         finally:
             events.close()  # on this thread, now: ends the engine's generation and frees it
+            self._trim()  # its images now count
         if result is None:
             raise BackendError("the turn ended without an answer")
         text = result.answer

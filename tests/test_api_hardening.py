@@ -27,7 +27,7 @@ import uvicorn
 
 from assistant.session import Assistant, AssistantConfig
 from frontends import api
-from frontends.api import AssistantBackend, EngineBackend, ModelHub, Outcome, ServeConfig, create_app
+from frontends.api import AssistantBackend, ModelHub, Outcome, ServeConfig, create_app
 from tests.frontends_util import free_port
 from tests.scripted_engine import ScriptedEngine
 from tools.registry import default_registry
@@ -224,6 +224,7 @@ def test_without_a_key_only_json_from_this_servers_name_is_answered():
         r = post(Host=f"attacker.example:{cfg.port}", **json_)  # DNS rebinding names the page's domain
         assert r.status_code == 421 and "--allowed-host" in r.json()["error"]["message"]
         assert post(Origin="https://attacker.example", **json_).status_code == 403
+        assert post(Origin="null", **json_).status_code == 403  # a sandboxed frame
         assert httpx.get(srv.url + "/v1/models", headers={"Host": "attacker.example"}).status_code == 421
         for host in (f"localhost:{cfg.port}", f"127.0.0.1:{cfg.port}", "vlm.lan", f"[::1]:{cfg.port}"):
             assert post(Host=host, **json_).status_code == 200, host
@@ -306,21 +307,6 @@ def test_sigterm_in_the_tool_stage_answers_503_and_stops_within_3_s():
     assert b"CancelledError" not in proc.stderr.read()
 
 
-def test_a_huge_question_is_refused_before_the_model(local_model_dirs):
-    from tests.frontends_util import engine
-
-    hub = ModelHub()
-    hub.add("smollm2", lambda: EngineBackend(engine("smollm2"), "smollm2"))
-    hub.get("smollm2")
-    with Server(ServeConfig(), hub=hub) as srv:
-        t0 = time.monotonic()
-        r = httpx.post(srv.url + "/v1/chat/completions", json=_ask("word " * 2_000_000), timeout=60)
-        took = time.monotonic() - t0
-        assert r.status_code == 400 and "cannot fit this model's context" in r.json()["error"]["message"]
-        assert took < 2.0, f"refusing a 10 MB question took {took:.1f} s"
-        assert hub.gate("smollm2").served == 0  # the model never saw it
-
-
 def _scripted_hub(tmp_path) -> tuple[ModelHub, ScriptedEngine]:
     eng = ScriptedEngine(default="I can't tell.")
     runner = ToolRunner(default_registry(enabled=["metadata"]))
@@ -328,6 +314,19 @@ def _scripted_hub(tmp_path) -> tuple[ModelHub, ScriptedEngine]:
     hub.add("vlm", lambda: AssistantBackend(Assistant(eng, runner, AssistantConfig(trace_dir=str(tmp_path)))))
     hub.get("vlm")
     return hub, eng
+
+
+def test_a_huge_question_is_refused_before_the_model(tmp_path):
+    hub, eng = _scripted_hub(tmp_path)
+    eng.max_context = 4096  # the engine's context, as a loaded model states it (LocalEngine.max_context)
+    with Server(ServeConfig(), hub=hub) as srv:
+        t0 = time.monotonic()
+        r = httpx.post(srv.url + "/v1/chat/completions", json=_ask("word " * 2_000_000), timeout=60)
+        took = time.monotonic() - t0
+    print(f"a 10 MB question refused in {took:.2f} s")
+    assert r.status_code == 400 and "cannot fit this model's context of 4096" in r.json()["error"]["message"]
+    assert took < 2.0, f"refusing a 10 MB question took {took:.1f} s"
+    assert eng.calls == [] and hub.gate("vlm").served == 0  # the model never saw it
 
 
 def test_models_says_the_offline_stand_in_does_not_see(tmp_path):
@@ -377,3 +376,20 @@ def test_a_stream_never_shows_the_unchecked_draft_as_content(tmp_path):
     assert "PWNED" in draft and "phish" in draft  # the draft is there for whoever wants it, apart
     assert "PWNED" not in content and "phish" not in content
     assert content == final["grounding"]["answer"]
+
+
+def test_kept_conversations_are_bounded_by_the_pixels_their_images_hold(tmp_path):
+    from tests.frontends_util import data_url, sign_png
+
+    hub, _ = _scripted_hub(tmp_path)
+    backend = hub.get("vlm")
+    backend._keep_pixels = 1  # one conversation with an image is all that fits
+    image = {"type": "image_url", "image_url": {"url": data_url(sign_png(tmp_path))}}
+    ask = {"messages": [{"role": "user", "content": [{"type": "text", "text": "What does it say?"}, image]}]}
+    with Server(ServeConfig(), hub=hub) as srv:
+        url = srv.url + "/v1/chat/completions"
+        first = httpx.post(url, json=ask, timeout=60).json()["grounding"]["conversation_id"]
+        second = httpx.post(url, json=ask, timeout=60).json()["grounding"]["conversation_id"]
+        assert list(backend._conversations) == [second]
+        r = httpx.post(url, json={**_ask("and then?"), "conversation_id": first}, timeout=30)
+        assert r.status_code == 404
