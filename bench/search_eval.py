@@ -19,6 +19,7 @@ jittered, so nothing is a duplicate) and times the same queries, warm: p50/p95 p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import statistics
@@ -30,7 +31,7 @@ import numpy as np
 
 from assistant.search.indexer import IndexConfig, index_folder
 from assistant.search.retrieve import SearchConfig, Searcher
-from assistant.search.store import IndexStore, doc_from_json
+from assistant.search.store import IndexStore, unpack_doc
 
 QUERIES = Path(__file__).parent / "data" / "search_queries.jsonl"
 SETS = ("real-dev", "real-dev-2")
@@ -67,7 +68,7 @@ def scores(ranks: list[int | None]) -> dict:
 def evaluate(store: IndexStore, queries: list[dict], cfg: SearchConfig | None = None) -> dict:
     """Per modality and fused: scores per set and overall, and each query's rank."""
     base = cfg or SearchConfig()
-    runs = {m: SearchConfig(base.rrf_k, base.weights, base.depth, base.min_similarity, (m,)) for m in SINGLE}
+    runs = {m: dataclasses.replace(base, modalities=(m,)) for m in SINGLE}
     runs["fused"] = base
     out = {"per_query": {}}
     for name, c in runs.items():
@@ -101,7 +102,7 @@ def synthetic_index(real: IndexStore, path: Path, n: int, seed: int = 0) -> floa
     t0 = time.perf_counter()
     for k in range(n):
         iid, doc_json = src[k % len(src)]
-        doc = doc_from_json(doc_json)
+        doc = unpack_doc(doc_json)
         doc.sha256 = f"{k:064x}"
         doc.path = f"/synthetic/{k:07d}_{Path(doc.path).name}"
         rows = []
@@ -110,6 +111,7 @@ def synthetic_index(real: IndexStore, path: Path, n: int, seed: int = 0) -> floa
             rows.append((source, text, eids, (j / np.linalg.norm(j)).astype(np.float32).tobytes()))
         out.write(doc, rows, files=[(doc.path, 0, 0.0)])
     seconds = time.perf_counter() - t0
+    out.checkpoint()
     out.close()
     return seconds
 

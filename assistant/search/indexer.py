@@ -143,16 +143,26 @@ class DocBuilder:
         cache = ToolCache(disk_dir=cache_dir("tool-results")) if cfg.tool_cache_disk else ToolCache()
         self.runner = ToolRunner(self.registry, cache=cache)
         self._clip = None
+        self._keys: dict[str, str] | None = None
 
     def keys(self) -> dict[str, str]:
-        """tool -> call key of the call the index makes (default arguments), plus the embedding models."""
+        """tool -> call key of the call the index makes (default arguments), plus the embedding models.
+        Each tool is set up first: a version may name the weights it really loaded (the detector's says
+        which back ends it fell back to), and that is what the next run must compare with."""
+        if self._keys is not None:
+            return self._keys
         keys = {}
         for name in self.registry.names():
             tool = self.registry.get(name)
+            try:
+                _set_up(tool)
+            except UserError:  # it fails again when run, and the image records why
+                pass
             keys[name] = call_key(tool, tool.validate({}))
         keys["embed"] = embed_key()
         if self.cfg.clip_model:
             keys["clip"] = f"clip:{self.cfg.clip_model}"
+        self._keys = keys
         return keys
 
     def clip(self):
@@ -190,6 +200,15 @@ class DocBuilder:
         vectors = embed_doc(doc)
         clip = self.clip().image(image) if self.cfg.clip_model else None
         return {"doc": doc_to_dict(doc), "vectors": vectors, "clip": clip, "files": work.files}
+
+
+def _set_up(tool) -> None:
+    """Load a tool's heavy state now, as its first call would (`Tool.__call__`)."""
+    if not tool._ready:
+        with tool._setup_lock:
+            if not tool._ready:
+                tool.setup()
+                tool._ready = True
 
 
 def vector_texts(doc: ImageDoc) -> list[tuple[str, str, list[str]]]:
@@ -290,5 +309,6 @@ def index_folder(
     summary.images = store.count()
     summary.files = len(store.files())
     summary.errors = store.errors()
+    store.checkpoint()
     summary.index_bytes = store.size_bytes()
     return summary
