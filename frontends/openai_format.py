@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.trace import SAFE_CONVERSATION_ID
 from tools.errors import BadInputError
-from tools.images import ImageRef
+from tools.images import ImageRef, pages_pixels
 
 PART_TYPES = ("text", "image_url")
 
@@ -246,7 +246,7 @@ def _check_parts(body: dict) -> None:
 def _decode_within_budget(images: list[ImageRef], limits: RequestLimits) -> None:
     """Sum what the images will decode to (headers only), refuse above the limit, then decode them
     (now, so a corrupt image is refused with the request rather than mid-answer)."""
-    sizes = [im.decoded_pixels() for im in images]
+    sizes = [pages_pixels(im) for im in images]  # a TIFF's pages, a GIF's frames: each read (tools.images)
     if sum(sizes) > limits.max_request_pixels:
         raise BadInputError(
             f"images: together they decode to {sum(sizes)} pixels ({len(images)} images); this server's "

@@ -65,3 +65,18 @@ def test_what_page_two_says_is_read_from_page_two(tmp_path):
     r = conv.ask("What does page two say?", [_multi("TIFF", TEXTS)])
     assert [im.source for im in conv.images] == [f"doc.tiff, page {i} of 3" for i in (1, 2, 3)]
     assert "CLOSED SUNDAY" in r.answer.upper() and "OPEN DAILY" not in r.answer.upper(), r.answer
+
+
+def test_a_request_counts_every_page_against_its_pixel_budget():
+    import base64
+
+    from frontends.openai_format import RequestLimits, parse_request
+    from tools.errors import BadInputError
+
+    ref = _multi("TIFF", TEXTS)
+    one = ref.decoded_pixels()
+    url = "data:image/tiff;base64," + base64.b64encode(ref.data).decode()
+    body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}
+    assert parse_request(body, RequestLimits(max_request_pixels=3 * one)).images
+    with pytest.raises(BadInputError, match="decode to"):
+        parse_request(body, RequestLimits(max_request_pixels=2 * one))  # three pages are read, not one

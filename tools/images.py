@@ -179,6 +179,16 @@ def pages(ref: ImageRef) -> list[ImageRef]:
     return out
 
 
+def pages_pixels(ref: ImageRef) -> int:
+    """At most the pixels `pages(ref)` decodes, read from the header (a request's pixel budget counts
+    every page it will read, not the first alone)."""
+    first = ref.decoded_pixels()
+    im = _open(ref.data, ref.source)
+    with im:
+        n = int(getattr(im, "n_frames", 1) or 1)
+    return first if n <= 1 else min(first * min(n, MAX_PAGES), max(first, ref.max_pixels))
+
+
 def _open(data: bytes, source: str):
     from PIL import Image, UnidentifiedImageError
 
