@@ -61,9 +61,14 @@ class OtelExporter:
         self.tracer = self.provider.get_tracer("grounded_vlm")
         self.content = content
 
-    def close(self) -> None:
-        """Send what is queued and stop (a one-shot command calls this before it exits)."""
-        self.provider.shutdown()
+    def close(self, timeout_s: float = 3.0) -> None:
+        """Send what is queued, waiting at most `timeout_s` (a collector that is down does not hold the
+        process: the exporter would retry for many seconds), and stop."""
+        import threading
+
+        stopping = threading.Thread(target=self.provider.shutdown, daemon=True)
+        stopping.start()
+        stopping.join(timeout_s)
 
     def __call__(self, line: TurnTimeline) -> None:
         from opentelemetry import trace
