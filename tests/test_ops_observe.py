@@ -59,3 +59,32 @@ def test_the_request_log_holds_figures_and_content_only_when_asked(tmp_path):
         assert record["kind"] == "turn" and len(record["request_id"]) == 16 and record["total_s"] > 0
         assert record["status"] and record["timings"]["total_s"] > 0 and "tokens" in record
         assert ("secret" in log.read_text()) is content
+
+
+def test_ui_and_batch_serve_the_metrics_on_their_own_port(tmp_path):
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from frontends.ops import Operations
+    from launch import parse
+    from tests.frontends_util import free_port
+
+    port = free_port()
+    for argv in (
+        ["ui", "--metrics-port", str(port)],
+        ["batch", "--images", ".", "--out", "x.jsonl", "--metrics-port", "1"],
+    ):
+        args = parse(argv)
+        assert args.metrics_port and not args.no_drift and args.drift_window == 50
+    ops = Operations.from_args(parse(["ui", "--metrics-port", str(port), "--drift-threshold", "0.7"]))
+    assert ops.drift.config.threshold == 0.7 and ops.otel is None and ops.sink is None
+    a = _assistant(tmp_path)
+    ops.attach(a)
+    url = ops.start_metrics_server()
+    try:
+        a.conversation().ask("What does the sign say?")
+        text = httpx.get(url, timeout=10).text
+    finally:
+        ops.close()
+    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    assert {"gvlm_turn_seconds_count", "gvlm_answers_total", "gvlm_drift_threshold"} <= names
