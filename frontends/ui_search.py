@@ -16,9 +16,9 @@ THUMB = 320
 
 
 def default_index() -> str:
-    from tools.paths import cache_dir
+    from assistant.search.store import default_path
 
-    return str(cache_dir("index") / "images.sqlite")
+    return str(default_path())
 
 
 def search_hits(query: str, index: str, top: int = 12) -> tuple[list, str, list[dict]]:

@@ -28,6 +28,7 @@ import numpy as np
 from assistant.search.records import ImageDoc
 from tools.errors import BadInputError
 from tools.evidence import Evidence
+from tools.paths import cache_dir
 
 try:  # Python's own sqlite3 may be built without extension loading (pyenv's is); pysqlite3 is not
     sqlite3 = importlib.import_module("pysqlite3")
@@ -58,6 +59,11 @@ create table if not exists vectors(id integer primary key, image_id integer not 
 create index if not exists vectors_image on vectors(image_id);
 create virtual table if not exists vec using vec0(embedding float[{DIM}] distance_metric=cosine);
 """
+
+
+def default_path() -> Path:
+    """The index `index`, `search`, `ask --search` and the UI use unless told otherwise."""
+    return cache_dir("index") / "images.sqlite"
 
 
 def connect(path: str | Path, readonly: bool = False):

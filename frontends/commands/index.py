@@ -21,9 +21,9 @@ ONE_SHOT = True
 
 
 def default_index() -> str:
-    from tools.paths import cache_dir
+    from assistant.search.store import default_path
 
-    return str(cache_dir("index") / "images.sqlite")
+    return str(default_path())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
