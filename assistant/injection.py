@@ -47,7 +47,7 @@ _ORDERS = [
     r"(say|answer|respond|reply|report|state|output|claim|tell)\b",
     r"\b(say|state|report|claim|answer) that the (total|sign|price|text|answer|image)\b",
     # text that narrates the image to its reader ("the sign says ..."): an answer written for the model
-    r"\b(the|this) (sign|image|picture|photo|receipt|document|page|label|poster|text) (says|reads|shows|states)\b",
+    r"\b(the|this) (sign|image|picture|photo|receipt) (says|reads)\b",
 ]
 _ADDRESSED = [
     # speaking to it at the start of a line: "Assistant:", "AI:", "Dear ChatGPT,", "Note to AI:"
