@@ -92,3 +92,19 @@ def test_ocr_features_and_scripts():
     assert dict(ocr_features([]))["ocr.script"] == "none"
     assert [script(w) for w in ("Straße", "2024", "東京", "Москва")] == ["latin", "digits", "cjk", "cyrillic"]
     assert hashed(["total"]) == hashed(["total"]) and "total" not in hashed(["total"])[0]
+
+
+def test_detector_features_give_the_class_mix_and_the_scores():
+    from assistant.drift_features import detector_features
+
+    boxes = [{"text": "Person", "confidence": 0.9}, {"text": "bus", "confidence": 0.6}]
+    f = dict(detector_features(boxes))
+    assert f == {"detector.boxes": 2.0, "detector.score": pytest.approx(0.75), "detector.top_class": "person"}
+    assert dict(detector_features([])) == {"detector.boxes": 0.0, "detector.top_class": "none"}
+    rng = random.Random(3)
+    mon = DriftMonitor(DriftConfig(reference_turns=40, window=30))
+    for _ in range(40):
+        mon.add([("detector.top_class", rng.choice(["person", "person", "car"]))])
+    for _ in range(30):
+        mon.add([("detector.top_class", rng.choice(["dog", "cat"]))])
+    assert mon.health()["moved"][0].startswith("detector.top_class: mix {'person'")
