@@ -16,7 +16,6 @@ with the evidence ids `ask` cites.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -180,14 +179,26 @@ class Searcher:
         return out
 
     def _objects(self, want) -> dict:
+        """Images with the class, the best met count first: the count itself 1.0, within the maybe boxes 0.8,
+        another count 0.4 ("a dog": any sure box 1.0, only maybe boxes 0.6); computed in SQL, `depth` x 3 kept."""
+        marks = ",".join("?" * len(want.classes))
+        credit = (
+            "case when :n is null then (case when num > 0 then 1.0 else 0.6 end) when num = :n then 1.0"
+            " when num < :n and :n <= num + cast(val as integer) then 0.8"
+            " when num + cast(val as integer) > 0 then 0.4 else 0.0 end"
+        )
+        q = (
+            f"select image_id, key, num, cast(val as integer), eid, {credit} as credit from facts"
+            f" where kind = 'object' and key in ({marks}) and credit > 0 order by credit desc limit {self.cfg.depth * 3}"
+        )
+        named = {f"k{i}": c for i, c in enumerate(sorted(want.classes))}
+        q = q.replace(f"({marks})", "(" + ",".join(f":{k}" for k in named) + ")")
         got = {}
-        for iid, cls, sure, val, eid in self.store.facts("object", sorted(want.classes)):
-            extra = json.loads(val)
-            n = int(sure)
-            credit = _count_credit(want.count, n, extra.get("maybe", 0))
+        for iid, cls, sure, maybe, eids, credit in self.store.db.execute(q, {"n": want.count, **named}):
             if credit > got.get(iid, (0.0, None))[0]:
-                said = f"{n} {cls}" + (f" (maybe {n + extra['maybe']})" if extra.get("maybe") else "")
-                got[iid] = (credit, Reason("filters", said, extra.get("ids", [eid])[:6]))
+                n = int(sure)
+                said = f"{n} {cls}" + (f" (maybe {n + maybe})" if maybe else "")
+                got[iid] = (credit, Reason("filters", said, eids.split(",")))
         return got
 
     def _colour(self, family: str) -> dict:
@@ -251,7 +262,7 @@ class Searcher:
                 fused[iid] = fused.get(iid, 0.0) + self.cfg.weights.get(m, 1.0) / (self.cfg.rrf_k + rank)
                 ranks.setdefault(iid, {})[m] = rank
         best = sorted(fused, key=lambda i: -fused[i])[:top]
-        docs = self.store.docs(best)
+        docs = self.store.docs(best, brief=True)
         hits = []
         for iid in best:
             doc, paths = docs[iid]
@@ -315,14 +326,3 @@ def labels_reason(q: Query, doc) -> Reason | None:
     if not named:
         return None
     return Reason("labels", ", ".join(n for n, _ in named[:4]), [e for _, e in named[:4]])
-
-
-def _count_credit(want: int | None, sure: int, maybe: int) -> float:
-    """How well `sure` (and up to `maybe` more) boxes meet a wanted count (None: present at all)."""
-    if want is None:
-        return 1.0 if sure else 0.6
-    if sure == want:
-        return 1.0
-    if sure < want <= sure + maybe:
-        return 0.8
-    return 0.4 if sure + maybe > 0 else 0.0

@@ -35,7 +35,7 @@ try:  # Python's own sqlite3 may be built without extension loading (pyenv's is)
 except ImportError:  # pragma: no cover - where pysqlite3-binary has no wheel
     import sqlite3
 
-SCHEMA_VERSION = "3"  # 2: documents compressed, path and errors in columns; 3: money facts
+SCHEMA_VERSION = "4"  # 2: documents compressed, path and errors in columns; 3: money facts; 4: briefs
 DIM = 384  # all-MiniLM-L6-v2
 # Up to this many sentence vectors (~3 per image) are searched as a matrix in memory (150 MB at most:
 # 2-5 ms for 30k on 2 cores, where sqlite-vec's scan of the file took ~40 ms); beyond, sqlite-vec.
@@ -46,7 +46,7 @@ SCHEMA = f"""
 create table if not exists meta(key text primary key, value text);
 create table if not exists images(
     id integer primary key, sha256 text unique not null, width integer, height integer,
-    path text, doc blob not null, tools text not null, errors text, caption text, indexed_at real);
+    path text, doc blob not null, brief blob, tools text not null, errors text, caption text, indexed_at real);
 create table if not exists files(path text primary key, image_id integer not null, size integer, mtime real);
 create index if not exists files_image on files(image_id);
 create virtual table if not exists fts using fts5(lines, labels, tokenize = "unicode61 remove_diacritics 2");
@@ -140,13 +140,15 @@ class IndexStore:
         row = self.db.execute("select doc from images where sha256 = ?", (sha256,)).fetchone()
         return unpack_doc(row[0]) if row else None
 
-    def docs(self, ids: list[int]) -> dict[int, tuple[ImageDoc, list[str]]]:
-        """image id -> (its document, the paths it was found at)."""
+    def docs(self, ids: list[int], brief: bool = False) -> dict[int, tuple[ImageDoc, list[str]]]:
+        """image id -> (its document, the paths it was found at); `brief`: without the OCR words and
+        blocks (what a hit's reasons read, a fifth of the bytes)."""
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
         out = {}
-        for iid, doc in self.db.execute(f"select id, doc from images where id in ({marks})", ids):
+        column = "brief" if brief else "doc"
+        for iid, doc in self.db.execute(f"select id, {column} from images where id in ({marks})", ids):
             out[iid] = (unpack_doc(doc), [])
         for iid, path in self.db.execute(
             f"select image_id, path from files where image_id in ({marks})", ids
@@ -179,14 +181,15 @@ class IndexStore:
                 iid = row[0]
                 self._forget(iid)
                 self.db.execute(
-                    "update images set path=?, width=?, height=?, doc=?, tools=?, errors=?, caption=?, indexed_at=?"
+                    "update images set path=?, width=?, height=?, doc=?, brief=?, tools=?, errors=?, caption=?,"
+                    " indexed_at=?"
                     " where id=?",
                     (*self._row(doc), iid),
                 )
             else:
                 cur = self.db.execute(
-                    "insert into images(path, width, height, doc, tools, errors, caption, indexed_at, sha256)"
-                    " values (?,?,?,?,?,?,?,?,?)",
+                    "insert into images(path, width, height, doc, brief, tools, errors, caption, indexed_at, sha256)"
+                    " values (?,?,?,?,?,?,?,?,?,?)",
                     (*self._row(doc), doc.sha256),
                 )
                 iid = cur.lastrowid
@@ -214,6 +217,7 @@ class IndexStore:
             doc.width,
             doc.height,
             pack_doc(doc),
+            pack_doc(doc, brief=True),
             json.dumps(doc.tools),
             json.dumps(doc.errors),
             doc.caption(),
@@ -330,9 +334,7 @@ def facts_of(doc: ImageDoc) -> list[tuple[str, str, float, str, str]]:
     """(kind, key, num, val, evidence id) rows: what structured filters read."""
     rows = []
     for cls, o in doc.objects().items():
-        rows.append(
-            ("object", cls, float(o["sure"]), json.dumps({"maybe": o["maybe"], "ids": o["ids"]}), o["ids"][0])
-        )
+        rows.append(("object", cls, float(o["sure"]), str(o["maybe"]), ",".join(o["ids"][:6])))
     for label, p, eid, coco in doc.labels():
         rows.append(("label", label.lower(), p, coco or "", eid))
     for name, share, eid in doc.colours():
@@ -351,9 +353,15 @@ def facts_of(doc: ImageDoc) -> list[tuple[str, str, float, str, str]]:
     return rows
 
 
-def pack_doc(doc: ImageDoc) -> bytes:
+BRIEF_KINDS = {"word", "block"}  # left out of a brief: the lines hold their text
+
+
+def pack_doc(doc: ImageDoc, brief: bool = False) -> bytes:
     """The document as compressed JSON (OCR words with their alternatives compress about 6x)."""
-    return zlib.compress(json.dumps(doc_to_dict(doc), separators=(",", ":")).encode(), 6)
+    d = doc_to_dict(doc)
+    if brief:
+        d["evidence"] = [e for e in d["evidence"] if e["kind"] not in BRIEF_KINDS]
+    return zlib.compress(json.dumps(d, separators=(",", ":")).encode(), 6)
 
 
 def unpack_doc(blob: bytes) -> ImageDoc:
