@@ -88,3 +88,16 @@ def test_ui_and_batch_serve_the_metrics_on_their_own_port(tmp_path):
         ops.close()
     names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     assert {"gvlm_turn_seconds_count", "gvlm_answers_total", "gvlm_drift_threshold"} <= names
+
+
+def test_serve_always_has_metrics_drift_and_a_request_log_unless_told_otherwise():
+    from frontends.ops import Operations
+    from launch import parse
+
+    ops = Operations.from_args(parse(["serve"]), default_log="-", serve=True)
+    assert ops.metrics is not None and ops.drift is not None and ops.sink.target == "-" and ops.otel is None
+    quiet = Operations.from_args(
+        parse(["serve", "--request-log", "off", "--no-drift"]), default_log="-", serve=True
+    )
+    assert quiet.metrics is not None and quiet.drift is None and quiet.sink is None
+    assert not hasattr(parse(["serve"]), "metrics_port")  # serve's metrics are on its own port
