@@ -41,9 +41,9 @@ def test_batch_on_ray_killed_resumes_once_each_and_answers_as_batch(tmp_path, cl
     texts = ["FRESH BREAD", "NO PARKING"]
     for i, t in enumerate(texts):
         sign_png(images, f"s{i}.png", text=t, seed=i)
+    asked = ["What does the sign say?", "What is written on it?"]
     qs = [
-        {"id": f"q{i}", "image": f"s{i}.png", "question": "What does the sign say?"}
-        for i in range(len(texts))
+        {"id": f"q{i}{k}", "image": f"s{i}.png", "question": q} for i in range(2) for k, q in enumerate(asked)
     ]
     qs.append({"id": "missing", "image": "nope.png", "question": "What does the sign say?"})
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in qs))
@@ -82,7 +82,7 @@ def test_batch_on_ray_killed_resumes_once_each_and_answers_as_batch(tmp_path, cl
     by_id = {r["id"]: {k: r.get(k) for k in COMPARED} for r in rows}
     plain_rows = {r["id"]: {k: r.get(k) for k in COMPARED} for r in _rows(tmp_path / "plain.jsonl")}
     assert by_id == plain_rows
-    assert "FRESH BREAD" in by_id["q0"]["answer"].upper() and "image not found" in by_id["missing"]["error"]
+    assert "FRESH BREAD" in by_id["q00"]["answer"].upper() and "image not found" in by_id["missing"]["error"]
 
 
 def test_index_on_ray_makes_the_index_one_machine_makes(tmp_path, cluster):
