@@ -175,7 +175,7 @@ class DetectorTool(Tool):
 
     @property
     def version(self) -> str:  # the cache key must change with the back ends and their weights
-        return f"5:{self.resolve()[1]}"
+        return f"6:{self.resolve()[1]}"
 
     @property
     def domain(self) -> str:
