@@ -285,7 +285,7 @@ def test_a_backend_whose_client_left_frees_the_engine_at_once(tmp_path, local_mo
     backend = AssistantBackend(assistant("smollm2", tmp_path, engine_obj=eng))
     req = parse_request({"messages": [{"role": "user", "content": "Write a long story."}]}, RequestLimits())
 
-    def leave(_text):
+    def leave(_text, _field="content"):
         raise Cancelled
 
     with pytest.raises(Cancelled):
