@@ -315,15 +315,31 @@ def run_batch(
 
     `keys`: what a row keeps of the answer's dict (evaluation keeps more than RESULT_KEYS).
     `allow_outside`: let an `image` name a file outside `images_dir` (refused by default)."""
-    from tqdm import tqdm
-
     todo = [j for j in jobs if j.id not in log.rows]
     summary = BatchSummary(skipped=len(jobs) - len(todo))
+    rows = (answer_row(job, images_dir, answer, keys, allow_outside) for job in todo)
+    return write_rows(log, rows, summary, len(jobs), progress, on_row)
+
+
+def write_rows(
+    log: AnswerLog,
+    rows: Iterable[dict],
+    summary: BatchSummary,
+    total: int,
+    progress: bool = True,
+    on_row: Callable[[dict], None] | None = None,
+) -> BatchSummary:
+    """Append rows to `log` as they come (a row whose id is already there is never written twice,
+    whatever a retried worker sends back), with a progress bar; closes the log; the summary over the
+    whole log. Shared by one machine's batch and Ray's (`assistant.distributed`)."""
+    from tqdm import tqdm
+
     t_start = time.perf_counter()
-    bar = tqdm(total=len(jobs), initial=summary.skipped, disable=not progress, unit="q", dynamic_ncols=True)
+    bar = tqdm(total=total, initial=summary.skipped, disable=not progress, unit="q", dynamic_ncols=True)
     try:
-        for job in todo:
-            row = _answer_row(job, images_dir, answer, keys, allow_outside)
+        for row in rows:
+            if row["id"] in log.rows:
+                continue
             log.append(row)
             summary.ran += 1
             bar.update(1)
@@ -334,11 +350,11 @@ def run_batch(
         log.close()
     summary.wall_s = time.perf_counter() - t_start
     summary.rows_per_s = summary.ran / summary.wall_s if summary.wall_s > 0 else 0.0
-    _tally(summary, log.rows.values())
+    tally(summary, log.rows.values())
     return summary
 
 
-def _answer_row(
+def answer_row(
     job: Job, images_dir: str | Path | None, answer: AnswerFn, keys=RESULT_KEYS, allow_outside: bool = False
 ) -> dict:
     row = {"id": job.id, "image": job.image, "question": job.question}
@@ -377,7 +393,7 @@ def image_path(name: str, images_dir: str | Path | None, allow_outside: bool = F
     return Path(path)
 
 
-def _tally(summary: BatchSummary, rows: Iterable[dict]) -> None:
+def tally(summary: BatchSummary, rows: Iterable[dict]) -> None:
     times = []
     for r in rows:
         summary.total += 1

@@ -13,10 +13,9 @@ through the remote back end (docs/ray.md).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 
-from assistant.answer_log import RESULT_KEYS, AnswerLog, BatchSummary, Job, _answer_row, _tally
+from assistant.answer_log import RESULT_KEYS, AnswerLog, BatchSummary, Job, answer_row, write_rows
 from tools.errors import BadInputError
 
 INSTALL = "pip install 'ray[data]'"
@@ -92,7 +91,7 @@ class AnswerActor:
         out = []
         for payload in batch["payload"]:
             job = Job(**json.loads(payload))
-            row = _answer_row(job, self.images_dir, self.answer, RESULT_KEYS, self.allow_outside)
+            row = answer_row(job, self.images_dir, self.answer, RESULT_KEYS, self.allow_outside)
             out.append(json.dumps(row, ensure_ascii=False, default=str))
         return {"payload": out}
 
@@ -111,7 +110,6 @@ def run_batch_on_ray(
 ) -> BatchSummary:
     """`run_batch` on Ray: every job not yet in `log` answered by a pool of assistants, each row appended
     (whole, fsynced) as it finishes; the summary is over the whole log, as `run_batch`'s is."""
-    from tqdm import tqdm
 
     todo = [j for j in jobs if j.id not in log.rows]
     summary = BatchSummary(skipped=len(jobs) - len(todo))
@@ -124,22 +122,5 @@ def run_batch_on_ray(
         "images_dir": str(images_dir) if images_dir is not None else None,
         "allow_outside": allow_outside,
     }
-    t0 = time.perf_counter()
-    bar = tqdm(total=len(jobs), initial=summary.skipped, disable=not progress, unit="q", dynamic_ncols=True)
-    try:
-        for payload in map_actors(payloads, AnswerActor, kwargs, address, workers):
-            row = json.loads(payload)
-            if row["id"] in log.rows:  # never twice, whatever a retried task sends back
-                continue
-            log.append(row)
-            summary.ran += 1
-            bar.update(1)
-            if on_row is not None:
-                on_row(row)
-    finally:
-        bar.close()
-        log.close()
-    summary.wall_s = time.perf_counter() - t0
-    summary.rows_per_s = summary.ran / summary.wall_s if summary.wall_s > 0 else 0.0
-    _tally(summary, log.rows.values())
-    return summary
+    rows = (json.loads(p) for p in map_actors(payloads, AnswerActor, kwargs, address, workers))
+    return write_rows(log, rows, summary, len(jobs), progress, on_row)
