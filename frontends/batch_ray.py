@@ -14,14 +14,15 @@ import json
 import sys
 
 
-def add_ray_args(p: argparse.ArgumentParser) -> None:
+def add_ray_args(p: argparse.ArgumentParser, verb: str = "answer") -> None:
+    """--ray [ADDRESS] and --workers, for `batch` (verb "answer") and `index` (verb "run")."""
     p.add_argument(
         "--ray",
         nargs="?",
         const="local",
         default=None,
         metavar="ADDRESS",
-        help="answer on Ray Data with an actor pool (no ADDRESS: start a local cluster; 'auto': the running one)",
+        help=f"{verb} on Ray Data with an actor pool (no ADDRESS: start a local cluster; 'auto': the running one)",
     )
     p.add_argument(
         "--workers", type=int, default=None, help="Ray actors (default: one per 2 CPUs of the cluster)"
@@ -47,6 +48,13 @@ def run_on_ray(args: argparse.Namespace, jobs, log, trace_dir: str) -> int:
         progress=not args.no_progress,
         allow_outside=args.allow_outside_images,
     )
+    return report(summary, args)
+
+
+def report(summary, args: argparse.Namespace) -> int:
+    """A batch's summary on stderr (its first errors named), and as JSON on stdout with --json."""
+    from frontends.runtime import eprint
+
     for line in summary.lines():
         eprint(line)
     for rid, err in list(summary.errors_by_id.items())[:5]:

@@ -13,11 +13,9 @@ Interrupted (Ctrl-C, kill)? Run the same command again: finished rows are kept, 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from frontends.assistant_args import add_assistant_args
-from frontends.batch_ray import add_ray_args, run_on_ray
+from frontends.batch_ray import add_ray_args, report, run_on_ray
 from frontends.ops import add_ops_args
 
 
@@ -118,11 +116,4 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if ops is not None:
             ops.close()
-    for line in summary.lines():
-        eprint(line)
-    for rid, err in list(summary.errors_by_id.items())[:5]:
-        eprint(f"  error in {rid}: {err}")
-    if args.json:
-        json.dump(summary.to_dict(), sys.stdout)
-        print()
-    return 0
+    return report(summary, args)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from frontends.batch_ray import add_ray_args
 from frontends.cliargs import add_dataclass_args
 
 ONE_SHOT = True
@@ -33,17 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--index", default=None, help="the index file (default: ~/.cache/grounded-vlm/index/images.sqlite)"
     )
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="local",
-        default=None,
-        metavar="ADDRESS",
-        help="run on Ray Data with an actor pool (no ADDRESS: start a local cluster; 'auto': the running one)",
-    )
-    p.add_argument(
-        "--workers", type=int, default=None, help="Ray actors (default: one per 2 CPUs of the cluster)"
-    )
+    add_ray_args(p, verb="run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     add_dataclass_args(p.add_argument_group("what is indexed"), IndexConfig)
