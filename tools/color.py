@@ -85,8 +85,10 @@ def area_box(area: str, width: float, height: float) -> tuple[float, float, floa
 
 class ColorTool(Tool):
     name = "color"
-    # 2: a text box's background is read just outside it; 3: a region's object, not its box; 4: grayscale
-    version = "4"
+    # 2: a text box's background is read just outside it; 3: a region's object, not its box; 4: grayscale;
+    # 5: `rows`, a band of the object (a person's shirt is the upper middle of the person); GrabCut seeded;
+    # 6: a black's tint
+    version = "6"
     description = (
         "Dominant colours of the image or of a region, as names ('dark red', 'white') with their share "
         "of the pixels. Use to answer questions about colour."
@@ -95,6 +97,12 @@ class ColorTool(Tool):
         "region": {
             "type": "box",
             "description": "An object's box: the colours of the object in it, apart from its background.",
+            "default": None,
+        },
+        "rows": {
+            "type": "array",
+            "description": "With `region`: only this band of the object, as [from, to] fractions of the box's "
+            "height (0 top, 1 bottom), e.g. [0.15, 0.55] for a standing person's shirt or jacket.",
             "default": None,
         },
         "area": {
@@ -126,15 +134,16 @@ class ColorTool(Tool):
     timeout_s = 10.0
 
     def forward(
-        self, image: ImageRef, region=None, area=None, text_boxes=None, colors=5, min_share=0.05
+        self, image: ImageRef, region=None, area=None, text_boxes=None, colors=5, min_share=0.05, rows=None
     ) -> list[Finding]:
-        found = self._measure(image.image, region, area, text_boxes, colors, min_share)
+        band = _rows(rows, region)
+        found = self._measure(image.image, region, area, text_boxes, colors, min_share, band)
         if grayscale(image.image):  # a black-and-white photo: its shades of gray say nothing of colour
             for f in found:
                 f.extra["grayscale"] = True
         return found
 
-    def _measure(self, im, region, area, text_boxes, colors, min_share) -> list[Finding]:
+    def _measure(self, im, region, area, text_boxes, colors, min_share, band=None) -> list[Finding]:
         if text_boxes:
             return _ink(im, text_boxes, colors, min_share)
         box = (0.0, 0.0, float(im.width), float(im.height))
@@ -156,12 +165,36 @@ class ColorTool(Tool):
             box, extra = area_box(area, im.width, im.height), {"area": area}
         if region is not None:
             box = tuple(float(v) for v in region)
-            found = _object(im, box, colors, min_share)
+            found = _object(im, box, colors, min_share, band)
             if found is not None:
                 return found
-        if box != (0.0, 0.0, float(im.width), float(im.height)):
-            im = im.crop(tuple(round(v) for v in box))
+        crop = box
+        if band is not None:  # no mask: the band of the box itself
+            crop = (
+                box[0],
+                box[1] + band[0] * (box[3] - box[1]),
+                box[2],
+                box[1] + band[1] * (box[3] - box[1]),
+            )
+            extra = {**extra, "rows": list(band)}
+        if crop != (0.0, 0.0, float(im.width), float(im.height)):
+            im = im.crop(tuple(round(v) for v in crop))
         return [Finding("color", n, 1.0, box, {**x, **extra}) for n, x in _named(im, colors, min_share)]
+
+
+def _rows(rows, region) -> tuple[float, float] | None:
+    """The `rows` argument checked: a band [from, to] of a region's height, 0 <= from < to <= 1."""
+    if rows is None:
+        return None
+    if region is None:
+        raise BadInputError("rows: a band of an object's box needs the box (`region`)")
+    try:
+        a, b = (float(v) for v in rows)
+    except (TypeError, ValueError):
+        raise BadInputError(f"rows {rows!r}: give [from, to], fractions of the box's height") from None
+    if not 0.0 <= a < b <= 1.0:
+        raise BadInputError(f"rows {rows!r}: need 0 <= from < to <= 1 (0 is the box's top)")
+    return (a, b)
 
 
 # A pixel whose channels differ by more than this (of 255) has a colour; an image where fewer than
@@ -206,10 +239,27 @@ def _named(im, colors: int, min_share: float) -> list[tuple[str, dict]]:
         share = count / total
         if share >= min_share:
             rgb = [round(v / count) for v in sums]
-            out.append(
-                (name, {"share": round(share, 4), "rgb": rgb, "hex": "#{:02x}{:02x}{:02x}".format(*rgb)})
-            )
+            extra = {"share": round(share, 4), "rgb": rgb, "hex": "#{:02x}{:02x}{:02x}".format(*rgb)}
+            if name == "black" and tint(rgb):  # a dark green sign in a dim photo: black, but tinted
+                extra["tint"] = tint(rgb)
+            out.append((name, extra))
     return out  # the share is in extra, not a doubt: confidence stays 1
+
+
+# A "black" whose brightest channel is at least TINT_RATIO above its darkest (relative to the brightest)
+# has a hue a person may see as the thing's colour in a dim photo (a dark green sign at dusk measures
+# (15, 25, 23)): its name stays black, with the tint noted, and no answer states it as the colour.
+TINT_RATIO = 0.35
+TINT_MIN = 12  # channels this dark (of 255) are noise: no tint is read from them
+
+
+def tint(rgb) -> str:
+    """The hue name of a nearly black colour that still has one ("teal"), or ""."""
+    hi, lo = max(rgb[:3]), min(rgb[:3])
+    if hi < TINT_MIN or (hi - lo) / hi < TINT_RATIO:
+        return ""
+    hue = colorsys.rgb_to_hls(*(c / 255.0 for c in rgb[:3]))[0] * 360
+    return next(name for limit, name in HUES if hue < limit)
 
 
 # GrabCut: the image around an object's box it sees (a share of the box's size, as sure background), the
@@ -219,11 +269,13 @@ CONTEXT = 0.25
 CUT_SIDE = 160
 CUT_ITERATIONS = 4
 MIN_COVERAGE = 0.08
+CUT_SEED = 0  # OpenCV's generator seeded 0 starts where a fresh process's does
 
 
-def _object(im, box, colors: int, min_share: float) -> list[Finding] | None:
+def _object(im, box, colors: int, min_share: float, band=None) -> list[Finding] | None:
     """The colours of the object in `box`, apart from its background (GrabCut); None where it cannot be
-    separated (no image around the box, OpenCV missing, an empty mask): the box is then measured whole."""
+    separated (no image around the box, OpenCV missing, an empty mask): the box is then measured whole.
+    `band` (from, to): only the object's pixels in that band of the box's rows (a person's shirt)."""
     import numpy as np
     from PIL import Image
 
@@ -251,6 +303,9 @@ def _object(im, box, colors: int, min_share: float) -> list[Finding] | None:
     bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])
     mask = np.zeros(bgr.shape[:2], np.uint8)
     try:
+        # GrabCut seeds its colour models from OpenCV's random generator: the same box gave a red
+        # motorcycle one call and a gray one the next. The state a fresh process starts in, every time.
+        cv2.setRNGSeed(CUT_SEED)
         cv2.grabCut(bgr, mask, rect, None, None, CUT_ITERATIONS, cv2.GC_INIT_WITH_RECT)
     except cv2.error:
         return None
@@ -259,10 +314,17 @@ def _object(im, box, colors: int, min_share: float) -> list[Finding] | None:
     coverage = float(fg[ry : ry + rh, rx : rx + rw].mean()) if rw and rh else 0.0
     if coverage < MIN_COVERAGE:
         return None
+    extra = {"mask": "grabcut", "coverage": round(coverage, 3)}
+    if band is not None:  # the object's pixels in that band of its box only
+        rows = np.zeros_like(fg)
+        rows[ry + round(band[0] * rh) : ry + max(round(band[1] * rh), round(band[0] * rh) + 1)] = True
+        if (fg & rows).sum() < MIN_COVERAGE * rows[:, rx : rx + rw].sum():
+            return None  # hardly any of the object in the band: measure the band of the box
+        fg &= rows
+        extra["rows"] = list(band)
     px = np.asarray(small)[fg]
     side = max(1, int(len(px) ** 0.5))
     strip = Image.fromarray(px[: side * side].reshape(side, side, 3))
-    extra = {"mask": "grabcut", "coverage": round(coverage, 3)}
     return [Finding("color", n, 1.0, tuple(box), {**x, **extra}) for n, x in _named(strip, colors, min_share)]
 
 
