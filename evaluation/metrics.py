@@ -6,7 +6,9 @@ One rule decides a sample's outcome everywhere (report, compare, engines):
 - any other kind: abstained if it abstained; else right iff the answer (what is shown as fact: the note
   quoting an overruled model answer, claims marked unsupported and an answer marked "Not verified by the
   tools" are left out) contains one of `expect_any` (case-, space- and punctuation-insensitive, numbers
-  compared as numbers) and none of `forbid`; else wrong shown as fact.
+  compared as numbers) and none of `forbid`; else wrong shown as fact. A colour answer that lists the
+  colours measured with their shares ("mostly red (71%), orange (9%)") is judged by the colour it names
+  first: a minor share of the expected colour does not make it right.
 - flagged (either kind): nothing is shown as fact, but the answer shows the model's words marked as
   unverified, or a reading marked as uncertain (status "unverified", or the composer's marks): not
   right, not abstained, never harm.
@@ -175,6 +177,9 @@ def count_accuracy(answer: str, expect_any: list[str]) -> float:
     return float(got is not None and got in want)
 
 
+_SHARE = re.compile(r"\(\d+%")  # a measured colour's share, after its name
+
+
 def outcome(case: dict, answer: str, abstained: bool) -> str:
     """right | abstained | wrong_as_fact, by the rule in the module docstring (`answer`: shown as fact)."""
     if case["kind"] == "abstain":
@@ -182,6 +187,8 @@ def outcome(case: dict, answer: str, abstained: bool) -> str:
     if abstained:
         return "abstained"
     answer = _CITE.sub("", answer)  # "[det:1]" is a citation, not a count of one
+    if case["kind"] == "color" and _SHARE.search(answer):  # "mostly red (71%), orange (9%)": red
+        answer = answer[: _SHARE.search(answer).start()]
     if any(contains(answer, f) for f in case.get("forbid") or []):
         return "wrong_as_fact"
     if any(contains(answer, e) for e in case.get("expect_any") or []):

@@ -43,6 +43,15 @@ def test_outcome_rule():
     assert m.outcome(case("count", ["1"]), "There are 2 [det:1].", False) == "wrong_as_fact"
 
 
+def test_a_colour_answer_is_judged_by_the_colour_it_names_first():
+    orange = case("color", ("orange",))
+    listed = "The suit is mostly red (71%), orange (9%), dark red (8%) [color:1, color:2, color:3]."
+    assert m.outcome(orange, listed, False) == "wrong_as_fact"  # 9% orange does not make it orange
+    assert m.outcome(orange, "The suit is mostly orange (60%), red (30%) [color:1].", False) == "right"
+    assert m.outcome(orange, "It is orange [color:1].", False) == "right"
+    assert m.outcome(case("read", ("9%",)), "The sign says 9% (70%)", False) == "right"  # colour only
+
+
 def test_shown_as_fact_drops_the_overruled_note_and_unsupported_claims():
     note = 'The model answered "BANANA", which the evidence does not support.'
     answer = f"The sign says FRESH BREAD [ocr:1].\n({note})"
