@@ -14,7 +14,19 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from assistant import candidates, ink, objects, policy, ranking, reading, regions, roles, sightings, verify
+from assistant import (
+    candidates,
+    ink,
+    objects,
+    policy,
+    qualifiers,
+    ranking,
+    reading,
+    regions,
+    roles,
+    sightings,
+    verify,
+)
 from assistant.candidates import Extract
 from assistant.text import plural, singular
 from tools.evidence import Evidence, position
@@ -209,9 +221,15 @@ def _locate_text(evidence: list[Evidence], target: str, sizes: dict) -> Extract 
     )
 
 
-def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) -> Extract | None:
+def colours(
+    evidence: list[Evidence],
+    target: str,
+    sizes: dict | None = None,
+    qualifier: qualifiers.Qualifier = qualifiers.Qualifier(),
+) -> Extract | None:
     """Colours where the question points (regions.subject): the image, a part of it, the text's ink, an
-    object's box. None when nothing was measured there: the whole image never answers for a part."""
+    object's box (the one `qualifier` singles out: "the player in the background"). None when nothing
+    was measured there: the whole image never answers for a part."""
     found = [e for e in evidence if e.kind == "color"]
     whole = [e for e in found if e.box and _whole_image(e, sizes or {}) and not e.extra.get("part")]
     s, why = regions.subject(target), ""
@@ -244,9 +262,14 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
         dets = objects.matching(s.thing, evidence)
         boxes = {tuple(e.box) for e in dets if e.box}
         found = [e for e in found if e.box and tuple(e.box) in boxes and e not in whole]
+        if s.garment:  # "the skier's jacket": measured on the jacket's band of the person, where it was
+            found = [e for e in found if e.extra.get("rows")] or found
         subject, verb = f"The {target}", "is mostly"
         sure, _ = objects.split(dets, evidence)
-        if len(sure) > 1 and not s.area:  # "the catcher's jersey", one of several people: which one?
+        one = qualifiers.select(sure, qualifier, []).chosen if qualifier.depth else []
+        if len(sure) > 1 and not s.area and len(one) == 1:  # "the player in the background": the smallest
+            found = [e for e in found if tuple(e.box) == tuple(one[0].box)]
+        elif len(sure) > 1 and not s.area:  # "the catcher's jersey", one of several people: which one?
             why = (
                 f"the detector found {len(sure)} of them; the colour measured is of the most likely one only"
             )
@@ -262,6 +285,8 @@ def colours(evidence: list[Evidence], target: str, sizes: dict | None = None) ->
     family, share = _main_family(found)
     if share < MAIN_COLOUR and not why and s.kind != "image":  # "what colours are in this image": all of them
         why = f"no colour covers most of it (the largest, {family}, covers {share:.0%})"
+    if top[0].extra.get("tint") and not why and s.kind != "image":  # a dark green sign at dusk
+        why = f"it measures nearly black with a {top[0].extra['tint']} tint: too dark to tell its colour"
     return Extract(
         f"{subject} {verb} {names}.", top[0].text, [e.id for e in top], "colour", sure=not why, why=why
     )
@@ -391,13 +416,15 @@ def _extract(intent: policy.Intent, question: str, evidence: list[Evidence], siz
     if name == "field":
         return find_field(evidence, intent.field, question)
     if name in ("count", "presence"):
-        return sightings.count_objects(evidence, intent.target, exact=name == "count")
+        return sightings.count_objects(
+            evidence, intent.target, exact=name == "count", qualifier=intent.qualifier, sizes=sizes
+        )
     if name == "where":
         if policy.text_thing(intent.target):
             return _locate_text(evidence, intent.target, sizes)
-        return sightings.locate(evidence, intent.target, sizes)
+        return sightings.locate(evidence, intent.target, sizes, intent.qualifier)
     if name == "color":
-        return colours(evidence, intent.target, sizes)
+        return colours(evidence, intent.target, sizes, intent.qualifier)
     if name == "metadata":
         return metadata(evidence, question)
     if name == "identify":

@@ -50,7 +50,9 @@ ALIASES = {
     "pet": ("cat", "dog"),
     "vehicle": VEHICLES,
     "automobile": ("car",), "taxi": ("car",), "cab": ("car",), "sedan": ("car",), "suv": ("car",),
-    "jeep": ("car",), "van": ("car", "truck"), "pickup": ("truck",), "lorry": ("truck",),
+    "jeep": ("car",), "van": ("car", "truck"),
+    # a pickup is a "truck" to COCO's annotators and often a "car" to its detectors
+    "pickup": ("truck", "car"), "pickup truck": ("truck", "car"), "lorry": ("truck",),
     "minibus": ("bus",), "bike": ("bicycle", "motorcycle"), "motorbike": ("motorcycle",),
     "scooter": ("motorcycle",), "moped": ("motorcycle",), "plane": ("airplane",), "aeroplane": ("airplane",),
     "aircraft": ("airplane",), "jet": ("airplane",), "airliner": ("airplane",), "ship": ("boat",),
@@ -199,24 +201,30 @@ def record_for(evidence: list[Evidence], image: str) -> Evidence | None:
     return found[0] if found else None
 
 
-def thresholds(record: Evidence | None, cls: str = "") -> tuple[float, float]:
+def thresholds(record: Evidence | None, cls: str = "", presence: bool = False) -> tuple[float, float]:
     """(sure, maybe) score thresholds of a detector record (`tools/detector_claims.py`), for a class when
-    given (a group measured less precise has its own sure threshold)."""
+    given (a group measured less precise has its own sure threshold). `presence`: for "is there one?",
+    the lower score from which the class's group was measured to be in the photo, where there is one."""
     t = (record.extra.get("thresholds") or {}) if record is not None else {}
     sure = float(t.get("sure", DEFAULT_SURE))
     by_group = t.get("by_group") or {}
-    if cls and by_group and record is not None:
+    if cls and record is not None and (by_group or presence):
         groups = record.extra.get("group_classes") or {}
         group = next((g for g, names in groups.items() if cls.lower() in names), "other")
         sure = float(by_group.get(group, sure))
+        if presence and group in (t.get("presence") or {}):
+            sure = min(sure, float(t["presence"][group]))
     return sure, float(t.get("maybe", DEFAULT_MAYBE))
 
 
-def split(dets: list[Evidence], evidence: list[Evidence]) -> tuple[list[Evidence], list[Evidence]]:
-    """(sure boxes, less certain boxes) of detections, by each image's detector thresholds."""
+def split(
+    dets: list[Evidence], evidence: list[Evidence], presence: bool = False
+) -> tuple[list[Evidence], list[Evidence]]:
+    """(sure boxes, less certain boxes) of detections, by each image's detector thresholds (for a
+    presence question, its presence thresholds)."""
     sure, maybe = [], []
     for d in dets:
-        s, m = thresholds(record_for(evidence, d.image), d.text)
+        s, m = thresholds(record_for(evidence, d.image), d.text, presence)
         if d.confidence >= s:
             sure.append(d)
         elif d.confidence >= m:

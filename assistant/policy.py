@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from assistant import ink, objects, regions, roles, scope
+from assistant import ink, objects, qualifiers, regions, roles, scope
 from assistant.text import singular
 
 # Intents whose answer is text read from the image.
@@ -118,6 +118,8 @@ class Intent:
     field: str = ""  # for "field": "phone" | "email" | "url" | "date" | "time"
     inherited: bool = False  # taken from the previous turn (a follow-up like "and the first one?")
     ink: str = ""  # for reading intents: the colour the question names the letters by ("the red text")
+    # for object intents: the words that single out one of several things ("the dog in the background")
+    qualifier: qualifiers.Qualifier = qualifiers.Qualifier()
 
 
 @dataclass
@@ -138,14 +140,29 @@ def classify(question: str, previous: Intent | None = None) -> Intent:
             if name == "count" and roles.reads_a_number(q):
                 name = "read"  # "how many miles", "how many litres": a unit is read, not detected
             colour = ink.ink_colour(q) if name in READING_INTENTS else ""
+            target = _target(name, q)
             return Intent(
-                name, target=_target(name, q), field=_field(q) if name == "field" else "", ink=colour
+                name,
+                target=target,
+                field=_field(q) if name == "field" else "",
+                ink=colour,
+                qualifier=_qualifier(name, q, target),
             )
     if previous is not None and previous.name != "other" and _is_follow_up(q):
         return replace(previous, inherited=True)
     if _asks_for_text(q):
         return Intent("read", ink=ink.ink_colour(q))
     return Intent("other")
+
+
+def _qualifier(name: str, q: str, target: str) -> qualifiers.Qualifier:
+    """The words that single out the thing asked about, for object intents. A colour question is asked
+    by depth only ("what colour is the player in the background"): the colour is what it asks."""
+    if name in ("where", "count", "presence"):
+        return qualifiers.parse(q, target)
+    if name == "color":
+        return replace(qualifiers.parse(q), colour="", garment="")
+    return qualifiers.Qualifier()
 
 
 def _asks_for_text(q: str) -> bool:
@@ -197,6 +214,8 @@ def _target(name: str, q: str) -> str:
         ],
         "color": [r"(?:colou?r) (?:is|are|of) (?:the |a |an )?([a-z' ]+?)(?:\?|$)"],
     }
+    if name == "where":  # "the man in the dark shirt, sitting on the chair, on the left or the right"
+        q = q.replace(",", "")
     for pat in patterns.get(name, []):
         m = re.search(pat, q)
         if m:
@@ -345,10 +364,35 @@ def follow_ups(
         sure, maybe = objects.split(objects.matching(subject.thing, evidence), evidence)
         dets = [e for e in sure or maybe if e.box is not None]
         if dets:
-            d = regions.pick(dets, subject.area, image_size)
-            calls.append(
-                PlannedCall("color", image_index, {"region": list(d.box)}, f"colour of {d.id} ({d.text})")
-            )
+            d = regions.pick(dets, subject.area, image_size, intent.qualifier.depth)
+            args: dict = {"region": list(d.box)}
+            rows = qualifiers.garment_rows(subject.garment, d.box, image_size) if subject.garment else None
+            if rows:
+                args["rows"] = list(rows)
+            what = f"the {subject.garment} of {d.id}" if rows else f"{d.id} ({d.text})"
+            calls.append(PlannedCall("color", image_index, args, f"colour of {what}"))
+    elif intent.qualifier.colour and intent.name in OBJECT_INTENTS and "color" in available:
+        calls += _qualifier_colours(intent, image_index, evidence, image_size)
+    return calls
+
+
+# The boxes of a class measured to tell which is "the white truck": the most confident ones.
+QUALIFIER_BOXES = 8
+
+
+def _qualifier_colours(intent: Intent, image_index: int, evidence: list, image_size) -> list[PlannedCall]:
+    """Colour calls on each box of the class a question singles one out of by colour ("the white
+    truck", "the man in the dark shirt"): on the garment's band of a person when a garment is named."""
+    q = intent.qualifier
+    sure, maybe = objects.split(objects.matching(intent.target, evidence), evidence)
+    dets = sorted((e for e in sure + maybe if e.box is not None), key=lambda e: -e.confidence)
+    calls = []
+    for d in dets[:QUALIFIER_BOXES]:
+        args: dict = {"region": list(d.box)}
+        rows = qualifiers.garment_rows(q.garment, d.box, image_size) if q.garment else None
+        if rows:
+            args["rows"] = list(rows)
+        calls.append(PlannedCall("color", image_index, args, f"is {d.id} {q.words()}?"))
     return calls
 
 

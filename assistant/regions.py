@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant import objects
+from assistant import objects, qualifiers
 from tools.color import area_box
 from tools.evidence import Evidence
 
@@ -25,9 +25,9 @@ CARRIERS = {"sign", "banner", "label", "poster", "placard", "notice"}
 # (A bicycle's frame or a motorcycle's tank is most of what its box shows: measured as the whole.)
 PARTS = {"foot", "feet", "leg", "hand", "hair", "eye", "head", "tail", "beak", "wing", "wheel", "tire", "tyre",
          "roof", "door", "window", "seat", "handle", "mane", "hoof", "ear", "nose", "face"}  # fmt: skip
-# Clothes are measured on the person who wears them ("the shirt of the player", "the skier's jacket").
-CLOTHES = {"shirt", "jacket", "coat", "dress", "suit", "jersey", "sweater", "hoodie", "vest", "uniform", "top",
-           "trousers", "pants", "jeans", "shorts", "skirt", "bib", "hat", "cap", "helmet", "scarf"}  # fmt: skip
+# Clothes are measured on the person who wears them ("the shirt of the player", "the skier's jacket"), on
+# the band of the person's box the garment covers (`qualifiers.garment_rows`).
+CLOTHES = set(qualifiers.GARMENTS)
 AREA_WORDS = {"top", "bottom", "left", "right", "center", "centre", "middle", "upper", "lower", "highest", "lowest",
               "uppermost"}  # fmt: skip
 
@@ -39,6 +39,7 @@ class Subject:
     kind: str  # "image" | "area" | "text" | "object" | "part" (of an object: no tool measures it)
     thing: str = ""  # the object or text word ("horse", "letter"), or the unlocatable noun ("stripe")
     area: str = ""  # position words, canonical order ("bottom", "top left")
+    garment: str = ""  # for a person: the garment asked about ("jacket"), measured on its band of the box
 
 
 def subject(target: str) -> Subject:
@@ -47,9 +48,10 @@ def subject(target: str) -> Subject:
     area = area_of(words)
     nouns = [w for w in words if w not in AREA_WORDS and w not in WHOLE and w not in {"at", "side", "part"}]
     thing = next((w for w in nouns if objects.is_object_word(w)), "")
-    if thing and objects.singular(thing) in CLOTHES:
+    garment = next((w for w in nouns if w in CLOTHES or objects.singular(w) in CLOTHES), "")
+    if garment and (not thing or thing == garment or objects.classes_for(thing) == {"person"}):
         wearer = next((w for w in nouns if objects.classes_for(w) == {"person"}), "person")
-        return Subject("object", wearer, area)
+        return Subject("object", wearer, area, garment=garment)
     if thing:
         after = nouns[nouns.index(thing) + 1 :]
         part = next((w for w in after if objects.singular(w) in PARTS or w in PARTS), "")
@@ -98,8 +100,13 @@ def why_no_colour(target: str, evidence: list[Evidence]) -> str:
     return "no colour evidence."
 
 
-def pick(dets: list[Evidence], area: str, size) -> Evidence:
-    """The detection a question means: the one nearest the named position, else the most confident."""
+def pick(dets: list[Evidence], area: str, size, depth: str = "") -> Evidence:
+    """The detection a question means: the one nearest the named position, else the one clearly drawn
+    smallest ("in the background") or largest ("in the foreground"), else the most confident."""
+    if depth and not area and len(dets) > 1:
+        sel = qualifiers.select(dets, qualifiers.Qualifier(depth=depth), [])
+        if sel.chosen:
+            return sel.chosen[0]
     if not area or not size or not size[0]:
         return max(dets, key=lambda e: e.confidence)
     x0, y0, x1, y1 = area_box(area, size[0], size[1])

@@ -18,7 +18,7 @@ score thresholds and what they were measured at (`tools/detector_claims.py`):
 
 from __future__ import annotations
 
-from assistant import objects
+from assistant import objects, qualifiers
 from assistant.candidates import Extract
 from assistant.text import plural, singular
 from tools.evidence import Evidence, position
@@ -40,7 +40,13 @@ def _precision(record: Evidence | None, cls: str) -> str:
     return f"; such detections were right {p:.0%} of the time when measured" if p else ""
 
 
-def count_objects(evidence: list[Evidence], target: str, exact: bool = False) -> Extract | None:
+def count_objects(
+    evidence: list[Evidence],
+    target: str,
+    exact: bool = False,
+    qualifier: qualifiers.Qualifier = qualifiers.Qualifier(),
+    sizes: dict | None = None,
+) -> Extract | None:
     """How many of a thing (or of everything detected); None when no detector that applies knows it.
     `exact` (a "how many" question): a count is a fact only when the detector saw no more of the class,
     even faintly, at a size it finds reliably (medium or large); a faint box of that size leaves the
@@ -61,10 +67,23 @@ def count_objects(evidence: list[Evidence], target: str, exact: bool = False) ->
     dets = objects.matching(target, dets)
     if not dets:
         return _absent(evidence, target) if objects.knows(evidence, target) else None
+    if qualifier:  # "how many red cars", "is there a man in a dark shirt": the boxes it singles out
+        return _count_qualified(evidence, dets, target, qualifier, sizes or {})
     sure, maybe = split(dets, evidence)
     one = singular(_noun(target))
     label = lambda n: one if n == 1 else plural(one)  # noqa: E731
     record = _record(evidence, dets[0].image)
+    present = split(dets, evidence, presence=True)[0] if not exact and not sure else []
+    if present:  # "is there a person?": a box at a score measured to mean one is in the photo
+        fig = _group_figures(record, present[0].text).get("presence") or {}
+        cls, n = present[0].text, len(present)
+        right = round((fig.get("precision") or 0) * (fig.get("photos") or 0))
+        return Extract(
+            f"The detector found {n} {label(n)}, scoring {max(d.confidence for d in present):.2f}: below the "
+            f"score it counts by, but in photos where a {cls} box scored {fig.get('threshold')} or more, a "
+            f"{cls} was there {right} times in {fig.get('photos')} measured.",
+            str(n), [d.id for d in present], "count", basis="presence",
+        )  # fmt: skip
     if not sure:
         if not maybe:
             return _absent(evidence, target)
@@ -100,6 +119,57 @@ def count_objects(evidence: list[Evidence], target: str, exact: bool = False) ->
     )  # fmt: skip
 
 
+def _count_qualified(evidence: list[Evidence], dets: list[Evidence], target: str, q, sizes: dict) -> Extract:
+    """A count of the things a qualifier singles out: the sure boxes measured its colour; "in the
+    foreground", the boxes drawn largest, each covering a large share of the photo (which the detector
+    finds nearly always). Where a box could not be told, where none measured the colour (one the detector
+    missed may still be), or for the background (small things it finds one time in three), the answer is
+    uncertain."""
+    sure, maybe = split(dets, evidence)
+    noun = singular(_noun(qualifiers.bare(target)))
+    label = lambda n: noun if n == 1 else plural(noun)  # noqa: E731
+    out = Extract("", "", [], "count", basis="qualified")
+    if q.depth == "front" and not q.colour and sure:
+        near, large = qualifiers.front(sure, sizes, _large_share(evidence, sure[0].image))
+        if large:
+            return Extract(
+                f"I count {len(near)} {label(len(near))} in the foreground (the boxes drawn largest, each "
+                f"covering a large share of the image).", str(len(near)), [e.id for e in near], "count",
+                basis="qualified",
+            )  # fmt: skip
+    if q.depth or not q.colour:
+        out.doubt = f"I count {len(sure)} {label(len(sure))} in all"
+        out.doubt_ids = [e.id for e in sure]
+        out.doubt_why = f"no detection says which of them are {q.words()}"
+        return out
+    if not sure:
+        out.doubt, out.doubt_ids = f"there may be {len(maybe)} {label(len(maybe))}", [d.id for d in maybe]
+        out.doubt_why = f"the detector's boxes score below its sure threshold; none was told {q.words()}"
+        return out
+    sel = qualifiers.select(sure, q, evidence)
+    said = f"{q.words()} " if not q.garment else ""
+    ids = [e.id for e in sel.chosen] + [
+        c.id for d in sel.chosen for c in qualifiers.measured_for(d.box, evidence, bool(q.garment))[:1]
+    ]
+    counted = f"I count {len(sel.chosen)} {said}{label(len(sel.chosen))}"
+    counted += f" {q.words()}" if q.garment else ""
+    if sel.chosen and not sel.unsure and not maybe:
+        fig = _precision(_record(evidence, dets[0].image), sel.chosen[0].text).removeprefix("; ")
+        return Extract(f"{counted}.", str(len(sel.chosen)), ids, "count", basis="qualified", why=fig)
+    out.doubt, out.doubt_ids = counted, ids or [e.id for e in sure + maybe]
+    out.doubt_why = sel.why or (
+        f"less certain {plural(noun)} ({', '.join(d.id for d in maybe)}) were not measured" if maybe
+        else f"the detector found {len(sure)} {label(len(sure))}, none measured {q.colour}"
+    )  # fmt: skip
+    return out
+
+
+def _large_share(evidence: list[Evidence], image: str) -> float:
+    """The share of the image from which the detector record calls an object large (found nearly always)."""
+    record = _record(evidence, image)
+    return float((record.extra.get("sizes") or {}).get("large_from", 0.1)) if record is not None else 0.1
+
+
 def _absent(evidence: list[Evidence], target: str) -> Extract:
     """No box of the class: "no" as fact where `objects.absence` vouches for it, with the measured figure;
     else an uncertain answer saying what keeps it so."""
@@ -124,13 +194,21 @@ def _noun(target: str) -> str:
     return "person" if target.lower() in _PRONOUNS else target
 
 
-def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None:
-    """Where a detected thing is: its most confident sure box, as top/bottom and left/right."""
+def locate(
+    evidence: list[Evidence],
+    target: str,
+    sizes: dict,
+    qualifier: qualifiers.Qualifier = qualifiers.Qualifier(),
+) -> Extract | None:
+    """Where a detected thing is: its most confident sure box, as top/bottom and left/right; of the
+    boxes the question singles out (`qualifier`: "the white truck", "the dog in the background")."""
     dets = objects.matching(target, [e for e in evidence if e.kind == "detection"]) if target else []
     sure, maybe = split(dets, evidence)
     pick = sure or maybe
     if not pick or not sizes:
         return None
+    if qualifier:
+        return _locate_qualified(evidence, pick, bool(sure), target, sizes, qualifier)
     d = max(pick, key=lambda e: e.confidence)
     w, h = sizes.get(d.image, (0, 0))
     if not w:
@@ -150,6 +228,45 @@ def locate(evidence: list[Evidence], target: str, sizes: dict) -> Extract | None
     out = Extract("", "", [], "position", basis="maybe")
     out.doubt, out.doubt_ids = f"the {d.text} may be at the {where} of the image", [d.id]
     out.doubt_why = f"the detector's box scores {d.confidence:.2f}, below its sure threshold"
+    return out
+
+
+def _locate_qualified(evidence, pick, sure: bool, target: str, sizes: dict, q) -> Extract | None:
+    """Where the thing a qualifier singles out is: stated when the boxes it means (measured its colour,
+    clearly the smallest or largest) all lie on one side and none was left undecided."""
+    sel = qualifiers.select(pick, q, evidence)
+    noun = singular(_noun(qualifiers.bare(target)))
+    named = (
+        f"the {q.words()} {noun}" if q.colour and not q.garment and not q.depth else f"the {noun} {q.words()}"
+    )
+    places = {}
+    for d in sel.chosen:
+        w, h = sizes.get(d.image, (0, 0))
+        if not w:
+            return None
+        v, hz = position(d.box, (w, h))
+        places[d.id] = f"{v} {hz}".strip() or "center"
+    sides = {p.split()[-1] for p in places.values()}
+    colour_ids = [
+        c.id for d in sel.chosen for c in qualifiers.measured_for(d.box, evidence, bool(q.garment))[:1]
+    ]
+    out = Extract("", "", [], "position", basis="qualified")
+    if sel.chosen and not sel.unsure and len(sides) == 1 and sure:
+        where = next(iter(places.values())) if len(places) == 1 else next(iter(sides))
+        text = f"{named[0].upper()}{named[1:]} is at the {where} of the image."
+        return Extract(text, where, list(places) + colour_ids, "position", basis="qualified")
+    if sel.chosen:
+        d = max(sel.chosen, key=lambda e: e.confidence)
+        out.doubt = f"{named} may be at the {places[d.id]} of the image"
+        out.doubt_ids = [d.id, *colour_ids[:1]]
+        out.doubt_why = sel.why or (
+            f"{len(sel.chosen)} boxes match, on different sides" if len(sides) > 1
+            else "the detector's box scores below its sure threshold"
+        )  # fmt: skip
+        return out
+    out.doubt = f"I cannot tell which {noun} is {q.words()}"
+    out.doubt_ids = [d.id for d in sel.unsure][:3]
+    out.doubt_why = sel.why or f"none of the {plural(noun)} found measured {q.colour}"
     return out
 
 

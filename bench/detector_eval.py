@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from tools.detector import DetectorTool
-from tools.detector_claims import GROUPS, OTHER, SIZES, SizeBands, group_of
+from tools.detector_claims import GROUPS, OTHER, SIZES, SizeBands, group_of, presence_threshold
 from tools.evidence import iou
 from tools.images import ImageRef
 
@@ -36,6 +36,10 @@ THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # Image-level: does any box of a class present in the photo score this much, wherever it is? What an
 # answer of "there is none" stands on (the scores come in steps: 0.16, 0.21, 0.27, ...).
 TRACE_THRESHOLDS = (0.15, 0.2, 0.3)
+# Image-level too: when a box of a class scores this much somewhere, does the photo show the class? What
+# an answer of "yes, there is a dog" stands on (a wrong box in a photo that has a dog elsewhere is no
+# wrong answer to that question).
+PRESENCE_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 IOU_MIN = 0.5
 IOU_MIN_SMALL = 0.25
 
@@ -81,10 +85,14 @@ def match(objects: list[dict], found: list[tuple], ignore: list, sizes: SizeBand
             used.add(best)
             out.append((name, score, best))
             continue
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        ignored = any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in ignore)
-        out.append((name, score, "ignored" if ignored else None))
+        out.append((name, score, "ignored" if _in(box, ignore) else None))
     return out
+
+
+def _in(box, regions: list) -> bool:
+    """Whether a box's centre lies in one of the regions."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in regions)
 
 
 def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd", low: float = 0.15) -> dict:
@@ -98,6 +106,8 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
     by_size = {t: {g: {s: [0, 0] for s in SIZES} for g in groups} for t in THRESHOLDS}
     # threshold -> group -> [photos where a box of the class scored that much, photos showing the class]
     seen = {t: {g: [0, 0] for g in groups} for t in TRACE_THRESHOLDS}
+    # threshold -> group -> [classes claimed at that score that the photo shows, classes claimed]
+    claimed = {t: {g: [0, 0] for g in groups} for t in PRESENCE_THRESHOLDS}
     seconds, skipped, images = [], set(), 0
     for rec in labels:
         folder = folders.get(rec["set"])
@@ -120,6 +130,15 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
             for cls in {o["class"] for o in objects}:
                 cell = seen[t][group_of(cls)]
                 cell[0] += cls in traced
+                cell[1] += 1
+        shown = {o["class"] for o in objects}
+        for t in PRESENCE_THRESHOLDS:
+            for cls in {d[0] for d in dets if d[1] >= t}:
+                unlabelled = [d for d in dets if d[0] == cls and d[1] >= t and cls not in shown]
+                if unlabelled and all(_in(d[2], rec.get("ignore", [])) for d in unlabelled):
+                    continue  # only boxes in a region left unjudged (a blurred crowd)
+                cell = claimed[t][group_of(cls)]
+                cell[0] += cls in shown
                 cell[1] += 1
         for t in THRESHOLDS:
             judged = match(objects, [d for d in dets if d[1] >= t], rec.get("ignore", []), sizes, w, h)
@@ -176,6 +195,16 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
             }
             for t in TRACE_THRESHOLDS
         },
+        "image_precision": {
+            str(t): {
+                g: {"precision": round(a / b, 3) if b else None, "claims": b}
+                for g, (a, b) in {
+                    **claimed[t],
+                    "all": [sum(v[0] for v in claimed[t].values()), sum(v[1] for v in claimed[t].values())],
+                }.items()
+            }
+            for t in PRESENCE_THRESHOLDS
+        },
     }
 
 
@@ -204,6 +233,23 @@ def _print(res: dict) -> None:
     for t, row in res["image_recall"].items():
         cells = "  ".join(f"{g} {_rate(m['recall'])} ({m['photos']})" for g, m in row.items())
         print(f"{t:>4}  {cells}")
+    print("classes with a box scoring at least thr that the photo shows (image-level precision):")
+    for t, row in res["image_precision"].items():
+        cells = "  ".join(f"{g} {_rate(m['precision'])} ({m['claims']})" for g, m in row.items())
+        print(f"{t:>4}  {cells}")
+    chosen = {
+        g: presence_threshold(
+            {t: (row[g]["precision"], row[g]["claims"]) for t, row in res["image_precision"].items()}
+        )
+        for g in [*GROUPS, OTHER]
+    }
+    print("presence stated from a less certain box (tools.detector_claims.presence_threshold):")
+    print(
+        "  "
+        + "  ".join(
+            f"{g} {'-' if c is None else f'from {c[0]} ({c[1]:.2f} of {c[2]})'}" for g, c in chosen.items()
+        )
+    )
     print(f"per image: p50 {res['seconds_per_image']['p50']} s, max {res['seconds_per_image']['max']} s")
 
 

@@ -132,3 +132,34 @@ def _registry(*tools):
     for t in tools:
         reg.register(t)
     return reg
+
+
+def test_a_tinted_black_is_not_stated_as_the_colour():
+    """A dark green sign in a dim photo measures (15, 25, 23): named black, its tint kept, never stated."""
+    from assistant.extract import colours
+    from tools.evidence import Evidence
+
+    im = Image.new("RGB", (300, 120), (15, 40, 34))
+    d = ImageDraw.Draw(im)
+    for x in range(70, 230, 20):
+        d.rectangle([x, 48, x + 10, 72], fill=(200, 200, 195))
+    found = ColorTool()(ImageRef.from_pil(im), text_boxes=[[66, 46, 234, 74]])
+    ground = [f for f in found if f.extra["part"] == "background"]
+    assert ground[0].text == "black" and ground[0].extra["tint"] == "teal"
+    ev = [
+        Evidence(f"color:{i}", "color", "im", "color", f.text, 1.0, f.box, f.extra)
+        for i, f in enumerate(found, 1)
+    ]
+    ex = colours(ev, "sign", {"im": (300, 120)})
+    assert not ex.sure and "too dark" in ex.why
+    plain = Image.new("RGB", (300, 120), (22, 22, 24))  # a black sign: black, no tint
+    d = ImageDraw.Draw(plain)
+    d.rectangle([0, 0, 30, 20], fill=(200, 30, 30))  # a red mark far from the text: a colour photo
+    for x in range(70, 230, 20):
+        d.rectangle([x, 48, x + 10, 72], fill=(200, 200, 195))
+    found = ColorTool()(ImageRef.from_pil(plain), text_boxes=[[66, 46, 234, 74]])
+    ev = [
+        Evidence(f"color:{i}", "color", "im", "color", f.text, 1.0, f.box, f.extra)
+        for i, f in enumerate(found, 1)
+    ]
+    assert colours(ev, "sign", {"im": (300, 120)}).sure

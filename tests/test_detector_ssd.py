@@ -86,6 +86,7 @@ def test_the_detector_record_carries_backend_thresholds_and_measurement(ssd):
         "maybe": SSD_CLAIMS.maybe,
         "trace": SSD_CLAIMS.trace,
         "by_group": {"other": 0.6},  # less precise at 0.5 (12 of 15): a higher sure threshold
+        "presence": {"person": 0.4},  # photos with a person box at 0.4: 21 of 21 showed a person
     }
     assert all(v[0] < SSD_CLAIMS.maybe for v in extra["faint"].values())  # boxes too faint to show
     assert extra["conf"] == SSD_CLAIMS.maybe  # the default cut is the measured "maybe"
@@ -98,7 +99,7 @@ def test_the_detector_record_carries_backend_thresholds_and_measurement(ssd):
     )
     assert 0 < m["groups"]["person"]["sure"]["precision"] <= 1
     # absence is a fact for the groups found in >= 90% of the photos showing them (people, animals)
-    assert set(extra["absence"]) == {"person", "animals"} and extra["absence"]["person"]["photos"] == 21
+    assert set(extra["absence"]) == {"person", "animals"} and extra["absence"]["person"]["photos"] == 22
     assert "dog" in extra["group_classes"]["animals"] and extra["max_boxes"] == 20
 
 
@@ -191,3 +192,14 @@ def test_bench_measures_the_photos_that_ship_in_packages(ssd_path):
     assert res["images"] == 3 and res["objects"] == 11
     at = res["thresholds"]["0.5"]["person"]
     assert at["tp"] == 5 and at["fp"] == 0  # bus.jpg: 2 of 4 people at 0.5; zidane 2 of 2; Grace Hopper 1
+    # photo level: the three photos have a person box at 0.4 and all three show a person
+    assert res["image_precision"]["0.4"]["person"] == {"precision": 1.0, "claims": 3}
+
+
+def test_presence_needs_a_photo_level_precision_high_with_confidence():
+    from tools.detector_claims import presence_threshold, wilson_lower
+
+    assert 0.83 < wilson_lower(20, 20) < 0.85 and wilson_lower(0, 0) == 0.0
+    # 20 of 20 photos at 0.4 qualifies; 11 of 12 at 0.5 does not (too few to be sure of 0.8)
+    assert presence_threshold({"0.3": (0.95, 21), "0.4": (1.0, 20), "0.5": (1.0, 19)}) == (0.4, 1.0, 20)
+    assert presence_threshold({"0.5": (0.917, 12), "0.6": (1.0, 5)}) is None

@@ -21,7 +21,8 @@ from tools.evidence import Evidence
         ("vehicles", {"car", "bus", "truck", "motorcycle"}),
         ("taxi", {"car"}),
         ("cabs", {"car"}),
-        ("pickup", {"truck"}),
+        ("pickup", {"truck", "car"}),  # a truck to COCO annotators, often a car to its detectors
+        ("pickup trucks", {"truck", "car"}),
         ("motorbikes", {"motorcycle"}),
         ("planes", {"airplane"}),
         ("sofa", {"couch"}),

@@ -160,3 +160,25 @@ def test_a_class_group_measured_less_precise_needs_a_higher_score_to_be_sure():
     assert not ex.text and "there may be 1 spoon" in ex.doubt and "0.60" in ex.doubt_why
     dog = sightings.count_objects([rec, det(2, "dog", 0.55, (10, 10, 60, 60))], "dog")
     assert dog.text.startswith("I count 1 dog")  # animals keep the sure threshold 0.5
+
+
+def test_presence_from_a_less_certain_box_needs_its_photo_level_precision_measured():
+    """Is anyone there? A person box at 0.42 (below the 0.5 counted by) says yes where photos with such
+    a box were measured to show a person (SSD: 21 of 21); a dog box at the same score stays uncertain, and
+    a count never takes it as sure."""
+    from tools.detector_claims import SSD_CLAIMS
+
+    record = Evidence("det:0", "detect", "im", "detector", "coco ssd", 1.0, None,
+                      {**MEASURED, **SSD_CLAIMS.record()})  # fmt: skip
+    people = [record, det(1, "person", 0.42, (10, 10, 50, 100)), det(2, "person", 0.42, (60, 10, 90, 100))]
+    q = "Is anyone sitting behind the desk?"
+    out = compose_answer(q, classify(q), people, "", image_order=["im"])
+    assert out.answer.startswith("Yes.") and out.status == "verified"
+    assert "21 times in 21" in out.answer and "0.42" in out.answer
+    q = "Is there a dog?"
+    dog = compose_answer(
+        q, classify(q), [record, det(1, "dog", 0.42, (0, 0, 50, 50))], "", image_order=["im"]
+    )
+    assert not shown_as_fact(dog.answer, dog.note).startswith("Yes")
+    count = sightings.count_objects(people, "people", exact=True)
+    assert not count.text and count.doubt.startswith("there may be 2")

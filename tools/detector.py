@@ -175,7 +175,7 @@ class DetectorTool(Tool):
 
     @property
     def version(self) -> str:  # the cache key must change with the back ends and their weights
-        return f"6:{self.resolve()[1]}"
+        return f"7:{self.resolve()[1]}"  # 7: presence thresholds in the record
 
     @property
     def domain(self) -> str:
