@@ -185,27 +185,15 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
             "max": round(max(seconds), 4) if seconds else None,
         },
         "thresholds": table,
-        "image_recall": {
-            str(t): {
-                g: {"recall": round(a / b, 3) if b else None, "photos": b}
-                for g, (a, b) in {
-                    **seen[t],
-                    "all": [sum(v[0] for v in seen[t].values()), sum(v[1] for v in seen[t].values())],
-                }.items()
-            }
-            for t in TRACE_THRESHOLDS
-        },
-        "image_precision": {
-            str(t): {
-                g: {"precision": round(a / b, 3) if b else None, "claims": b}
-                for g, (a, b) in {
-                    **claimed[t],
-                    "all": [sum(v[0] for v in claimed[t].values()), sum(v[1] for v in claimed[t].values())],
-                }.items()
-            }
-            for t in PRESENCE_THRESHOLDS
-        },
+        "image_recall": {str(t): _rates(seen[t], "recall", "photos") for t in TRACE_THRESHOLDS},
+        "image_precision": {str(t): _rates(claimed[t], "precision", "claims") for t in PRESENCE_THRESHOLDS},
     }
+
+
+def _rates(cells: dict, rate: str, count: str) -> dict:
+    """Per group and for all groups: [hits, trials] as {rate: hits / trials, count: trials}."""
+    cells = {**cells, "all": [sum(v[0] for v in cells.values()), sum(v[1] for v in cells.values())]}
+    return {g: {rate: round(a / b, 3) if b else None, count: b} for g, (a, b) in cells.items()}
 
 
 def _rate(v: float | None) -> str:
