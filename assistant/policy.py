@@ -377,7 +377,7 @@ def follow_ups(
 
 
 # The boxes of a class measured to tell which is "the white truck": the most confident ones.
-QUALIFIER_BOXES = 8
+QUALIFIER_BOXES = 6
 
 
 def _qualifier_colours(intent: Intent, image_index: int, evidence: list, image_size) -> list[PlannedCall]:
