@@ -420,6 +420,10 @@ def _extract(intent: policy.Intent, question: str, evidence: list[Evidence], siz
             evidence, intent.target, exact=name == "count", qualifier=intent.qualifier, sizes=sizes
         )
     if name == "where":
+        if policy.arrow_thing(intent.target):  # "which way does the arrow point", "where is the arrow"
+            if re.search(r"\b(point|points|pointing|face|faces|way|direction)\b", question.lower()):
+                return sightings.arrow_way(evidence)
+            return sightings.locate_arrow(evidence, sizes)
         if policy.text_thing(intent.target):
             return _locate_text(evidence, intent.target, sizes)
         return sightings.locate(evidence, intent.target, sizes, intent.qualifier)

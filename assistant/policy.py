@@ -62,7 +62,8 @@ _INTENT_RULES: list[tuple[str, str]] = [
     ("color", r"\b(colou?rs?|what shade|which shade)\b"),
     (
         "where",
-        r"\b(where|which side|what side|locat(ed|ion) of|position of|"
+        r"\b(where|which side|what side|which (way|direction) (does|do|is|are) .* (point|face|go|show)|"
+        r"locat(ed|ion) of|position of|"
         r"(left|right|top|bottom) or (on |at |in |to )?(the )?(left|right|top|bottom))\b",
     ),
     (
@@ -201,6 +202,7 @@ def _target(name: str, q: str) -> str:
             r"(?:location|position) of (?:the )?([a-z ]+?)(?:\?|$)",
             r"(?:is|are|does|do) (?:the |a |an )?([a-z ]+?) (?:on |at |in |to |along |near |by |[a-z]+ing |point|face|look)[a-z ]*?"
             r"\b(?:left|right|top|bottom) or\b",
+            r"which (?:way|direction) (?:does|do|is|are) (?:the |a |an )?([a-z ]+?) (?:point|face|go|show)",
         ],
         "presence": [
             r"(?:is|are) there (?:a |an |any |some )?([a-z ]+?)(?: in| on|\?|$)",
@@ -245,6 +247,12 @@ def plan(intent: Intent, images: list[int], available: set[str]) -> list[Planned
         # One full-recall reading per image, whatever the question: answers are selected from it, so
         # no argument may narrow what OCR reads (a "document" mode lost prices far right of their items).
         wanted.append(("ocr", dict(OCR_ARGS), f"{intent.name} question: read the text"))
+    elif intent.name == "where" and arrow_thing(intent.target):
+        # "which way does the arrow point": arrow shapes, and the text they stand beside
+        wanted += [
+            ("ocr", dict(OCR_ARGS), "where does the arrow point: the sign's text"),
+            ("arrows", {}, "where does the arrow point: arrow shapes"),
+        ]
     elif intent.name == "where" and text_thing(intent.target):
         # "where is the exit sign": a sign is where its text was read
         wanted.append(("ocr", dict(OCR_ARGS), f"where is the {intent.target}: find its text"))
@@ -301,6 +309,11 @@ TEXT_OBJECTS = {
     "poster",
     "notice",
 }
+
+
+def arrow_thing(target: str) -> bool:
+    """The target is an arrow ("the arrow on the wall"): the arrows tool finds it, beside a sign's text."""
+    return any(singular(w) == "arrow" for w in target.lower().split())
 
 
 def text_thing(target: str) -> bool:

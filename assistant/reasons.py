@@ -32,6 +32,10 @@ def why_not(intent: policy.Intent, evidence: list[Evidence], errors: dict, quest
         return "no total was found in the text read from the image."
     if intent.name == "price":
         return f"no price for {intent.target or 'that item'!r} was read in the image."
+    if intent.name == "where" and policy.arrow_thing(intent.target):
+        if not any(e.tool == "arrows" for e in evidence) and "arrows" not in str(errors):
+            return "the arrows tool did not run (it is turned off)."
+        return "no arrow shape was found beside the text read in the image."
     if textual:
         return (
             f"no text of the {intent.target} was read in the image."

@@ -270,6 +270,63 @@ def _locate_qualified(evidence, pick, sure: bool, target: str, sizes: dict, q) -
     return out
 
 
+# An arrow shape is a sign's arrow when a line of text read with this confidence runs beside it: level
+# with it (half the smaller height overlapping), at most 1.5 arrow widths away, and of a like size (the
+# arrow 0.5 to 4 times the line's height). Shapes found elsewhere in a photo are not taken for arrows.
+SIGN_LINE_CONFIDENCE = 0.6
+
+
+def sign_arrows(evidence: list[Evidence]) -> list[tuple[Evidence, Evidence]]:
+    """(arrow, the text line beside it) for each arrow the arrows tool found beside text read there."""
+    lines = [e for e in evidence if e.kind == "line" and e.box and e.confidence >= SIGN_LINE_CONFIDENCE]
+    out = []
+    for a in (e for e in evidence if e.kind == "arrow" and e.box):
+        near = [line for line in lines if line.image == a.image and _beside(a.box, line.box)]
+        if near:
+            out.append(
+                (a, min(near, key=lambda line: abs(line.box[0] - a.box[2]) + abs(a.box[0] - line.box[2])))
+            )
+    return out
+
+
+def _beside(a, line) -> bool:
+    overlap = min(a[3], line[3]) - max(a[1], line[1])
+    if overlap < 0.5 * min(a[3] - a[1], line[3] - line[1]):
+        return False
+    gap = max(line[0] - a[2], a[0] - line[2], 0)
+    return gap <= 1.5 * (a[2] - a[0]) and 0.5 <= (a[3] - a[1]) / max(1.0, line[3] - line[1]) <= 4
+
+
+def arrow_way(evidence: list[Evidence]) -> Extract | None:
+    """Which way "the arrow" points: the sign's arrows beside its text, when they all point one way."""
+    found = sign_arrows(evidence)
+    if not found:
+        return None
+    ways = sorted({a.text for a, _ in found})
+    a, line = found[0]
+    if len(ways) == 1:
+        return Extract(
+            f'The arrow points {ways[0]} (an arrow shape beside the text "{line.text}").', ways[0],
+            [a.id, line.id], "position", basis="arrow",
+        )  # fmt: skip
+    out = Extract("", "", [], "position", basis="arrow")
+    out.doubt = "the sign's arrows point " + " and ".join(ways)
+    out.doubt_ids = [x.id for x, _ in found][:4]
+    out.doubt_why = "there are several arrows: the question may mean any of them"
+    return out
+
+
+def locate_arrow(evidence: list[Evidence], sizes: dict) -> Extract | None:
+    """Where the sign's arrow is (not which way it points): its box, when there is one."""
+    found = sign_arrows(evidence)
+    if len(found) != 1 or not sizes.get(found[0][0].image):
+        return None
+    a = found[0][0]
+    v, hz = position(a.box, sizes[a.image])
+    where = f"{v} {hz}".strip() or "center"
+    return Extract(f"The arrow is at the {where} of the image.", where, [a.id], "position", basis="arrow")
+
+
 # The image classifier's top label is the answer to "what kind of X is this" when it has this probability.
 # Not measured on a labelled set here (no development question asks it): 0.5 means the classifier puts
 # more weight on its first label than on all others together; below it the label is an uncertain answer.

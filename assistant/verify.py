@@ -32,6 +32,7 @@ COLOURS = (
     "gray", "grey", "cyan", "teal", "magenta", "beige", "navy", "maroon", "olive", "gold", "silver",
 )  # fmt: skip
 POSITIONS = {"left", "right", "top", "bottom", "center", "centre", "middle", "upper", "lower"}
+_ARROW_WAYS = {"left", "right", "up", "down"}  # the ways the arrows tool tells
 _CITE = re.compile(r"\[\s*((?:[a-z]+:\d+)(?:\s*,\s*[a-z]+:\d+)*)\s*\]")
 _QUOTE = re.compile(r"\"([^\"]+)\"|“([^”]+)”|«([^»]+)»|(?<![\w])'([^']{2,}?)'(?![\w])")
 _SAYS = re.compile(r"\b(?:says|reads|read|written|text is|words are|printed)\s*:?\s+(.+)$", re.I)
@@ -187,6 +188,13 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
             where = _position_of(d.box, sizes.get(d.image, (1, 1)))
             ok = all(p in where for p in pos) != negated
             checks.append((ok, [d.id], f"{d.text} {d.id} is at {'/'.join(sorted(where))}", "position"))
+    turns = [w for w in words if w in _ARROW_WAYS]
+    if turns and "arrow" in {singular(w) for w in [*words, *given.words]}:  # "the arrow points left"
+        arrows = [e for e in evidence if e.kind == "arrow"]
+        if arrows:
+            ok = any(e.text in turns for e in arrows) != negated
+            ways = "/".join(sorted({e.text for e in arrows}))
+            checks.append((ok, [arrows[0].id], f"the arrows found point {ways}", "position"))
     absence = negated and bool(_ABSENCE.search(rest))
     checks += _object_checks(things, evidence, absence, text_read=_read_tokens(evidence))
     if not quotes and not checks:  # only an answer no other check covers is read as a phrase of text

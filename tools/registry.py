@@ -18,6 +18,7 @@ BUILTIN_TOOLS = {
     "classify": ("tools.classify", "ClassifyTool"),
     "zoom": ("tools.zoom", "ZoomTool"),
     "color": ("tools.color", "ColorTool"),
+    "arrows": ("tools.arrows", "ArrowTool"),
     "metadata": ("tools.metadata", "MetadataTool"),
 }
 
