@@ -17,18 +17,16 @@ from dataclasses import replace
 from assistant import (
     candidates,
     ink,
-    objects,
     policy,
-    qualifiers,
     ranking,
     reading,
-    regions,
     roles,
     sightings,
     verify,
 )
 from assistant.candidates import Extract
-from assistant.text import plural, singular
+from assistant.colours import colours
+from assistant.text import singular
 from tools.evidence import Evidence, position
 from tools.ocr_layout import union
 
@@ -219,107 +217,6 @@ def _locate_text(evidence: list[Evidence], target: str, sizes: dict) -> Extract 
     return Extract(
         f'The {target} ("{said}") is at the {where} of the image.', where, [e.id for e in same], "position"
     )
-
-
-def colours(
-    evidence: list[Evidence],
-    target: str,
-    sizes: dict | None = None,
-    qualifier: qualifiers.Qualifier = qualifiers.Qualifier(),
-) -> Extract | None:
-    """Colours where the question points (regions.subject): the image, a part of it, the text's ink, an
-    object's box (the one `qualifier` singles out: "the player in the background"). None when nothing
-    was measured there: the whole image never answers for a part."""
-    found = [e for e in evidence if e.kind == "color"]
-    whole = [e for e in found if e.box and _whole_image(e, sizes or {}) and not e.extra.get("part")]
-    s, why = regions.subject(target), ""
-    gray = bool(found) and all(e.extra.get("grayscale") for e in found)
-    if s.kind == "image":
-        found, subject, verb = (
-            whole or [e for e in found if not e.extra.get("part")],
-            "The main colours of the image",
-            "are",
-        )
-    elif s.kind == "area":
-        found, subject, verb = (
-            [e for e in found if e.extra.get("area") == s.area],
-            f"The {s.area} of the image",
-            "is mostly",
-        )
-    elif s.kind == "text" and s.thing in regions.CARRIERS:  # a sign's colour: around its letters
-        found, subject, verb = (
-            [e for e in found if e.extra.get("part") == "background"],
-            f"The {s.thing}",
-            "is mostly",
-        )
-    elif s.kind == "text":
-        found, subject, verb = (
-            [e for e in found if e.extra.get("part") == "ink"],
-            f"The {plural(s.thing)}",
-            "are",
-        )
-    elif s.kind == "object":
-        dets = objects.matching(s.thing, evidence)
-        boxes = {tuple(e.box) for e in dets if e.box}
-        found = [e for e in found if e.box and tuple(e.box) in boxes and e not in whole]
-        if s.garment:  # "the skier's jacket": measured on the jacket's band of the person, where it was
-            found = [e for e in found if e.extra.get("rows")] or found
-        subject, verb = f"The {target}", "is mostly"
-        sure, _ = objects.split(dets, evidence)
-        one = qualifiers.select(sure, qualifier, []).chosen if qualifier.depth else []
-        if len(sure) > 1 and not s.area and len(one) == 1:  # "the player in the background": the smallest
-            found = [e for e in found if tuple(e.box) == tuple(one[0].box)]
-        elif len(sure) > 1 and not s.area:  # "the catcher's jersey", one of several people: which one?
-            why = (
-                f"the detector found {len(sure)} of them; the colour measured is of the most likely one only"
-            )
-    else:
-        return None
-    if not found:
-        return None
-    found.sort(key=lambda e: -float(e.extra.get("share", 0)))
-    top = found[:3]
-    names = ", ".join(f"{_colour_words(e.text)} ({float(e.extra.get('share', 0)) * 100:.0f}%)" for e in top)
-    if gray and s.kind != "image":  # the shades measured are said, never as the thing's colour
-        return Extract("", "", [], "colour", sure=False, why=f"{GRAYSCALE_WHY} (it measures {names})")
-    family, share = _main_family(found)
-    if share < MAIN_COLOUR and not why and s.kind != "image":  # "what colours are in this image": all of them
-        why = f"no colour covers most of it (the largest, {family}, covers {share:.0%})"
-    if top[0].extra.get("tint") and not why and s.kind != "image":  # a dark green sign at dusk
-        why = f"it measures nearly black with a {top[0].extra['tint']} tint: too dark to tell its colour"
-    return Extract(
-        f"{subject} {verb} {names}.", top[0].text, [e.id for e in top], "colour", sure=not why, why=why
-    )
-
-
-# Why a black-and-white photo answers no question of a thing's colour.
-GRAYSCALE_WHY = "the photo is black-and-white (its pixels have no colour), so no tool can tell the colour of anything in it"
-
-# A colour answers "what colour is it" as fact only when it covers at least this share of what was measured.
-MAIN_COLOUR = 0.5
-
-
-def _main_family(found: list[Evidence]) -> tuple[str, float]:
-    """The colour family (shades merged: "dark gray" and "gray" are gray) covering most of what was
-    measured, with its share. Several measurements (each line's ink) are averaged."""
-    shares: dict[str, float] = {}
-    boxes = {e.box for e in found}
-    for e in found:
-        base = e.text.replace("light ", "").replace("dark ", "")
-        shares[base] = shares.get(base, 0.0) + float(e.extra.get("share", 0)) / max(len(boxes), 1)
-    return max(shares.items(), key=lambda kv: kv[1]) if shares else ("", 0.0)
-
-
-def _colour_words(name: str) -> str:
-    """The tool's colour name as a person may say it: white things in a photo measure light gray."""
-    return "white or light gray" if name == "light gray" else name
-
-
-def _whole_image(e: Evidence, sizes: dict) -> bool:
-    w, h = sizes.get(e.image, (0, 0))
-    if not w:
-        return e.box[0] <= 1 and e.box[1] <= 1
-    return e.box[0] <= 1 and e.box[1] <= 1 and e.box[2] >= w - 1 and e.box[3] >= h - 1
 
 
 _META_KEYS = {
