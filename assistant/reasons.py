@@ -65,6 +65,12 @@ def unchecked(intent: policy.Intent, evidence: list[Evidence]) -> str:
     asks about is an object no loaded detector knows, so it can be neither found nor measured."""
     if intent.name not in VISUAL_INTENTS or (intent.name == "where" and policy.text_thing(intent.target)):
         return ""  # a thing of text is found by OCR: its evidence answers, or the answer says why not
+    if intent.name == "where" and policy.arrow_thing(intent.target):  # the arrows tool, not a detector
+        return (
+            ""
+            if any(e.tool == "arrows" for e in evidence)
+            else "the arrows tool did not run (it is turned off)"
+        )
     thing = intent.target
     colours = [e for e in evidence if e.kind == "color"]
     if intent.name == "color" and colours and all(e.extra.get("grayscale") for e in colours):

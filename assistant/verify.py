@@ -155,19 +155,23 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
     checks += _count_checks(rest, evidence)
     counted = {w for c in checks if c[3] == "count" for w in c[4:]}
     checks = [c[:4] for c in checks]
-    checks += _number_checks(rest, words, evidence, given)
+    bare = [] if counted else _bare_count(rest, evidence, given)  # "There are 2." to "how many dogs"
+    checks += bare or _number_checks(rest, words, evidence, given)
     colour_ev = _main_colours(
         [
             e
             for e in evidence
-            if e.kind == "color" and (e.extra.get("part") != "background" or "background" in words)
+            if e.kind == "color"
+            and (e.extra.get("part") != "background" or "background" in words or given.says("background"))
         ]
-    )  # the paper behind letters says nothing of the letters
+    )  # the paper behind letters says nothing of the letters (unless the question asks for it)
     for c in [w for w in words if w in COLOURS and not given.says(w)]:
         hits = [
             e.id
             for e in colour_ev
-            if c in e.text.lower() or (c in ("gray", "grey") and ("gray" in e.text or "grey" in e.text))
+            if c in e.text.lower()
+            or (c in ("gray", "grey") and ("gray" in e.text or "grey" in e.text))
+            or (c == "white" and e.text == "light gray")  # white things in a photo measure light gray
         ]
         why = (
             "found by the colour tool"
@@ -244,6 +248,28 @@ def _main_colours(found: list[Evidence]) -> list[Evidence]:
 
 def singular_label(label: str) -> str:
     return objects.singular(label.lower())
+
+
+_BARE_COUNT = re.compile(
+    r"^\s*(?:(?:there (?:are|is|were|was))|i count|i see)?\s*(\d+|" + "|".join(_SMALL) + r")\s*$", re.I
+)
+
+
+def _bare_count(rest: str, evidence: list[Evidence], given: Given) -> list[tuple]:
+    """A number alone ("There are 2.") answering "how many dogs": against the sure boxes of the thing the
+    question names (and its less certain ones: a number between the two is not against the evidence)."""
+    m = _BARE_COUNT.match(rest.strip().rstrip("."))
+    labels = {singular_label(e.text) for e in evidence if e.kind == "detection"}
+    nouns = [
+        w for w in sorted(given.words) if objects.is_object_word(w, labels) and objects.knows(evidence, w)
+    ]
+    if not m or not nouns:
+        return []
+    value = _SMALL.get(m.group(1).lower()) or int(m.group(1))
+    sure, maybe = objects.split(objects.matching(nouns[0], evidence), evidence)
+    ok = len(sure) <= value <= len(sure) + len(maybe)
+    reason = f"{len(sure)} {nouns[0]} detected" + (f", {len(maybe)} more less surely" if maybe else "")
+    return [(ok, [d.id for d in sure + maybe], reason, "count")]
 
 
 def _count_checks(rest: str, evidence: list[Evidence]) -> list[tuple]:

@@ -37,7 +37,6 @@ UNCHECKABLE = [
     ("How many horses are there?", "There are 3.", "horse"),
     ("Is the truck on the left or the right side of the picture?", "It is on the left.", "truck"),
     ("Is anyone sitting behind the reception desk?", "Yes.", "person"),
-    ("Does the arrow on the wall point to the left or to the right?", "It points to the left.", "arrow"),
     ("Are the two people walking along the shore on the left or the right?", "On the left.", "person"),
 ]
 
@@ -83,6 +82,16 @@ def test_a_detector_that_does_not_apply_is_named_as_such():
         and "knows 'circle' (trained on synthetic shapes) does not apply" in out.answer
     )
     assert _ask("Is there a circle in the image?", "No.", [off], sees=False).abstained
+
+
+def test_an_arrow_question_without_the_arrows_tool_says_so():
+    q, draft = "Does the arrow on the wall point to the left or to the right?", "It points to the left."
+    seen = _ask(q, draft, [SHAPES, GREY], sees=True)
+    assert seen.status == "unverified" and seen.answer.startswith(
+        "Not verified by the tools (the arrows tool"
+    )
+    blind = _ask(q, draft, [SHAPES, GREY], sees=False)
+    assert blind.abstained and "arrows tool did not run" in blind.answer and "left" not in blind.answer
 
 
 def test_an_engine_that_cannot_see_still_abstains_there():

@@ -143,3 +143,33 @@ def test_absence_is_answered_only_by_a_detector_that_knows_the_class():
     assert not no_dog.text and no_dog.doubt == "the detector found no dog" and no_dog.doubt_ids == ["det:4"]
     assert count_objects([*DETS, SHAPES], "dog") is None  # the shapes detector cannot say there is none
     assert count_objects([*DETS, COCO], "people").key == "1"  # "people" counts persons
+
+
+def test_a_bare_number_is_checked_against_the_question_s_thing():
+    """ "There are 2." answering "how many cars" is the count of cars the detector found: supported at 2,
+    not at 1 (fewer than the sure boxes) nor at 5 (more than all boxes); no thing in the question, no check."""
+    from assistant.verify import Given
+
+    given = Given.of("How many cars are in the picture?")
+    ev = [*DETS, COCO]
+    assert verify_claim("There are 2.", [], ev, SIZES, given=given).supported
+    assert verify_claim("Two", [], ev, SIZES, given=given).supported
+    assert not verify_claim("There are 1.", [], ev, SIZES, given=given).supported
+    assert not verify_claim("There are 5.", [], ev, SIZES, given=given).supported
+    assert not verify_claim("There are 2.", [], ev, SIZES, given=Given.of("How many are there?")).supported
+
+
+def test_a_colour_claim_checks_a_sign_background_when_the_question_asks_for_it():
+    from assistant.verify import Given
+
+    ground = Evidence(
+        "color:1", "color", "im", "color", "blue", 1.0, (0, 0, 50, 20), {"share": 0.7, "part": "background"}
+    )
+    asked = Given.of("What is the background colour of the sign?")
+    assert verify_claim("It is blue.", [], [ground], SIZES, given=asked).supported
+    ink = Given.of("What colour are the letters?")  # the paper behind letters says nothing of them
+    assert not verify_claim("They are blue.", [], [ground], SIZES, given=ink).supported
+    white = Evidence("color:2", "color", "im", "color", "light gray", 1.0, (0, 0, 50, 20), {"share": 0.6})
+    assert verify_claim(
+        "It is white.", [], [white], SIZES, given=Given.of("What colour is the horse?")
+    ).supported
