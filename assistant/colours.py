@@ -103,7 +103,7 @@ MAIN_COLOUR = 0.5
 
 
 # An object measured mostly gray, black or white is not said to be so when a hue covers this much of it.
-HUED_SHARE = 0.15
+HUED_SHARE = 0.10
 
 
 def _hued(found: list[Evidence]) -> Evidence | None:
