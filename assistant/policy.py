@@ -378,12 +378,8 @@ def follow_ups(
         dets = [e for e in sure or maybe if e.box is not None]
         if dets:
             d = regions.pick(dets, subject.area, image_size, intent.qualifier.depth)
-            args: dict = {"region": list(d.box)}
-            rows = qualifiers.garment_rows(subject.garment, d.box, image_size) if subject.garment else None
-            if rows:
-                args["rows"] = list(rows)
-            what = f"the {subject.garment} of {d.id}" if rows else f"{d.id} ({d.text})"
-            calls.append(PlannedCall("color", image_index, args, f"colour of {what}"))
+            what = f"the {subject.garment} of {d.id}" if subject.garment else f"{d.id} ({d.text})"
+            calls.append(_colour_of(d, subject.garment, image_index, image_size, f"colour of {what}"))
     elif intent.qualifier.colour and intent.name in OBJECT_INTENTS and "color" in available:
         calls += _qualifier_colours(intent, image_index, evidence, image_size)
     return calls
@@ -399,14 +395,20 @@ def _qualifier_colours(intent: Intent, image_index: int, evidence: list, image_s
     q = intent.qualifier
     sure, maybe = objects.split(objects.matching(intent.target, evidence), evidence)
     dets = sorted((e for e in sure + maybe if e.box is not None), key=lambda e: -e.confidence)
-    calls = []
-    for d in dets[:QUALIFIER_BOXES]:
-        args: dict = {"region": list(d.box)}
-        rows = qualifiers.garment_rows(q.garment, d.box, image_size) if q.garment else None
-        if rows:
-            args["rows"] = list(rows)
-        calls.append(PlannedCall("color", image_index, args, f"is {d.id} {q.words()}?"))
-    return calls
+    return [
+        _colour_of(d, q.garment, image_index, image_size, f"is {d.id} {q.words()}?")
+        for d in dets[:QUALIFIER_BOXES]
+    ]
+
+
+def _colour_of(d, garment: str, image_index: int, image_size, reason: str) -> PlannedCall:
+    """The colour call on a detection: the object apart from its background, on the garment's band of a
+    person when a garment is named."""
+    args: dict = {"region": list(d.box)}
+    rows = qualifiers.garment_rows(garment, d.box, image_size) if garment else None
+    if rows:
+        args["rows"] = list(rows)
+    return PlannedCall("color", image_index, args, reason)
 
 
 def _label_matches(label: str, target: str) -> bool:

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from tools.evidence import Evidence
+from tools.ocr_layout import area
 
 BACK_WORDS = r"in the (?:background|distance|back)|far away|farthest|furthest|behind (?:him|her|them)"
 FRONT_WORDS = r"in the (?:foreground|front)|nearest|closest"
@@ -152,9 +153,8 @@ def garment_rows(garment: str, box, image_size) -> tuple[float, float] | None:
     return GARMENT_ROWS[part]
 
 
-def colour_match(q: Qualifier, measured: list[Evidence]) -> str:
-    """Whether a box's measured colours are the colour the question names: "yes", "no" or "unsure"."""
-    covered = coverage(q, measured)
+def verdict(covered: float | None) -> str:
+    """Whether a box is the colour the question names, from its `coverage`: "yes", "no" or "unsure"."""
     if covered is None:
         return "unsure"
     if covered >= COLOUR_YES:
@@ -206,14 +206,16 @@ NEAR_GAP = 2.0
 def front(dets: list[Evidence], sizes: dict, large: float) -> tuple[list[Evidence], bool]:
     """The boxes in the foreground: those above the first clear gap in size (`NEAR_GAP`), else all;
     and whether each covers at least `large` of its image (the size the detector finds nearly always)."""
-    area = lambda e: max(0.0, e.box[2] - e.box[0]) * max(0.0, e.box[3] - e.box[1])  # noqa: E731
-    ranked = sorted(dets, key=area, reverse=True)
-    cut = next(
-        (i for i in range(1, len(ranked)) if area(ranked[i - 1]) >= NEAR_GAP * area(ranked[i])), len(ranked)
-    )
-    near = ranked[:cut]
+    ranked = sorted(dets, key=lambda e: area(e.box), reverse=True)
+    gaps = (i for i in range(1, len(ranked)) if area(ranked[i - 1].box) >= NEAR_GAP * area(ranked[i].box))
+    near = ranked[: next(gaps, len(ranked))]
     whole = lambda e: sizes.get(e.image, (0, 0))[0] * sizes.get(e.image, (0, 0))[1]  # noqa: E731
-    return near, all(whole(e) and area(e) >= large * whole(e) for e in near)
+    return near, all(whole(e) and area(e.box) >= large * whole(e) for e in near)
+
+
+def colour_ids(dets: list[Evidence], evidence: list[Evidence], q: Qualifier) -> list[str]:
+    """The colour finding an answer cites for each box chosen by its colour (its largest colour)."""
+    return [c.id for d in dets for c in measured_for(d.box, evidence, bool(q.garment))[:1]]
 
 
 @dataclass
@@ -233,11 +235,9 @@ def select(dets: list[Evidence], q: Qualifier, evidence: list[Evidence]) -> Sele
         return Selection(list(dets), [])
     chosen, unsure, why = list(dets), [], ""
     if q.colour:
-        chosen, unsure = [], []
         share = {d.id: coverage(q, measured_for(d.box, evidence, banded=bool(q.garment))) for d in dets}
-        for d in dets:
-            verdict = colour_match(q, measured_for(d.box, evidence, banded=bool(q.garment)))
-            (chosen if verdict == "yes" else unsure if verdict == "unsure" else []).append(d)
+        chosen = [d for d in dets if verdict(share[d.id]) == "yes"]
+        unsure = [d for d in dets if verdict(share[d.id]) == "unsure"]
         if len(chosen) == 1 and unsure and all(share[d.id] is not None for d in unsure):
             # the question says "the" dark shirt: one box measured clearly more of it than any other
             lead = share[chosen[0].id]
@@ -248,10 +248,8 @@ def select(dets: list[Evidence], q: Qualifier, evidence: list[Evidence]) -> Sele
         elif not chosen:
             why = f"none of the {len(dets)} found measured {q.colour}"
     if q.depth and len(chosen) + len(unsure) > 1:
-        pool = chosen + unsure
-        area = lambda e: max(0.0, e.box[2] - e.box[0]) * max(0.0, e.box[3] - e.box[1])  # noqa: E731
-        pool.sort(key=area, reverse=q.depth == "front")
-        first, second = area(pool[0]), area(pool[1])
+        pool = sorted(chosen + unsure, key=lambda e: area(e.box), reverse=q.depth == "front")
+        first, second = area(pool[0].box), area(pool[1].box)
         clear = second >= DEPTH_RATIO * first if q.depth == "back" else first >= DEPTH_RATIO * second
         if clear and pool[0] in chosen:
             return Selection([pool[0]], [], "")

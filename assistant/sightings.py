@@ -148,9 +148,7 @@ def _count_qualified(evidence: list[Evidence], dets: list[Evidence], target: str
         return out
     sel = qualifiers.select(sure, q, evidence)
     said = f"{q.words()} " if not q.garment else ""
-    ids = [e.id for e in sel.chosen] + [
-        c.id for d in sel.chosen for c in qualifiers.measured_for(d.box, evidence, bool(q.garment))[:1]
-    ]
+    ids = [e.id for e in sel.chosen] + qualifiers.colour_ids(sel.chosen, evidence, q)
     counted = f"I count {len(sel.chosen)} {said}{label(len(sel.chosen))}"
     counted += f" {q.words()}" if q.garment else ""
     if sel.chosen and not sel.unsure and not maybe:
@@ -247,9 +245,7 @@ def _locate_qualified(evidence, pick, sure: bool, target: str, sizes: dict, q) -
         v, hz = position(d.box, (w, h))
         places[d.id] = f"{v} {hz}".strip() or "center"
     sides = {p.split()[-1] for p in places.values()}
-    colour_ids = [
-        c.id for d in sel.chosen for c in qualifiers.measured_for(d.box, evidence, bool(q.garment))[:1]
-    ]
+    colour_ids = qualifiers.colour_ids(sel.chosen, evidence, q)
     out = Extract("", "", [], "position", basis="qualified")
     if sel.chosen and not sel.unsure and len(sides) == 1 and sure:
         where = next(iter(places.values())) if len(places) == 1 else next(iter(sides))

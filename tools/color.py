@@ -48,8 +48,7 @@ def color_name(rgb) -> str:
         return "white"
     if value < 0.16:
         return "black"
-    deg = hue * 360
-    base = next(name for limit, name in HUES if deg < limit)
+    base = _hue_name(hue * 360)
     if base == "orange" and value < 0.7:
         return "brown" if value > 0.3 else "dark brown"
     if base == "yellow" and value < 0.6:
@@ -258,8 +257,12 @@ def tint(rgb) -> str:
     hi, lo = max(rgb[:3]), min(rgb[:3])
     if hi < TINT_MIN or (hi - lo) / hi < TINT_RATIO:
         return ""
-    hue = colorsys.rgb_to_hls(*(c / 255.0 for c in rgb[:3]))[0] * 360
-    return next(name for limit, name in HUES if hue < limit)
+    return _hue_name(colorsys.rgb_to_hls(*(c / 255.0 for c in rgb[:3]))[0] * 360)
+
+
+def _hue_name(degrees: float) -> str:
+    """The basic colour name of a hue in degrees (HUES)."""
+    return next(name for limit, name in HUES if degrees < limit)
 
 
 # GrabCut: the image around an object's box it sees (a share of the box's size, as sure background), the
