@@ -124,7 +124,9 @@ class AnswerLog:
             elif rows is not None:
                 for row in rows:
                     self.rows[str(row["id"])] = row
-                whole = len(rows) == 1 and not last
+                # kept byte for byte only when nothing but JSON's own whitespace surrounds it: a stray
+                # "\x0b" before a row is whitespace to Python and an error to every JSON reader
+                whole = len(rows) == 1 and not last and line.strip(b" \t\r\n") == line.strip()
                 keep.append((start, offset, None if whole else b"".join(_dumps(r) for r in rows)))
             elif last:
                 torn = True  # a run killed mid-write: the one line that may be dropped
