@@ -173,7 +173,7 @@ SSD_CLAIMS = ClaimConfig(
     sure=0.5,  # precision 0.88, recall 0.53 over all 139 objects
     maybe=0.3,  # precision 0.79, recall 0.60
     trace=0.2,  # photo-level recall: person 1.00 (22 photos), animals 0.92 (13), vehicles 0.75 (12)
-    # the 56 classes outside person/vehicles/animals: at 0.5 only 12 of 16 boxes right (0.75), at 0.6 7 of 8
+    # the 61 classes outside person/vehicles/animals: at 0.5 only 12 of 16 boxes right (0.75), at 0.6 7 of 8
     group_sure={"other": 0.6},
     measured_on="bench/data/detector_labels.jsonl: real-dev, real-dev-2, ultralytics, matplotlib, skimage",
     images=49,
