@@ -21,6 +21,7 @@ from __future__ import annotations
 from assistant import objects, qualifiers
 from assistant.candidates import Extract
 from assistant.text import plural, singular
+from tools.arrows import sign_arrows
 from tools.evidence import Evidence, position
 
 split = objects.split
@@ -264,33 +265,6 @@ def _locate_qualified(evidence, pick, sure: bool, target: str, sizes: dict, q) -
     out.doubt_ids = [d.id for d in sel.unsure][:3]
     out.doubt_why = sel.why or f"none of the {plural(noun)} found measured {q.colour}"
     return out
-
-
-# An arrow shape is a sign's arrow when a line of text read with this confidence runs beside it: level
-# with it (half the smaller height overlapping), at most 1.5 arrow widths away, and of a like size (the
-# arrow 0.5 to 4 times the line's height). Shapes found elsewhere in a photo are not taken for arrows.
-SIGN_LINE_CONFIDENCE = 0.6
-
-
-def sign_arrows(evidence: list[Evidence]) -> list[tuple[Evidence, Evidence]]:
-    """(arrow, the text line beside it) for each arrow the arrows tool found beside text read there."""
-    lines = [e for e in evidence if e.kind == "line" and e.box and e.confidence >= SIGN_LINE_CONFIDENCE]
-    out = []
-    for a in (e for e in evidence if e.kind == "arrow" and e.box):
-        near = [line for line in lines if line.image == a.image and _beside(a.box, line.box)]
-        if near:
-            out.append(
-                (a, min(near, key=lambda line: abs(line.box[0] - a.box[2]) + abs(a.box[0] - line.box[2])))
-            )
-    return out
-
-
-def _beside(a, line) -> bool:
-    overlap = min(a[3], line[3]) - max(a[1], line[1])
-    if overlap < 0.5 * min(a[3] - a[1], line[3] - line[1]):
-        return False
-    gap = max(line[0] - a[2], a[0] - line[2], 0)
-    return gap <= 1.5 * (a[2] - a[0]) and 0.5 <= (a[3] - a[1]) / max(1.0, line[3] - line[1]) <= 4
 
 
 def arrow_way(evidence: list[Evidence]) -> Extract | None:

@@ -25,6 +25,7 @@ from assistant import objects
 from assistant.text import norm, similarity, singular
 from assistant.textmatch import find_text, ocr_numbers, parse_number
 from assistant.trace import ClaimRecord
+from tools.arrows import sign_arrows
 from tools.evidence import Evidence, position
 
 COLOURS = (
@@ -194,7 +195,7 @@ def verify_claim(text: str, cites: list[str], evidence: list[Evidence], sizes: d
             checks.append((ok, [d.id], f"{d.text} {d.id} is at {'/'.join(sorted(where))}", "position"))
     turns = [w for w in words if w in _ARROW_WAYS]
     if turns and "arrow" in {singular(w) for w in [*words, *given.words]}:  # "the arrow points left"
-        arrows = [e for e in evidence if e.kind == "arrow"]
+        arrows = [a for a, _ in sign_arrows(evidence)]  # a shape far from any text is no sign's arrow
         if arrows:
             ok = any(e.text in turns for e in arrows) != negated
             ways = "/".join(sorted({e.text for e in arrows}))

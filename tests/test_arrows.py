@@ -89,3 +89,14 @@ def test_a_models_arrow_claim_is_checked_against_the_arrow():
         wrong.answer.startswith("The arrow points left")
         and "the arrows found point left" in wrong.overruled_because
     )
+
+
+def test_a_models_arrow_claim_is_not_supported_by_a_shape_far_from_any_text():
+    # the answers use only arrows beside a sign's text; the check of a model's claim uses the same ones
+    q = "Which way does the arrow point?"
+    intent = classify(q)
+    far = _ev("left", arrow_box=(500, 20, 600, 80))
+    out = compose_answer(q, intent, far, "It points left.", sizes={"im": (640, 480)}, image_order=["im"],
+                         sees_images=True)  # fmt: skip
+    assert out.status != "verified"
+    assert not any(c.supported and "left" in c.text for c in out.claims)

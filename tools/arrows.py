@@ -11,14 +11,14 @@ arrow's profile is
 
 Letters fail this profile (a "T" is widest at its very end, an "E" has no tip, a "<" no shaft), and so do
 most things in photos; what still passes is a blob shaped like an arrow, and the assistant uses an arrow
-only beside the text read on the same sign (`assistant/extract.py`). Left, right, up and down are told;
-a diagonal arrow is not reported. Each finding is one arrow: its direction as text, its box.
+only beside the text read on the same sign (`sign_arrows`, for its answers and its checks alike). Left,
+right, up and down are told; a diagonal arrow is not reported. Each finding is one arrow: its direction as text, its box.
 """
 
 from __future__ import annotations
 
 from tools.base import Tool
-from tools.evidence import Finding
+from tools.evidence import Evidence, Finding
 from tools.images import ImageRef
 
 WORK_SIDE = 640  # the image is read at this longer side
@@ -120,3 +120,30 @@ class ArrowTool(Tool):
 
     def forward(self, image: ImageRef) -> list[Finding]:
         return [Finding("arrow", way, 1.0, box, {"points": way}) for way, box in find_arrows(image.image)]
+
+
+# An arrow shape is a sign's arrow when a line of text read with this confidence runs beside it: level
+# with it (half the smaller height overlapping), at most 1.5 arrow widths away, and of a like size (the
+# arrow 0.5 to 4 times the line's height). Shapes found elsewhere in a photo are not taken for arrows.
+SIGN_LINE_CONFIDENCE = 0.6
+
+
+def sign_arrows(evidence: list[Evidence]) -> list[tuple[Evidence, Evidence]]:
+    """(arrow, the text line beside it) for each arrow the arrows tool found beside text read there."""
+    lines = [e for e in evidence if e.kind == "line" and e.box and e.confidence >= SIGN_LINE_CONFIDENCE]
+    out = []
+    for a in (e for e in evidence if e.kind == "arrow" and e.box):
+        near = [line for line in lines if line.image == a.image and _beside(a.box, line.box)]
+        if near:
+            out.append(
+                (a, min(near, key=lambda line: abs(line.box[0] - a.box[2]) + abs(a.box[0] - line.box[2])))
+            )
+    return out
+
+
+def _beside(a, line) -> bool:
+    overlap = min(a[3], line[3]) - max(a[1], line[1])
+    if overlap < 0.5 * min(a[3] - a[1], line[3] - line[1]):
+        return False
+    gap = max(line[0] - a[2], a[0] - line[2], 0)
+    return gap <= 1.5 * (a[2] - a[0]) and 0.5 <= (a[3] - a[1]) / max(1.0, line[3] - line[1]) <= 4
