@@ -12,7 +12,8 @@ arrow's profile is
 Letters fail this profile (a "T" is widest at its very end, an "E" has no tip, a "<" no shaft), and so do
 most things in photos; what still passes is a blob shaped like an arrow, and the assistant uses an arrow
 only beside the text read on the same sign (`sign_arrows`, for its answers and its checks alike). Left,
-right, up and down are told; a diagonal arrow is not reported. Each finding is one arrow: its direction as text, its box.
+right, up and down are told; a diagonal arrow is not reported. Each finding is one arrow: its direction
+as text, its box.
 """
 
 from __future__ import annotations
