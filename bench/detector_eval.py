@@ -14,7 +14,9 @@ installed). A set whose folder is missing is skipped and named.
 A detection matches a labelled object of the same class at IoU >= 0.5 (>= 0.25 for a small object, whose
 hand-drawn box is a few pixels off), best score first, each object once. Reported per class group
 (person, vehicles, animals, other) and score threshold: precision and recall; per object size (share of
-the image: small < 1%, large >= 10%): recall. The thresholds of `tools.detector_claims.SSD_CLAIMS` are
+the image: small < 1%, large >= 10%): recall. Per photo: the classes it shows that a box found
+(recall), and the classes a box claims that it shows (precision), on the boxes' scores and, for the SSD
+with tiles, on the scores of its whole-image pass. The thresholds of `tools.detector_claims.SSD_CLAIMS` are
 chosen from this table.
 """
 
@@ -108,6 +110,7 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
     seen = {t: {g: [0, 0] for g in groups} for t in TRACE_THRESHOLDS}
     # threshold -> group -> [classes claimed at that score that the photo shows, classes claimed]
     claimed = {t: {g: [0, 0] for g in groups} for t in PRESENCE_THRESHOLDS}
+    claimed_whole = {t: {g: [0, 0] for g in groups} for t in PRESENCE_THRESHOLDS}  # whole-image scores
     seconds, skipped, images = [], set(), 0
     for rec in labels:
         folder = folders.get(rec["set"])
@@ -122,6 +125,8 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
         seconds.append(time.perf_counter() - t0)
         images += 1
         dets = [(f.text, f.confidence, f.box) for f in found if f.kind == "detection"]
+        # the SSD with tiles: what its whole-image pass scored each object (presence is measured on it)
+        whole = [(f.text, f.extra["whole_score"], f.box) for f in found if "whole_score" in f.extra]
         objects = rec["objects"]
         for o in objects:
             n_obj[group_of(o["class"])] += 1
@@ -132,14 +137,15 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
                 cell[0] += cls in traced
                 cell[1] += 1
         shown = {o["class"] for o in objects}
-        for t in PRESENCE_THRESHOLDS:
-            for cls in {d[0] for d in dets if d[1] >= t}:
-                unlabelled = [d for d in dets if d[0] == cls and d[1] >= t and cls not in shown]
-                if unlabelled and all(_in(d[2], rec.get("ignore", [])) for d in unlabelled):
-                    continue  # only boxes in a region left unjudged (a blurred crowd)
-                cell = claimed[t][group_of(cls)]
-                cell[0] += cls in shown
-                cell[1] += 1
+        for boxes, cells in ((dets, claimed), (whole, claimed_whole)):
+            for t in PRESENCE_THRESHOLDS:
+                for cls in {d[0] for d in boxes if d[1] >= t}:
+                    unlabelled = [d for d in boxes if d[0] == cls and d[1] >= t and cls not in shown]
+                    if unlabelled and all(_in(d[2], rec.get("ignore", [])) for d in unlabelled):
+                        continue  # only boxes in a region left unjudged (a blurred crowd)
+                    cell = cells[t][group_of(cls)]
+                    cell[0] += cls in shown
+                    cell[1] += 1
         for t in THRESHOLDS:
             judged = match(objects, [d for d in dets if d[1] >= t], rec.get("ignore", []), sizes, w, h)
             hit = set()
@@ -187,6 +193,9 @@ def evaluate(labels: list[dict], folders: dict[str, Path], weights: str = "ssd",
         "thresholds": table,
         "image_recall": {str(t): _rates(seen[t], "recall", "photos") for t in TRACE_THRESHOLDS},
         "image_precision": {str(t): _rates(claimed[t], "precision", "claims") for t in PRESENCE_THRESHOLDS},
+        "image_precision_whole": {
+            str(t): _rates(claimed_whole[t], "precision", "claims") for t in PRESENCE_THRESHOLDS
+        },
     }
 
 
@@ -221,23 +230,25 @@ def _print(res: dict) -> None:
     for t, row in res["image_recall"].items():
         cells = "  ".join(f"{g} {_rate(m['recall'])} ({m['photos']})" for g, m in row.items())
         print(f"{t:>4}  {cells}")
-    print("classes with a box scoring at least thr that the photo shows (image-level precision):")
-    for t, row in res["image_precision"].items():
-        cells = "  ".join(f"{g} {_rate(m['precision'])} ({m['claims']})" for g, m in row.items())
-        print(f"{t:>4}  {cells}")
-    chosen = {
-        g: presence_threshold(
-            {t: (row[g]["precision"], row[g]["claims"]) for t, row in res["image_precision"].items()}
+    for key, what in (("image_precision", "a box"), ("image_precision_whole", "a whole-image pass's box")):
+        if not any(m["claims"] for row in res[key].values() for m in row.values()):
+            continue  # no whole-image scores: a back end without tiles
+        print(f"classes with {what} scoring at least thr that the photo shows (image-level precision):")
+        for t, row in res[key].items():
+            cells = "  ".join(f"{g} {_rate(m['precision'])} ({m['claims']})" for g, m in row.items())
+            print(f"{t:>4}  {cells}")
+        chosen = {
+            g: presence_threshold({t: (row[g]["precision"], row[g]["claims"]) for t, row in res[key].items()})
+            for g in [*GROUPS, OTHER]
+        }
+        print(f"presence stated from {what} scoring under sure (tools.detector_claims.presence_threshold):")
+        print(
+            "  "
+            + "  ".join(
+                f"{g} {'-' if c is None else f'from {c[0]} ({c[1]:.2f} of {c[2]})'}"
+                for g, c in chosen.items()
+            )
         )
-        for g in [*GROUPS, OTHER]
-    }
-    print("presence stated from a less certain box (tools.detector_claims.presence_threshold):")
-    print(
-        "  "
-        + "  ".join(
-            f"{g} {'-' if c is None else f'from {c[0]} ({c[1]:.2f} of {c[2]})'}" for g, c in chosen.items()
-        )
-    )
     print(f"per image: p50 {res['seconds_per_image']['p50']} s, max {res['seconds_per_image']['max']} s")
 
 

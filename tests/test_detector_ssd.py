@@ -1,6 +1,7 @@
 """The offline COCO detector (SSD-MobileNet-v2 through LiteRT), installed by scripts/setup.sh: the CLI lists
 the bus and the people on ultralytics' bus.jpg, boxes are in original pixels, the `detector` record carries
-the measured thresholds, and the offline default sends photos to the SSD and renders to the shapes model."""
+the measured thresholds, tiles find what the whole-image pass misses and merge into one box per object,
+and the offline default sends photos to the SSD and renders to the shapes model."""
 
 from __future__ import annotations
 
@@ -85,8 +86,10 @@ def test_the_detector_record_carries_backend_thresholds_and_measurement(ssd):
         "sure": SSD_CLAIMS.sure,
         "maybe": SSD_CLAIMS.maybe,
         "trace": SSD_CLAIMS.trace,
-        "by_group": {"other": 0.6},  # less precise at 0.5 (12 of 15): a higher sure threshold
-        "presence": {"person": 0.4},  # photos with a person box at 0.4: 21 of 21 showed a person
+        "by_group": {"other": 0.6},  # less precise at 0.5 (19 of 28): a higher sure threshold
+        # photos where the whole-image pass scored a person box 0.4 or more: 21 of 21 showed a person
+        "presence": {"person": 0.4},
+        "presence_score": "whole_score",
     }
     assert all(v[0] < SSD_CLAIMS.maybe for v in extra["faint"].values())  # boxes too faint to show
     assert extra["conf"] == SSD_CLAIMS.maybe  # the default cut is the measured "maybe"
@@ -98,9 +101,56 @@ def test_the_detector_record_carries_backend_thresholds_and_measurement(ssd):
         and set(m["groups"]) == {"person", "vehicles", "animals", "other"}
     )
     assert 0 < m["groups"]["person"]["sure"]["precision"] <= 1
-    # absence is a fact for the groups found in >= 90% of the photos showing them (people, animals)
-    assert set(extra["absence"]) == {"person", "animals"} and extra["absence"]["person"]["photos"] == 22
+    # absence is a fact for the groups found in >= 90% of the photos showing them (not "other": 19 of 24)
+    assert set(extra["absence"]) == {"person", "animals", "vehicles"}
+    assert extra["absence"]["person"]["photos"] == 22
     assert "dog" in extra["group_classes"]["animals"] and extra["max_boxes"] == 20
+
+
+def test_tiles_find_a_bus_the_whole_image_pass_misses(ssd_path):
+    from PIL import Image
+
+    from tools.detector_ssd import SSDModel
+
+    model = SSDModel(ssd_path)
+    bus = Image.open(_asset("bus.jpg")).convert("RGB")
+    bus = bus.resize((bus.width // 2, bus.height // 2))
+    canvas = Image.new("RGB", (1600, 1200), (128, 128, 128))  # the bus photo a quarter of a larger one
+    canvas.paste(bus, (1600 - bus.width - 100, 1200 - bus.height - 100))
+    whole = model.predict(canvas, conf=0.5, tiles=False)
+    tiled = model.predict(canvas, conf=0.5)
+    assert "bus" not in {b.name for b in whole}  # squeezed to 300 x 300, the bus is not seen
+    buses = [b for b in tiled if b.name == "bus"]
+    assert len(buses) == 1  # seen whole by one tile, cut (and dropped) by the others
+    x0, y0, x1, y1 = buses[0].box
+    assert 1600 - bus.width - 100 - 20 <= x0 and x1 <= 1600 - 100 + 20 and y1 <= 1200 - 100 + 20
+    people = [b for b in tiled if b.name == "person"]
+    assert len(people) >= 2 and all(b.score >= 0.5 for b in people)
+
+
+def test_tiles_overlap_cover_the_image_and_fragments_are_dropped():
+    from tools.detector_ssd import _fragment, tile_boxes
+
+    tiles = tile_boxes(1000, 500)
+    assert tiles == [(0, 0, 600, 300), (0, 200, 600, 500), (400, 0, 1000, 300), (400, 200, 1000, 500)]
+    # a box cut by the first tile's right edge (inside the image) is a fragment; one at the image's
+    # own edge is not
+    assert _fragment((500, 50, 599, 120), tiles[0], 1000, 500)
+    assert not _fragment((0, 50, 100, 120), tiles[0], 1000, 500)
+    assert not _fragment((900, 10, 1000, 100), tiles[2], 1000, 500)
+
+
+def test_merge_keeps_one_box_per_object_and_class():
+    from tools.detector_backends import Box
+    from tools.detector_ssd import merge
+
+    whole = Box((100, 100, 300, 400), "person", 0.6, 0)
+    again = Box((105, 98, 302, 395), "person", 0.8, 0)  # the same person, seen by a tile
+    part = Box((110, 110, 290, 250), "person", 0.4, 0)  # most of it inside the kept box
+    other = Box((500, 100, 600, 300), "person", 0.5, 0)  # another person
+    dog = Box((100, 100, 300, 400), "dog", 0.3, 17)  # another class in the same place
+    kept = merge([whole, again, part, other, dog])
+    assert kept == [again, other, dog]
 
 
 def test_unknown_class_is_a_clear_error(ssd):

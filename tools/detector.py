@@ -19,6 +19,8 @@ on flat renders: on a photo its boxes are left out, so no square on a coffee cup
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 from pathlib import Path
@@ -174,8 +176,12 @@ class DetectorTool(Tool):
         return plan
 
     @property
-    def version(self) -> str:  # the cache key must change with the back ends and their weights
-        return f"7:{self.resolve()[1]}"  # 7: presence thresholds in the record
+    def version(self) -> str:
+        """The cache key: changes with the back ends, their weights and the claims measured for them (a
+        cached record carries its thresholds: one from older thresholds must not be reused)."""
+        claims = json.dumps([claims_of(b).record() for b in self.backends()], sort_keys=True, default=str)
+        digest = hashlib.sha256(claims.encode()).hexdigest()[:12]
+        return f"8:{self.resolve()[1]}:{digest}"  # 8: the SSD runs on tiles too
 
     @property
     def domain(self) -> str:
@@ -223,7 +229,7 @@ class DetectorTool(Tool):
             # a flat-looking photo (snow, a white wall) is still a photo when the COCO detector finds a sure
             # object in it: a render of circles and squares has none of its classes
             sure = claims_of(photo).sure
-            if any(x.score >= sure for x in self._model(photo).predict(im, conf=sure)):
+            if any(x.score >= sure for x in self._model(photo).predict(im, conf=sure, tiles=False)):
                 stats["render"], stats["photo_objects"] = False, True
         return next((b for b in plan if (b.domain == SYNTHETIC) == stats["render"]), plan[0]), stats
 
@@ -270,7 +276,8 @@ class DetectorTool(Tool):
                 x.name,
                 float(x.score),
                 crop_to_original(tuple(x.box), origin),
-                {"class_id": x.class_id, "model": b.label, "backend": b.kind},
+                {"class_id": x.class_id, "model": b.label, "backend": b.kind}
+                | ({} if x.whole_score is None else {"whole_score": round(x.whole_score, 4)}),
             )
             for x in boxes
         ]

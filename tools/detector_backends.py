@@ -39,6 +39,8 @@ class Box:
     name: str
     score: float
     class_id: int
+    # the SSD with tiles: the score its whole-image pass gave this object (None: only a tile saw it)
+    whole_score: float | None = None
 
 
 def find_shapes_weights() -> Path | None:
