@@ -224,12 +224,21 @@ def split(
     presence question, its presence thresholds)."""
     sure, maybe = [], []
     for d in dets:
-        s, m = thresholds(record_for(evidence, d.image), d.text, presence)
-        if d.confidence >= s:
+        record = record_for(evidence, d.image)
+        s, m = thresholds(record, d.text)
+        p, _ = thresholds(record, d.text, presence) if presence else (s, m)
+        if d.confidence >= s or (p < s and presence_score(record, d) >= p):
             sure.append(d)
         elif d.confidence >= m:
             maybe.append(d)
     return sure, maybe
+
+
+def presence_score(record: Evidence | None, d: Evidence) -> float:
+    """The score a presence from a less certain box is measured on: the box's own, or (the SSD with
+    tiles) the score its whole-image pass gave the object, 0 where only a tile saw it."""
+    key = ((record.extra.get("thresholds") or {}) if record is not None else {}).get("presence_score")
+    return float(d.extra.get("whole_score", 0.0)) if key == "whole_score" else d.confidence
 
 
 @dataclass

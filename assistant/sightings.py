@@ -9,8 +9,8 @@ score thresholds and what they were measured at (`tools/detector_claims.py`):
 - a presence rests on a sure box; only less certain ones make an uncertain answer;
 - an absence is stated as fact only where `objects.absence` vouches for it: no box of the class even at
   the detector's faint `trace` score, a class group the detector was measured to find in 90% or more of
-  the photos showing it (people, animals), and no classifier label of that class; the answer carries the
-  measured figure. Anything else is an uncertain answer ("the detector found no frisbee; it misses many
+  the photos showing it (people, animals, vehicles), and no classifier label of that class; the answer
+  carries the measured figure. Anything else is an uncertain answer ("the detector found no frisbee; it misses many
   such objects");
 - where a thing is comes from its sure boxes, in the question's frame; several boxes on different sides
   for "the catcher" (one of several people) leave the place unsure.
@@ -22,7 +22,7 @@ from assistant import objects, qualifiers
 from assistant.candidates import Extract
 from assistant.text import plural, singular
 from tools.arrows import sign_arrows
-from tools.evidence import Evidence, position
+from tools.evidence import Evidence, iou, position
 
 split = objects.split
 _record, _thresholds = objects.record_for, objects.thresholds
@@ -79,10 +79,17 @@ def count_objects(
         fig = _group_figures(record, present[0].text).get("presence") or {}
         cls, n = present[0].text, len(present)
         right = round((fig.get("precision") or 0) * (fig.get("photos") or 0))
+        whole = (
+            ((record.extra.get("thresholds") or {}).get("presence_score") == "whole_score")
+            if record
+            else False
+        )
+        on = " on the whole image" if whole else ""
+        score = max(objects.presence_score(record, d) for d in present)
         return Extract(
-            f"The detector found {n} {label(n)}, scoring {max(d.confidence for d in present):.2f}: below the "
-            f"score it counts by, but in photos where a {cls} box scored {fig.get('threshold')} or more, a "
-            f"{cls} was there {right} times in {fig.get('photos')} measured.",
+            f"The detector found {n} {label(n)}, scoring {score:.2f}{on}: below the score it counts by, but "
+            f"in photos where a {cls} box scored {fig.get('threshold')} or more{on}, a {cls} was there "
+            f"{right} times in {fig.get('photos')} measured.",
             str(n), [d.id for d in present], "count", basis="presence",
         )  # fmt: skip
     if not sure:
@@ -102,22 +109,66 @@ def count_objects(
         if maybe
         else ""
     )
-    want = objects.classes_for(target)
-    small = float((record.extra.get("sizes") or {}).get("small_below", 0.01)) if record is not None else 0.01
-    faint = [
-        (c, v) for c, v in objects.faint_boxes(record).items() if c.lower() in want and v[1] >= small
-    ]  # fmt: skip
-    if exact and faint:
-        c, (score, _) = max(faint, key=lambda kv: kv[1][0])
+    why, ids = _count_doubt(evidence, record, sure, target, label(2)) if exact else ("", [])
+    if why:
         out = Extract("", "", [], "count", sure=True, basis="faint")
         out.doubt = f"I count {len(sure)} {label(len(sure))}{more}"
-        out.doubt_ids = [e.id for e in sure] + ([record.id] if record is not None else [])
-        out.doubt_why = f"a faint {c} box (score {score:.2f}) may be one more"
+        out.doubt_ids = [e.id for e in sure] + ids
+        out.doubt_why = why
         return out
     return Extract(
         f"I count {len(sure)} {label(len(sure))}{more}.", str(len(sure)), [e.id for e in sure], "count",
         basis="detections", why=_precision(record, sure[0].text).removeprefix("; "),
     )  # fmt: skip
+
+
+# A box of another class lying over a counted one at this IoU is the detector's second guess at the same
+# object ("cow" over a horse it also called "horse"), not one more.
+SAME_OBJECT_IOU = 0.7
+
+
+def _count_doubt(
+    evidence: list[Evidence], record: Evidence | None, sure: list[Evidence], target: str, many: str
+) -> tuple[str, list[str]]:
+    """Why "I count N" may miss one, or ("", []): a count says there are no more, so it is a fact only
+    where "there is none" could be one. Three things say there may be more:
+    - a faint box of the class (below `maybe`) the size of a findable object (1% of the image or more);
+    - a class group whose absence the detector's measurement does not vouch for (`objects.absence`: found
+      in fewer than 90% of the photos showing it): such objects are often missed outright (a detector
+      with no measurement here, the shapes model on its renders or a user's weights, is not held to it);
+    - a box of another class of the same group, not lying over a counted one (the detector mixes up
+      classes within a group: two dogs side by side, one called "dog", the other "cow")."""
+    if record is None:
+        return "", []
+    want = objects.classes_for(target)
+    small = float((record.extra.get("sizes") or {}).get("small_below", 0.01))
+    faint = [(c, v) for c, v in objects.faint_boxes(record).items() if c.lower() in want and v[1] >= small]
+    if faint:
+        c, (score, _) = max(faint, key=lambda kv: kv[1][0])
+        return f"a faint {c} box (score {score:.2f}) may be one more", [record.id]
+    fig = _group_figures(record, sure[0].text)
+    vouched = record.extra.get("absence")  # None: a detector not measured here (shapes on renders, a user's)
+    if vouched is not None and fig["group"] not in vouched:
+        photos = fig.get("photos") or {}
+        rate = (
+            f" (in photos that show one it finds one {photos['recall']:.0%} of the time)"
+            if photos.get("recall") is not None
+            else ""
+        )
+        return f"the detector misses many such objects{rate}: there may be more", [record.id]
+    group = set((record.extra.get("group_classes") or {}).get(fig["group"], ())) - want
+    shown = [e for e in evidence if e.kind == "detection" and e.image == sure[0].image and e.box is not None]
+    others = [
+        d
+        for d in shown
+        if d.text.lower() in group and all(iou(d.box, s.box) < SAME_OBJECT_IOU for s in sure if s.box)
+    ]
+    if others:
+        d = max(others, key=lambda e: e.confidence)
+        return f"a box the detector called {d.text} ({d.confidence:.2f}) may be one more of the {many}", [
+            d.id
+        ]
+    return "", []
 
 
 def _count_qualified(evidence: list[Evidence], dets: list[Evidence], target: str, q, sizes: dict) -> Extract:
