@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from assistant import ink, objects, qualifiers, regions, roles, scope
+from assistant import colours, ink, objects, qualifiers, regions, roles, scope
 from assistant.text import singular
 
 # Intents whose answer is text read from the image.
@@ -377,9 +377,13 @@ def follow_ups(
         sure, maybe = objects.split(objects.matching(subject.thing, evidence), evidence)
         dets = [e for e in sure or maybe if e.box is not None]
         if dets:
-            d = regions.pick(dets, subject.area, image_size, intent.qualifier.depth)
-            what = f"the {subject.garment} of {d.id}" if subject.garment else f"{d.id} ({d.text})"
-            calls.append(_colour_of(d, subject.garment, image_index, image_size, f"colour of {what}"))
+            picked = regions.pick(dets, subject.area, image_size, intent.qualifier.depth)
+            one = qualifiers.select(sure, intent.qualifier, []).chosen if intent.qualifier.depth else []
+            # "the woman's jacket", two people found: each is measured (the answer holds if all agree)
+            several = 1 < len(sure) <= colours.AGREE_BOXES and not subject.area and len(one) != 1
+            for d in sorted(sure, key=lambda e: -e.confidence) if several else [picked]:
+                what = f"the {subject.garment} of {d.id}" if subject.garment else f"{d.id} ({d.text})"
+                calls.append(_colour_of(d, subject.garment, image_index, image_size, f"colour of {what}"))
     elif intent.qualifier.colour and intent.name in OBJECT_INTENTS and "color" in available:
         calls += _qualifier_colours(intent, image_index, evidence, image_size)
     return calls

@@ -83,6 +83,10 @@ class Qualifier:
     depth: str = ""  # "back" | "front"
     colour: str = ""  # a key of COLOUR_NAMES, or "dark" / "light"
     garment: str = ""  # the garment the colour is of ("shirt"); "" when it is the thing's own
+    # "are the two people in the foreground...": several things placed by depth ("back" | "front"), not
+    # one box; with the number the question says (0: none said)
+    group: str = ""
+    number: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.depth or self.colour)
@@ -119,12 +123,18 @@ def parse(question: str, noun: str = "") -> Qualifier:
         said = re.search(rf"\b({_COLOUR_RE})(?: ({_COLOUR_RE}))?(?: [a-z-]+)? {last}", q)
         if said and said.group(0).split()[-2:-1] != ["colour"]:
             colour = said.group(2) if said.group(2) in COLOUR_NAMES else said.group(1)
+    group, number = "", 0
     if depth and _plural(q, noun):  # "are the two people in the foreground...": not one box, the nearest
-        depth = ""
-    return Qualifier(depth, colour.replace("grey", "gray"), garment)  # fmt: skip
+        group, depth = depth, ""
+        said = re.search(rf"\b({'|'.join(_COUNTED)})\b", f"{noun.lower()} {q}")
+        number = _COUNTED[said.group(1)] if said else 0
+    return Qualifier(depth, colour.replace("grey", "gray"), garment, group, number)  # fmt: skip
 
 
-_NUMBERS = {"two", "three", "four", "five", "both", "several", "many", "some", "all"}
+_COUNTED = {"two": 2, "both": 2, "three": 3, "four": 4, "five": 5}
+
+
+NUMBER_WORDS = {"two", "three", "four", "five", "both", "several", "many", "some", "all"}
 
 
 def _plural(q: str, noun: str) -> bool:
@@ -132,7 +142,7 @@ def _plural(q: str, noun: str) -> bool:
     then place a group, and no one box is the one meant."""
     words = noun.lower().split()
     asks_several = re.match(r"(?:are|were|do) ", q) or re.search(r"\bcolou?rs? (?:are|were)\b", q)
-    return bool(asks_several) or bool(words and words[0] in _NUMBERS)
+    return bool(asks_several) or bool(words and words[0] in NUMBER_WORDS)
 
 
 def bare(noun: str) -> str:
@@ -206,11 +216,20 @@ NEAR_GAP = 2.0
 def front(dets: list[Evidence], sizes: dict, large: float) -> tuple[list[Evidence], bool]:
     """The boxes in the foreground: those above the first clear gap in size (`NEAR_GAP`), else all;
     and whether each covers at least `large` of its image (the size the detector finds nearly always)."""
-    ranked = sorted(dets, key=lambda e: area(e.box), reverse=True)
-    gaps = (i for i in range(1, len(ranked)) if area(ranked[i - 1].box) >= NEAR_GAP * area(ranked[i].box))
-    near = ranked[: next(gaps, len(ranked))]
+    near = depth_group(dets, "front")
     whole = lambda e: sizes.get(e.image, (0, 0))[0] * sizes.get(e.image, (0, 0))[1]  # noqa: E731
     return near, all(whole(e) and area(e.box) >= large * whole(e) for e in near)
+
+
+def depth_group(dets: list[Evidence], depth: str) -> list[Evidence]:
+    """The boxes drawn largest ("front") or smallest ("back"): those before the first clear gap in size
+    (`NEAR_GAP`) from that end, else all."""
+    ranked = sorted(dets, key=lambda e: area(e.box), reverse=depth == "front")
+    for i in range(1, len(ranked)):
+        a, b = area(ranked[i - 1].box), area(ranked[i].box)
+        if (a >= NEAR_GAP * b) if depth == "front" else (b >= NEAR_GAP * a):
+            return ranked[:i]
+    return ranked
 
 
 def colour_ids(dets: list[Evidence], evidence: list[Evidence], q: Qualifier) -> list[str]:

@@ -23,6 +23,7 @@ from assistant.candidates import Extract
 from assistant.text import plural, singular
 from tools.arrows import sign_arrows
 from tools.evidence import Evidence, iou, position
+from tools.ocr_layout import area
 
 split = objects.split
 _record, _thresholds = objects.record_for, objects.thresholds
@@ -257,6 +258,8 @@ def locate(
     pick = sure or maybe
     if not pick or not sizes:
         return None
+    if qualifier.group and not qualifier:
+        return _locate_group(sure, maybe, target, sizes, qualifier)
     if qualifier:
         return _locate_qualified(evidence, pick, bool(sure), target, sizes, qualifier)
     d = max(pick, key=lambda e: e.confidence)
@@ -278,6 +281,48 @@ def locate(
     out = Extract("", "", [], "position", basis="maybe")
     out.doubt, out.doubt_ids = f"the {d.text} may be at the {where} of the image", [d.id]
     out.doubt_why = f"the detector's box scores {d.confidence:.2f}, below its sure threshold"
+    return out
+
+
+def _locate_group(sure, maybe, target: str, sizes: dict, q) -> Extract | None:
+    """Where several things placed by depth are ("are the two people in the foreground on the left?"):
+    the sure boxes drawn largest (or smallest) up to the first clear gap in size (`qualifiers.depth_group`).
+    Stated when they all lie on one side, their number is the one the question says (if it says one),
+    and no less certain box of the class is drawn as large (or as small) as they are."""
+    words = [w for w in qualifiers.bare(target).split() if w not in qualifiers.NUMBER_WORDS]
+    noun = plural(singular(_noun(" ".join(words))))
+    where = {"front": "in the foreground", "back": "in the background"}[q.group]
+    out = Extract("", "", [], "position", basis="qualified")
+    group = qualifiers.depth_group(sure, q.group) if sure else qualifiers.depth_group(maybe, q.group)
+    places = {}
+    for d in group:
+        w, h = sizes.get(d.image, (0, 0))
+        if not w:
+            return None
+        v, hz = position(d.box, (w, h))
+        places[d.id] = f"{v} {hz}".strip() or "center"
+    sides = {p.split()[-1] for p in places.values()}
+    drawn = "largest" if q.group == "front" else "smallest"
+    edge = min(area(d.box) for d in group) if q.group == "front" else max(area(d.box) for d in group)
+    rival = [
+        d for d in maybe
+        if (area(d.box) * qualifiers.NEAR_GAP > edge if q.group == "front" else area(d.box) < edge * qualifiers.NEAR_GAP)
+    ]  # fmt: skip
+    one = len(group) == 1
+    said = f"{len(group)} {singular(noun) if one else noun} {where} (the {'box' if one else 'boxes'} drawn {drawn})"
+    are = "is" if one else "are"
+    if sure and len(sides) == 1 and not rival and q.number in (0, len(group)):
+        side = next(iter(places.values())) if len(set(places.values())) == 1 else next(iter(sides))
+        text = f"The {said} {are} at the {side} of the image."
+        return Extract(text, side, list(places), "position", basis="qualified")
+    out.doubt = f"the {said} {are} at the {', '.join(sorted(set(places.values())))} of the image"
+    out.doubt_ids = list(places)
+    out.doubt_why = (
+        "the detector's boxes score below its sure threshold" if not sure
+        else "they lie on different sides" if len(sides) > 1
+        else f"less certain {noun} ({', '.join(d.id for d in rival)}) are drawn as {drawn}" if rival
+        else f"the question says {q.number}, the detector drew {len(group)} {drawn}"
+    )  # fmt: skip
     return out
 
 

@@ -172,7 +172,8 @@ def test_follow_ups_measure_each_box_a_colour_names_one_of():
 
 def test_depth_words_about_several_things_single_out_no_one_box():
     two = classify("Are the two people walking along the shore in the foreground on the left or the right?")
-    assert not two.qualifier.depth
+    assert not two.qualifier.depth and not two.qualifier
+    assert (two.qualifier.group, two.qualifier.number) == ("front", 2)
     assert not classify("What colour are the players in the background?").qualifier.depth
     assert classify("Is the dog in the background on the left or the right?").qualifier.depth == "back"
 
@@ -210,3 +211,77 @@ def test_the_foreground_count_is_of_the_large_boxes_above_the_gap_in_size():
     small = [det(1, "person", 0.9, (20, 40, 60, 120)), det(2, "person", 0.9, (340, 20, 380, 100))]
     ex = sightings.count_objects([RECORD, *small], q.target, True, q.qualifier, SIZES)
     assert not ex.text  # no box large enough to be found nearly always: not a fact
+
+
+def test_a_group_in_the_foreground_is_placed_when_it_lies_on_one_side():
+    """ "Are the two people in the foreground on the left or the right?": the sure boxes drawn largest, up
+    to the first clear gap in size, all on the left: left, as fact. A different number said, a group
+    across both sides, or a less certain person drawn as large leaves it uncertain."""
+    q = classify("Are the two people walking along the shore in the foreground on the left or the right?")
+    near = [det(1, "person", 0.9, (40, 200, 110, 470)), det(2, "person", 0.8, (130, 210, 190, 460))]
+    far = [det(3, "person", 0.9, (300, 100, 320, 140)), det(4, "person", 0.9, (560, 100, 580, 140))]
+    ex = sightings.locate([RECORD, *near, *far], q.target, SIZES, q.qualifier)
+    assert ex.text and ex.key.endswith("left") and set(ex.ids) == {"det:1", "det:2"}
+    three = classify("Are the three people in the foreground on the left or the right?")
+    ex = sightings.locate([RECORD, *near, *far], three.target, SIZES, three.qualifier)
+    assert not ex.text and "says 3" in ex.doubt_why
+    apart = [near[0], det(2, "person", 0.8, (500, 210, 560, 460))]
+    ex = sightings.locate([RECORD, *apart, *far], q.target, SIZES, q.qualifier)
+    assert not ex.text and "different sides" in ex.doubt_why
+    faint = det(5, "person", 0.35, (520, 200, 590, 470))  # below the sure score, as large as the two
+    ex = sightings.locate([RECORD, *near, *far, faint], q.target, SIZES, q.qualifier)
+    assert not ex.text and "det:5" in ex.doubt_why
+
+
+def test_one_of_several_things_has_a_colour_when_every_one_measures_it():
+    """ "What colour is the woman's jacket?" with two people found: each is measured; both red says red
+    whichever is meant; red and blue leaves it open; five people are too many to measure each."""
+    q = classify("What colour is the woman's jacket?")
+    people = [det(1, "person", 0.9, (40, 100, 140, 400)), det(2, "person", 0.6, (400, 100, 500, 400))]
+    calls = follow_ups(q, 1, [RECORD, *people], {"color"}, (640, 480))
+    assert [c.args["region"] for c in calls] == [list(p.box) for p in people]
+    rows = (0.15, 0.55)
+    red = [colour(1, "red", 0.8, people[0].box, rows), colour(2, "dark red", 0.7, people[1].box, rows)]
+    ex = colours([RECORD, *people, *red], q.target, SIZES, q.qualifier)
+    assert (
+        ex.sure
+        and ex.key == "red"
+        and shown_as_fact(ex.text, "")
+        .split("(")[0]
+        .endswith("mostly red: each of the 2 persons the detector found measures so ")
+    )
+    blue = [red[0], colour(2, "blue", 0.7, people[1].box, rows)]
+    ex = colours([RECORD, *people, *blue], q.target, SIZES, q.qualifier)
+    assert not ex.sure and "blue and red" in ex.why
+    faint = det(3, "person", 0.35, (250, 100, 350, 400))  # could be the woman: not measured
+    ex = colours([RECORD, *people, faint, *red], q.target, SIZES, q.qualifier)
+    assert not ex.sure and "det:3" in ex.why
+    crowd = [det(i, "person", 0.9, (100 * i, 100, 100 * i + 60, 400)) for i in range(5)]
+    calls = follow_ups(q, 1, [RECORD, *crowd], {"color"}, (640, 480))
+    assert len(calls) == 1
+
+
+def test_a_things_shadow_of_its_own_hue_is_its_colour():
+    """A bay horse measures black tinted orange (its shadowed side, 46%), dark brown and brown (48%):
+    brown, hue for hue, and said first. A black dog with tan patches (black 65%, brown 30%) is not brown,
+    and a black tinted blue is no shade of brown."""
+    q = classify("What colour is the horse?")
+    horse = det(1, "horse", 0.9, (100, 20, 420, 470))
+
+    def shade(i, name, share, rgb, tint=""):
+        e = colour(i, name, share, horse.box)
+        e.extra.update({"rgb": list(rgb), **({"tint": tint} if tint else {})})
+        return e
+
+    bay = [shade(1, "black", 0.46, (17, 7, 3), "orange"), shade(2, "dark brown", 0.35, (62, 30, 9)),
+           shade(3, "brown", 0.13, (94, 56, 31))]  # fmt: skip
+    ex = colours([RECORD, horse, *bay], q.target, SIZES, q.qualifier)
+    assert (
+        ex.sure and ex.text.startswith("The horse is mostly brown (94%") and "black tinted orange" in ex.text
+    )
+    tan = [shade(1, "black", 0.65, (20, 9, 2), "orange"), shade(2, "brown", 0.30, (110, 70, 35))]
+    ex = colours([RECORD, horse, *tan], q.target, SIZES, q.qualifier)
+    assert not ex.sure
+    blue = [shade(1, "black", 0.40, (5, 10, 30), "blue"), shade(2, "brown", 0.45, (110, 70, 35))]
+    ex = colours([RECORD, horse, *blue], q.target, SIZES, q.qualifier)
+    assert not ex.sure and "covers 45%" in ex.why

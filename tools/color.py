@@ -260,6 +260,15 @@ def tint(rgb) -> str:
     return _hue_name(colorsys.rgb_to_hls(*(c / 255.0 for c in rgb[:3]))[0] * 360)
 
 
+def hue(rgb) -> str:
+    """The basic hue name of a colour ("orange" for brown, dark brown, and a black tinted orange), or ""
+    for a gray: what tells the shades of one colour apart from another colour."""
+    r, g, b = (c / 255.0 for c in rgb[:3])
+    if max(r, g, b) - min(r, g, b) < 1e-6:
+        return ""
+    return _hue_name(colorsys.rgb_to_hls(r, g, b)[0] * 360)
+
+
 def _hue_name(degrees: float) -> str:
     """The basic colour name of a hue in degrees (HUES)."""
     return next(name for limit, name in HUES if degrees < limit)
