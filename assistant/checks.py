@@ -87,8 +87,10 @@ def grounded(
         if labelled and not _states_value(model_text, sure.key):
             return False  # a value read at the question's label is what the draft must state (not "1.00" elsewhere)
     if intent.name == "color" and sure is not None and sure.text:
-        said, top = colours_said(model_text), measured(sure, evidence)[:1]
-        if said and not any(colour_agrees(w, name) for w in said for name, _ in top):
+        said, top = colours_said(model_text), [name for name, _ in measured(sure, evidence)[:1]]
+        if sure.kind == "colour":  # the colour the answer states (a bay horse's brown, its black the shade)
+            top = [sure.key]
+        if said and not any(colour_agrees(w, name) for w in said for name in top):
             return False  # a colour found somewhere in the image is not the colour of the thing asked about
     if sure is not None and sure.keys and len(sure.keys) > 1:  # several images: each image's own answer
         return all(_contains(model_text, k) for k in sure.keys)

@@ -105,8 +105,9 @@ def _named(
         )
     if top[0].extra.get("tint") and not shade and not why and s.kind != "image":  # a dark green sign at dusk
         why = f"it measures nearly black with a {top[0].extra['tint']} tint: too dark to tell its colour"
+    key = family if shade and s.kind != "image" else top[0].text  # what the answer states first
     return Extract(
-        f"{subject} {verb} {names}.", top[0].text, [e.id for e in top], "colour", sure=not why, why=why
+        f"{subject} {verb} {names}.", key, [e.id for e in top], "colour", sure=not why, why=why
     ), family
 
 

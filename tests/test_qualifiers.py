@@ -279,6 +279,13 @@ def test_a_things_shadow_of_its_own_hue_is_its_colour():
     assert (
         ex.sure and ex.text.startswith("The horse is mostly brown (94%") and "black tinted orange" in ex.text
     )
+    assert ex.key == "brown"  # what a model's answer must say to agree: the colour stated, not "dark brown"
+    # a seeing model that says brown agrees with it (its answer is not marked unchecked for the black)
+    out = compose_answer("What colour is the horse?", q, [RECORD, horse, *bay], "It is brown [color:2].",
+                         sizes=SIZES, image_order=["im"], sees_images=True)  # fmt: skip
+    assert out.status == "verified" and shown_as_fact(out.answer, out.note).startswith("It is brown"), (
+        out.answer
+    )
     tan = [shade(1, "black", 0.65, (20, 9, 2), "orange"), shade(2, "brown", 0.30, (110, 70, 35))]
     ex = colours([RECORD, horse, *tan], q.target, SIZES, q.qualifier)
     assert not ex.sure
