@@ -284,6 +284,18 @@ def locate(
     return out
 
 
+def _places(dets: list[Evidence], sizes: dict) -> dict[str, str] | None:
+    """Each box's place in its image ("bottom left", "center"), by id; None when an image's size is unknown."""
+    places = {}
+    for d in dets:
+        w, h = sizes.get(d.image, (0, 0))
+        if not w:
+            return None
+        v, hz = position(d.box, (w, h))
+        places[d.id] = f"{v} {hz}".strip() or "center"
+    return places
+
+
 def _locate_group(sure, maybe, target: str, sizes: dict, q) -> Extract | None:
     """Where several things placed by depth are ("are the two people in the foreground on the left?"):
     the sure boxes drawn largest (or smallest) up to the first clear gap in size (`qualifiers.depth_group`).
@@ -294,13 +306,9 @@ def _locate_group(sure, maybe, target: str, sizes: dict, q) -> Extract | None:
     where = {"front": "in the foreground", "back": "in the background"}[q.group]
     out = Extract("", "", [], "position", basis="qualified")
     group = qualifiers.depth_group(sure, q.group) if sure else qualifiers.depth_group(maybe, q.group)
-    places = {}
-    for d in group:
-        w, h = sizes.get(d.image, (0, 0))
-        if not w:
-            return None
-        v, hz = position(d.box, (w, h))
-        places[d.id] = f"{v} {hz}".strip() or "center"
+    places = _places(group, sizes)
+    if places is None:
+        return None
     sides = {p.split()[-1] for p in places.values()}
     drawn = "largest" if q.group == "front" else "smallest"
     edge = min(area(d.box) for d in group) if q.group == "front" else max(area(d.box) for d in group)
@@ -334,13 +342,9 @@ def _locate_qualified(evidence, pick, sure: bool, target: str, sizes: dict, q) -
     named = (
         f"the {q.words()} {noun}" if q.colour and not q.garment and not q.depth else f"the {noun} {q.words()}"
     )
-    places = {}
-    for d in sel.chosen:
-        w, h = sizes.get(d.image, (0, 0))
-        if not w:
-            return None
-        v, hz = position(d.box, (w, h))
-        places[d.id] = f"{v} {hz}".strip() or "center"
+    places = _places(sel.chosen, sizes)
+    if places is None:
+        return None
     sides = {p.split()[-1] for p in places.values()}
     colour_ids = qualifiers.colour_ids(sel.chosen, evidence, q)
     out = Extract("", "", [], "position", basis="qualified")
