@@ -23,7 +23,7 @@ from assistant.candidates import Extract
 from assistant.text import plural, singular
 from tools.arrows import sign_arrows
 from tools.evidence import Evidence, iou, position
-from tools.ocr_layout import area
+from tools.ocr_layout import area, overlap_of_smaller
 
 split = objects.split
 _record, _thresholds = objects.record_for, objects.thresholds
@@ -182,9 +182,11 @@ def _count_qualified(evidence: list[Evidence], dets: list[Evidence], target: str
     noun = singular(_noun(qualifiers.bare(target)))
     label = lambda n: noun if n == 1 else plural(noun)  # noqa: E731
     out = Extract("", "", [], "count", basis="qualified")
+    held = []
     if q.depth == "front" and not q.colour and sure:
         near, large = qualifiers.front(sure, sizes, _large_share(evidence, sure[0].image))
-        if large:
+        held = _held(near, sure)
+        if large and not held:
             return Extract(
                 f"I count {len(near)} {label(len(near))} in the foreground (the boxes drawn largest, each "
                 f"covering a large share of the image).", str(len(near)), [e.id for e in near], "count",
@@ -193,7 +195,7 @@ def _count_qualified(evidence: list[Evidence], dets: list[Evidence], target: str
     if q.depth or not q.colour:
         out.doubt = f"I count {len(sure)} {label(len(sure))} in all"
         out.doubt_ids = [e.id for e in sure]
-        out.doubt_why = f"no detection says which of them are {q.words()}"
+        out.doubt_why = _held_why(held) or f"no detection says which of them are {q.words()}"
         return out
     if not sure:
         out.doubt, out.doubt_ids = f"there may be {len(maybe)} {label(len(maybe))}", [d.id for d in maybe]
@@ -213,6 +215,29 @@ def _count_qualified(evidence: list[Evidence], dets: list[Evidence], target: str
         else f"the detector found {len(sure)} {label(len(sure))}, none measured {q.colour}"
     )  # fmt: skip
     return out
+
+
+# A box of the class lying this much (of its own area) inside a larger one: the larger box may span more
+# than one thing (zidane.jpg: the SSD's whole-image pass drew one person box over both men; a tile found
+# the right-hand man, half inside it).
+HELD_SHARE = 0.4
+
+
+def _held(near: list[Evidence], sure: list[Evidence]) -> list[tuple[Evidence, Evidence]]:
+    """(box, smaller box of its class lying HELD_SHARE inside it) for the boxes in `near`."""
+    return [
+        (n, d)
+        for n in near
+        for d in sure
+        if d is not n and area(d.box) < area(n.box) and overlap_of_smaller(n.box, d.box) >= HELD_SHARE
+    ]
+
+
+def _held_why(held: list[tuple[Evidence, Evidence]]) -> str:
+    if not held:
+        return ""
+    n, d = held[0]
+    return f"{d.id} lies much inside {n.id}: {n.id} may span more than one {n.text}"
 
 
 def _large_share(evidence: list[Evidence], image: str) -> float:
@@ -319,7 +344,8 @@ def _locate_group(sure, maybe, target: str, sizes: dict, q) -> Extract | None:
     one = len(group) == 1
     said = f"{len(group)} {singular(noun) if one else noun} {where} (the {'box' if one else 'boxes'} drawn {drawn})"
     are = "is" if one else "are"
-    if sure and len(sides) == 1 and not rival and q.number in (0, len(group)):
+    held = _held(group, sure)
+    if sure and len(sides) == 1 and not rival and not held and q.number in (0, len(group)):
         side = next(iter(places.values())) if len(set(places.values())) == 1 else next(iter(sides))
         text = f"The {said} {are} at the {side} of the image."
         return Extract(text, side, list(places), "position", basis="qualified")
@@ -329,6 +355,7 @@ def _locate_group(sure, maybe, target: str, sizes: dict, q) -> Extract | None:
         "the detector's boxes score below its sure threshold" if not sure
         else "they lie on different sides" if len(sides) > 1
         else f"less certain {noun} ({', '.join(d.id for d in rival)}) are drawn as {drawn}" if rival
+        else _held_why(held) if held
         else f"the question says {q.number}, the detector drew {len(group)} {drawn}"
     )  # fmt: skip
     return out

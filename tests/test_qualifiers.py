@@ -292,3 +292,17 @@ def test_a_things_shadow_of_its_own_hue_is_its_colour():
     blue = [shade(1, "black", 0.40, (5, 10, 30), "blue"), shade(2, "brown", 0.45, (110, 70, 35))]
     ex = colours([RECORD, horse, *blue], q.target, SIZES, q.qualifier)
     assert not ex.sure and "covers 45%" in ex.why
+
+
+def test_a_foreground_box_holding_another_of_its_class_may_be_two():
+    """zidane.jpg through the SSD: its whole-image pass drew one person box over both men (0.88), a tile
+    found the right-hand man (0.73) half inside it. "1 person in the foreground" is not said as fact."""
+    q = classify("How many people are in the foreground?")
+    both = det(1, "person", 0.88, (133, 189, 1072, 717))
+    right = det(2, "person", 0.73, (723, 37, 1156, 428))
+    sizes = {"im": (1280, 720)}
+    ex = sightings.count_objects([RECORD, both, right], q.target, True, q.qualifier, sizes)
+    assert not ex.text and "det:2 lies much inside det:1" in ex.doubt_why
+    apart = det(2, "person", 0.73, (1080, 37, 1270, 428))  # beside it, not inside: one in front
+    ex = sightings.count_objects([RECORD, both, apart], q.target, True, q.qualifier, sizes)
+    assert ex.key == "1"
