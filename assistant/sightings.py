@@ -325,7 +325,8 @@ def _locate_group(sure, maybe, target: str, sizes: dict, q) -> Extract | None:
     """Where several things placed by depth are ("are the two people in the foreground on the left?"):
     the sure boxes drawn largest (or smallest) up to the first clear gap in size (`qualifiers.depth_group`).
     Stated when they all lie on one side, their number is the one the question says (if it says one),
-    and no less certain box of the class is drawn as large (or as small) as they are."""
+    no less certain box of the class is drawn as large (or as small) as they are, and none of them holds
+    much of another box of its class (`_held`: one box over two people)."""
     words = [w for w in qualifiers.bare(target).split() if w not in qualifiers.NUMBER_WORDS]
     noun = plural(singular(_noun(" ".join(words))))
     where = {"front": "in the foreground", "back": "in the background"}[q.group]
