@@ -66,9 +66,9 @@ def colours(
             found = [e for e in found if e.extra.get("rows")] or found
         subject, verb = f"The {target}", "is mostly"
         sure, maybe = objects.split(dets, evidence)
-        one = qualifiers.select(sure, qualifier, []).chosen if qualifier.depth else []
-        if len(sure) > 1 and not s.area and len(one) == 1:  # "the player in the background": the smallest
-            found = [e for e in found if tuple(e.box) == tuple(one[0].box)]
+        one = qualifiers.by_depth(sure, qualifier)
+        if len(sure) > 1 and not s.area and one is not None:  # "the player in the background": the smallest
+            found = [e for e in found if tuple(e.box) == tuple(one.box)]
         elif len(sure) > 1 and not s.area and found:  # "the catcher's jersey", one of several people
             return _several(found, sure, maybe, s, subject, gray)
     else:

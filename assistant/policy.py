@@ -378,9 +378,9 @@ def follow_ups(
         dets = [e for e in sure or maybe if e.box is not None]
         if dets:
             picked = regions.pick(dets, subject.area, image_size, intent.qualifier.depth)
-            one = qualifiers.select(sure, intent.qualifier, []).chosen if intent.qualifier.depth else []
+            one = qualifiers.by_depth(sure, intent.qualifier)
             # "the woman's jacket", two people found: each is measured (the answer holds if all agree)
-            several = 1 < len(sure) <= colours.AGREE_BOXES and not subject.area and len(one) != 1
+            several = 1 < len(sure) <= colours.AGREE_BOXES and not subject.area and one is None
             for d in sorted(sure, key=lambda e: -e.confidence) if several else [picked]:
                 what = f"the {subject.garment} of {d.id}" if subject.garment else f"{d.id} ({d.text})"
                 calls.append(_colour_of(d, subject.garment, image_index, image_size, f"colour of {what}"))

@@ -246,6 +246,15 @@ class Selection:
     why: str = ""
 
 
+def by_depth(dets: list[Evidence], q: Qualifier) -> Evidence | None:
+    """The one box among several that the question's depth words single out ("the player in the
+    background"), or None (no depth words, one box, or none clearly smallest/largest)."""
+    if not q.depth or len(dets) < 2:
+        return None
+    chosen = select(dets, q, []).chosen
+    return chosen[0] if len(chosen) == 1 else None
+
+
 def select(dets: list[Evidence], q: Qualifier, evidence: list[Evidence]) -> Selection:
     """The boxes among `dets` (one class's detections) that the qualifier means: those measured the
     colour it names (`unsure`: not measured clearly either way), then the one clearly drawn smallest

